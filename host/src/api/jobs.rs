@@ -1,0 +1,215 @@
+//! The job routes of HTTP API v1.
+
+use super::submit::read_submission;
+use super::{ApiError, AppState};
+use crate::auth::Tenant;
+use crate::job::{JobId, JobRecord, JobView, Status, now_millis};
+use crate::kinds::InputPolicy;
+use crate::store::{ListQuery, NewJob};
+use axum::Json;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// `POST /v1/jobs/{kind}`
+pub async fn submit(
+    State(state): State<AppState>,
+    Path(kind_name): Path<String>,
+    tenant: Tenant,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let kind = state
+        .catalog
+        .get(&kind_name)
+        .ok_or_else(|| ApiError::NotFound(format!("no job kind named `{kind_name}`; GET /v1/kinds lists them")))?;
+    let submission = read_submission(request, state.config.max_body_bytes).await?;
+    match (kind.manifest.input, &submission.input) {
+        (InputPolicy::Required, None) => {
+            return Err(ApiError::BadRequest(format!(
+                "kind `{kind_name}` needs an input file: send it as the `input` multipart part or as `input_base64`"
+            )));
+        }
+        (InputPolicy::None, Some(_)) => {
+            return Err(ApiError::BadRequest(format!("kind `{kind_name}` takes no input file")));
+        }
+        _ => {}
+    }
+    let params = Value::Object(submission.params);
+    kind.validate_params(&params)
+        .map_err(|problems| ApiError::InvalidParams(format!("params do not fit kind `{kind_name}`: {problems}")))?;
+
+    let id = JobId::new();
+    let params = params.to_string();
+    state
+        .store
+        .submit(NewJob {
+            id,
+            tenant: tenant.as_str(),
+            kind: kind.name(),
+            version: &kind.version,
+            params: &params,
+            input: submission.input.as_deref(),
+            max_attempts: state.config.max_attempts,
+        })
+        .await?;
+    let record = JobRecord {
+        id,
+        tenant: tenant.0,
+        kind: kind_name,
+        version: kind.version.clone(),
+        params,
+        status: Status::Queued,
+        progress: 0.0,
+        attempts: 0,
+        max_attempts: state.config.max_attempts,
+        created_at: now_millis(),
+        started_at: None,
+        finished_at: None,
+        expires_at: None,
+        error: None,
+        media_type: None,
+    };
+    let location = HeaderValue::try_from(format!("/v1/jobs/{id}")).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(record.view())).into_response())
+}
+
+fn parse_id(id: &str) -> Result<JobId, ApiError> {
+    id.parse().map_err(|_| ApiError::NotFound(format!("no job with id `{id}`")))
+}
+
+fn unknown(id: JobId) -> ApiError {
+    ApiError::NotFound(format!("no job with id `{id}` (it never existed, or it expired)"))
+}
+
+/// `GET /v1/jobs/{id}`
+pub async fn get(State(state): State<AppState>, Path(id): Path<String>, tenant: Tenant) -> Result<Json<JobView>, ApiError> {
+    let id = parse_id(&id)?;
+    let record = state.store.get(tenant.as_str(), id).await?.ok_or_else(|| unknown(id))?;
+    Ok(Json(record.view()))
+}
+
+/// `DELETE /v1/jobs/{id}`: queued or running → cancelled; finished → 409.
+pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>, tenant: Tenant) -> Result<Json<JobView>, ApiError> {
+    let id = parse_id(&id)?;
+    let before = state.store.cancel(tenant.as_str(), id).await?.ok_or_else(|| unknown(id))?;
+    let record = state.store.get(tenant.as_str(), id).await?.ok_or_else(|| unknown(id))?;
+    if before.is_final() {
+        return Err(ApiError::Conflict {
+            detail: format!("job {id} already finished ({}); there is nothing to cancel", before.as_str()),
+            extra: job_state(&record),
+        });
+    }
+    Ok(Json(record.view()))
+}
+
+/// `GET /v1/jobs/{id}/result`
+pub async fn result(State(state): State<AppState>, Path(id): Path<String>, tenant: Tenant) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let (record, data) = state
+        .store
+        .get_with_result(tenant.as_str(), id)
+        .await?
+        .ok_or_else(|| unknown(id))?;
+    let detail = match record.status {
+        Status::Succeeded => match data {
+            Some(data) => {
+                let media_type = record.media_type.as_deref().unwrap_or("application/octet-stream");
+                let extension = if media_type == "image/png" { "png" } else { "bin" };
+                let mut headers = HeaderMap::new();
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_str(media_type).map_err(|e| ApiError::Internal(e.into()))?,
+                );
+                headers.insert(
+                    header::CONTENT_DISPOSITION,
+                    HeaderValue::try_from(format!("attachment; filename=\"{id}.{extension}\""))
+                        .map_err(|e| ApiError::Internal(e.into()))?,
+                );
+                return Ok((headers, data).into_response());
+            }
+            None => return Err(ApiError::NotFound(format!("the result of job {id} has expired"))),
+        },
+        Status::Failed => format!(
+            "job {id} failed: {}",
+            record.error.as_ref().map_or("unknown error".into(), ToString::to_string)
+        ),
+        Status::Cancelled => format!("job {id} was cancelled; it has no result"),
+        Status::Queued | Status::Running => {
+            format!("job {id} is {} and has no result yet; poll GET /v1/jobs/{id}", record.status.as_str())
+        }
+    };
+    Err(ApiError::Conflict {
+        detail,
+        extra: job_state(&record),
+    })
+}
+
+/// The job's status and error, added to 409 problems so clients need no second request.
+fn job_state(record: &JobRecord) -> Map<String, Value> {
+    let mut extra = Map::new();
+    extra.insert("job_status".into(), Value::from(record.status.as_str()));
+    if let Some(error) = &record.error {
+        extra.insert("error".into(), serde_json::to_value(error).unwrap_or(Value::Null));
+    }
+    extra
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    status: Option<String>,
+    kind: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct JobList {
+    jobs: Vec<JobView>,
+    next_cursor: Option<String>,
+}
+
+/// Most jobs one page may hold.
+pub const MAX_PAGE: usize = 100;
+const DEFAULT_PAGE: usize = 20;
+
+/// `GET /v1/jobs?status=&kind=&limit=&cursor=`, newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    query: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<JobList>, ApiError> {
+    let Query(params) = query.map_err(|e| ApiError::BadRequest(format!("bad query: {}", e.body_text())))?;
+    let status = params
+        .status
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<Status>())
+        .transpose()
+        .map_err(ApiError::BadRequest)?;
+    let limit = match params.limit.as_deref() {
+        None | Some("") => DEFAULT_PAGE,
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| ApiError::BadRequest(format!("limit must be a whole number from 1 to {MAX_PAGE}, not `{raw}`")))?,
+    };
+    let cursor = params
+        .cursor
+        .filter(|c| !c.is_empty())
+        .map(|c| c.parse::<JobId>().map_err(|_| ApiError::BadRequest(format!("cursor `{c}` is not one Kiln gave out"))))
+        .transpose()?;
+    let query = ListQuery {
+        status,
+        kind: params.kind.filter(|k| !k.is_empty()),
+        limit,
+        cursor,
+    };
+    let (jobs, next) = state.store.list(tenant.as_str(), &query).await?;
+    Ok(Json(JobList {
+        jobs: jobs.iter().map(JobRecord::view).collect(),
+        next_cursor: next.map(|id| id.to_string()),
+    }))
+}

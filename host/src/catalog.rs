@@ -1,0 +1,97 @@
+//! The job kinds registered in Redis, as the API sees them: parsed, with compiled params schemas.
+//!
+//! Kinds live in Redis so that every API and worker process sees the same set; the catalog refreshes
+//! its copy every few seconds, so a kind registered through one process reaches all of them without a
+//! restart.
+
+use crate::kinds::{Kind, KindPackage, ManifestError};
+use crate::store::{Store, StoreError};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How often the catalog rereads the registered kinds.
+pub const REFRESH: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Clone)]
+pub struct Catalog {
+    store: Store,
+    kinds: Arc<RwLock<HashMap<String, Arc<Kind>>>>,
+}
+
+impl Catalog {
+    pub async fn load(store: Store) -> Result<Self, StoreError> {
+        let catalog = Self {
+            store,
+            kinds: Arc::default(),
+        };
+        catalog.refresh().await?;
+        Ok(catalog)
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Kind>> {
+        self.kinds.read().expect("catalog lock poisoned").get(name).cloned()
+    }
+
+    /// All kinds, sorted by name.
+    pub fn all(&self) -> Vec<Arc<Kind>> {
+        let mut kinds: Vec<_> = self.kinds.read().expect("catalog lock poisoned").values().cloned().collect();
+        kinds.sort_by(|a, b| a.name().cmp(b.name()));
+        kinds
+    }
+
+    /// Registers a kind in Redis and in this catalog at once.
+    pub async fn register(&self, package: &KindPackage) -> Result<Arc<Kind>, RegisterError> {
+        let kind = Arc::new(Kind::new(package.manifest.clone(), package.version())?);
+        self.store.put_kind(package).await?;
+        self.kinds
+            .write()
+            .expect("catalog lock poisoned")
+            .insert(kind.name().to_owned(), kind.clone());
+        Ok(kind)
+    }
+
+    pub async fn refresh(&self) -> Result<(), StoreError> {
+        let registered = self.store.kinds().await?;
+        let current = self.kinds.read().expect("catalog lock poisoned").clone();
+        let mut next = HashMap::new();
+        for entry in registered {
+            let name = entry.manifest.name.clone();
+            let kind = match current.get(&name) {
+                Some(kind) if kind.version == entry.version && kind.manifest == entry.manifest => kind.clone(),
+                _ => match Kind::new(entry.manifest, entry.version) {
+                    Ok(kind) => Arc::new(kind),
+                    Err(e) => {
+                        tracing::error!(kind = %name, error = %e, "ignoring a registered kind with a bad manifest");
+                        continue;
+                    }
+                },
+            };
+            next.insert(name, kind);
+        }
+        *self.kinds.write().expect("catalog lock poisoned") = next;
+        Ok(())
+    }
+
+    /// Keeps the catalog in step with Redis until `shutdown`.
+    pub async fn keep_fresh(self, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(REFRESH) => {}
+                () = shutdown.cancelled() => return,
+            }
+            if let Err(e) = self.refresh().await {
+                tracing::warn!(error = %e, "could not refresh the job kinds");
+            }
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! Command line and environment configuration. Every setting has a flag and a `KILN_*` variable; all of
+//! it is parsed and checked before anything starts.
+
+use crate::api::ApiConfig;
+use crate::runtime::SandboxLimits;
+use crate::store::StoreConfig;
+use crate::worker::WorkerConfig;
+use clap::{Args, Parser, Subcommand};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The default Redis address; with nothing answering there (and no URL set), `kiln serve` starts its own.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+#[derive(Debug, Parser)]
+#[command(name = "kiln", version, about = "Run image-producing jobs as sandboxed WebAssembly components")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API and a pool of workers in one process (the default).
+    Serve(ServeArgs),
+    /// Run only the HTTP API.
+    Api(ServeArgs),
+    /// Run only workers.
+    Worker(ServeArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CommonArgs {
+    /// Redis to keep jobs in, e.g. `redis://127.0.0.1:6379` or `redis+unix:///run/redis.sock`.
+    #[arg(long, env = "KILN_REDIS_URL", global = true)]
+    pub redis_url: Option<String>,
+    /// Where Kiln keeps local state: the embedded Redis's data and the compiled-component cache.
+    #[arg(long, env = "KILN_DATA_DIR", default_value = ".kiln", global = true)]
+    pub data_dir: PathBuf,
+    /// Log as JSON lines instead of human-readable text (`KILN_LOG_FORMAT=json`).
+    #[arg(long, env = "KILN_LOG_FORMAT", default_value = "text", global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// Address the HTTP API listens on (port 0 picks a free port; the address is printed).
+    #[arg(long, env = "KILN_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Jobs run at once by this process (default: the number of cores).
+    #[arg(long, env = "KILN_WORKERS")]
+    pub workers: Option<usize>,
+    /// Largest request body, in bytes.
+    #[arg(long, env = "KILN_MAX_BODY_BYTES", default_value_t = 20 << 20)]
+    pub max_body_bytes: usize,
+    /// Attempts a job gets when it fails in a way that may pass (timeout, lost worker, host error).
+    #[arg(long, env = "KILN_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: u32,
+    /// How long finished jobs and their results are kept, in seconds.
+    #[arg(long, env = "KILN_JOB_TTL_SECS", default_value_t = 24 * 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub job_ttl_secs: u64,
+    /// A worker that has not renewed its lease for this many seconds is presumed dead; its job runs again.
+    #[arg(long, env = "KILN_LEASE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(2..=3600))]
+    pub lease_secs: u64,
+    /// Memory cap per job run, in MiB.
+    #[arg(long, env = "KILN_MEMORY_MB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub memory_mb: u64,
+    /// Wall-clock limit per job run, in seconds.
+    #[arg(long, env = "KILN_TIMEOUT_SECS", default_value_t = 30.0)]
+    pub timeout_secs: f64,
+    /// Cap on the bytes a job may return, in MiB.
+    #[arg(long, env = "KILN_MAX_OUTPUT_MB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub max_output_mb: u64,
+    /// Seconds running jobs get to finish after SIGTERM/SIGINT before they are handed back to the queue.
+    #[arg(long, env = "KILN_GRACE_SECS", default_value_t = 30)]
+    pub grace_secs: u64,
+    /// Operator settings of job kinds, as `KIND.NAME=VALUE` (e.g. `crop.max-megapixels=40`); repeatable,
+    /// or comma-separated in the variable.
+    #[arg(long = "setting", env = "KILN_SETTINGS", value_delimiter = ',', value_parser = parse_setting)]
+    pub settings: Vec<(String, String, String)>,
+}
+
+impl Default for ServeArgs {
+    fn default() -> Self {
+        Self::parse_from_empty()
+    }
+}
+
+impl ServeArgs {
+    fn parse_from_empty() -> Self {
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        Wrapper::parse_from(["kiln"]).args
+    }
+
+    pub fn api_config(&self) -> ApiConfig {
+        ApiConfig {
+            max_body_bytes: self.max_body_bytes,
+            max_attempts: self.max_attempts,
+        }
+    }
+
+    pub fn store_config(&self) -> StoreConfig {
+        StoreConfig {
+            ttl: Duration::from_secs(self.job_ttl_secs),
+            lease: Duration::from_secs(self.lease_secs),
+        }
+    }
+
+    pub fn worker_config(&self) -> Result<WorkerConfig, String> {
+        if !(self.timeout_secs.is_finite() && self.timeout_secs > 0.0 && self.timeout_secs <= 86_400.0) {
+            return Err(format!("--timeout-secs must be between 0 and 86400, not {}", self.timeout_secs));
+        }
+        let mut settings: HashMap<String, BTreeMap<String, String>> = HashMap::new();
+        for (kind, name, value) in &self.settings {
+            settings.entry(kind.clone()).or_default().insert(name.clone(), value.clone());
+        }
+        let defaults = WorkerConfig::default();
+        Ok(WorkerConfig {
+            concurrency: self.workers.unwrap_or(defaults.concurrency).max(1),
+            limits: SandboxLimits {
+                memory_bytes: (self.memory_mb << 20) as usize,
+                timeout: Duration::from_secs_f64(self.timeout_secs),
+                max_output_bytes: (self.max_output_mb << 20) as usize,
+            },
+            settings,
+            grace: Duration::from_secs(self.grace_secs),
+            ..defaults
+        })
+    }
+}
+
+fn parse_setting(raw: &str) -> Result<(String, String, String), String> {
+    let (key, value) = raw
+        .split_once('=')
+        .ok_or_else(|| format!("`{raw}` is not KIND.NAME=VALUE"))?;
+    let (kind, name) = key
+        .split_once('.')
+        .ok_or_else(|| format!("`{key}` is not KIND.NAME (e.g. crop.max-megapixels)"))?;
+    if kind.is_empty() || name.is_empty() {
+        return Err(format!("`{raw}` is not KIND.NAME=VALUE"));
+    }
+    Ok((kind.to_owned(), name.to_owned(), value.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_parse() {
+        assert_eq!(
+            parse_setting("crop.max-megapixels=40").unwrap(),
+            ("crop".into(), "max-megapixels".into(), "40".into())
+        );
+        assert!(parse_setting("crop=40").is_err());
+        assert!(parse_setting(".x=1").is_err());
+    }
+
+    #[test]
+    fn defaults_match_the_docs() {
+        let args = ServeArgs::default();
+        assert_eq!(args.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(args.max_body_bytes, 20 << 20);
+        let worker = args.worker_config().unwrap();
+        assert_eq!(worker.limits.memory_bytes, 256 << 20);
+        assert_eq!(worker.limits.timeout, Duration::from_secs(30));
+    }
+}

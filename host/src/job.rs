@@ -1,0 +1,217 @@
+//! The job document: what Kiln knows about one job, as stored in Redis and shown by the API.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// A job id. UUIDv7, so ids sort by creation time; the per-tenant listing relies on that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(pub Uuid);
+
+impl JobId {
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
+
+impl Default for JobId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.as_hyphenated().fmt(f)
+    }
+}
+
+impl FromStr for JobId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s).map(Self)
+    }
+}
+
+/// Where a job is in its life. `Succeeded`, `Failed` and `Cancelled` are final: a job reaches exactly one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Queued,
+        Status::Running,
+        Status::Succeeded,
+        Status::Failed,
+        Status::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Running => "running",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Succeeded | Status::Failed | Status::Cancelled)
+    }
+}
+
+impl FromStr for Status {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Status::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| format!("unknown status `{s}`; expected one of queued, running, succeeded, failed, cancelled"))
+    }
+}
+
+/// Why a job failed. The first three come from the guest (the WIT `error-code`); the rest from the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorCode {
+    InvalidParams,
+    InvalidInput,
+    Internal,
+    MemoryLimit,
+    Timeout,
+    OutputTooLarge,
+    InvalidOutput,
+    Trap,
+    HostError,
+    LostWorker,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidParams => "invalid-params",
+            ErrorCode::InvalidInput => "invalid-input",
+            ErrorCode::Internal => "internal",
+            ErrorCode::MemoryLimit => "memory-limit",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::OutputTooLarge => "output-too-large",
+            ErrorCode::InvalidOutput => "invalid-output",
+            ErrorCode::Trap => "trap",
+            ErrorCode::HostError => "host-error",
+            ErrorCode::LostWorker => "lost-worker",
+        }
+    }
+
+    /// Failures that may pass on another attempt. The user's own mistakes never do, and neither does a
+    /// guest that breaks its contract the same way every time.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, ErrorCode::Timeout | ErrorCode::HostError | ErrorCode::LostWorker)
+    }
+}
+
+impl FromStr for ErrorCode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| format!("unknown error code `{s}`"))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl JobError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+/// The job document of the HTTP API (`GET /v1/jobs/{id}`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobView {
+    pub id: JobId,
+    pub kind: String,
+    pub status: Status,
+    pub progress: f32,
+    pub attempts: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    pub error: Option<JobError>,
+    pub result_url: Option<String>,
+}
+
+/// Converts a Redis-stored millisecond timestamp to a date; Kiln stores all times as Unix milliseconds.
+pub fn from_millis(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+pub fn now_millis() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Everything stored about a job, as read back from Redis.
+#[derive(Debug, Clone)]
+pub struct JobRecord {
+    pub id: JobId,
+    pub tenant: String,
+    pub kind: String,
+    /// The kind's version (component hash) this job was submitted for, and runs on.
+    pub version: String,
+    pub params: String,
+    pub status: Status,
+    pub progress: f32,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub error: Option<JobError>,
+    pub media_type: Option<String>,
+}
+
+impl JobRecord {
+    pub fn view(&self) -> JobView {
+        JobView {
+            id: self.id,
+            kind: self.kind.clone(),
+            status: self.status,
+            progress: self.progress,
+            attempts: self.attempts,
+            created_at: from_millis(self.created_at),
+            started_at: self.started_at.map(from_millis),
+            finished_at: self.finished_at.map(from_millis),
+            expires_at: self.expires_at.map(from_millis),
+            error: self.error.clone(),
+            result_url: (self.status == Status::Succeeded).then(|| format!("/v1/jobs/{}/result", self.id)),
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! Job kinds: a component plus the manifest that says what it accepts and produces.
+//!
+//! Kinds are data, not code: the built-in `plot` and `crop` are registered exactly like an uploaded
+//! plugin. A kind's version is the SHA-256 of its component, so a job can name the exact code it ran.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Does a kind need the job's input bytes?
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputPolicy {
+    Required,
+    Optional,
+    None,
+}
+
+/// The `kind.json` that comes with every component.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub name: String,
+    pub description: String,
+    pub output_media_type: String,
+    pub input: InputPolicy,
+    /// Operator settings the guest reads through `host.setting`, with their defaults.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+    /// JSON Schema of the params, checked at submit so that a typo is reported at once.
+    #[serde(default = "any_object_schema")]
+    pub params_schema: serde_json::Value,
+}
+
+fn any_object_schema() -> serde_json::Value {
+    serde_json::json!({"type": "object"})
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("the manifest is not valid JSON of the expected shape: {0}")]
+    Parse(#[from] serde_json::Error),
+    #[error("kind name `{0}` must be 1-64 characters of a-z, 0-9 and `-`, starting with a letter")]
+    BadName(String),
+    #[error("params_schema is not a valid JSON Schema: {0}")]
+    BadSchema(String),
+}
+
+/// A kind ready for the API to validate submissions against.
+#[derive(Debug)]
+pub struct Kind {
+    pub manifest: Manifest,
+    /// Hex SHA-256 of the component bytes.
+    pub version: String,
+    validator: jsonschema::Validator,
+}
+
+impl Kind {
+    pub fn new(manifest: Manifest, version: String) -> Result<Self, ManifestError> {
+        if !is_valid_kind_name(&manifest.name) {
+            return Err(ManifestError::BadName(manifest.name));
+        }
+        let validator =
+            jsonschema::validator_for(&manifest.params_schema).map_err(|e| ManifestError::BadSchema(e.to_string()))?;
+        Ok(Self {
+            manifest,
+            version,
+            validator,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.manifest.name
+    }
+
+    /// Checks params against the kind's schema; the error lists every problem with its JSON path.
+    pub fn validate_params(&self, params: &serde_json::Value) -> Result<(), String> {
+        let problems: Vec<String> = self
+            .validator
+            .iter_errors(params)
+            .take(10)
+            .map(|e| {
+                let path = e.instance_path.to_string();
+                if path.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("{path}: {e}")
+                }
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+}
+
+/// A kind with its component bytes, as registered in the store.
+#[derive(Debug, Clone)]
+pub struct KindPackage {
+    pub manifest: Manifest,
+    pub component: Arc<[u8]>,
+}
+
+impl KindPackage {
+    pub fn version(&self) -> String {
+        component_version(&self.component)
+    }
+}
+
+pub fn component_version(component: &[u8]) -> String {
+    hex::encode(Sha256::digest(component))
+}
+
+pub fn is_valid_kind_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && name.len() <= 64
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+mod builtin {
+    include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+}
+
+/// Paths of the test-only guest components built by `build.rs`, by crate name.
+pub use builtin::TEST_GUESTS;
+
+/// The kinds compiled into this binary (`plot`, `crop`).
+pub fn builtin_packages() -> Vec<KindPackage> {
+    builtin::BUILTIN
+        .iter()
+        .map(|(manifest, component)| KindPackage {
+            manifest: serde_json::from_str(manifest).expect("built-in kind.json files are valid (checked by tests)"),
+            component: Arc::from(*component),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_manifests_parse_and_compile() {
+        let packages = builtin_packages();
+        let names: Vec<_> = packages.iter().map(|p| p.manifest.name.clone()).collect();
+        assert_eq!(names, ["plot", "crop"]);
+        for package in packages {
+            let kind = Kind::new(package.manifest.clone(), package.version()).expect("valid manifest");
+            assert_eq!(kind.manifest.output_media_type, "image/png");
+            kind.validate_params(&serde_json::json!({})).expect("empty params are valid");
+        }
+    }
+
+    #[test]
+    fn kind_names() {
+        assert!(is_valid_kind_name("plot"));
+        assert!(is_valid_kind_name("my-filter2"));
+        assert!(!is_valid_kind_name(""));
+        assert!(!is_valid_kind_name("2d"));
+        assert!(!is_valid_kind_name("Plot"));
+        assert!(!is_valid_kind_name("a/b"));
+        assert!(!is_valid_kind_name(&"a".repeat(65)));
+    }
+}

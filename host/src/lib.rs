@@ -1,0 +1,28 @@
+//! Kiln: run image-producing jobs as sandboxed WebAssembly components.
+//!
+//! A job flows: HTTP submit ([`api`]) → Redis ([`store`]) → a worker ([`worker`]) → a fresh instance of
+//! the kind's component ([`runtime`]) → PNG bytes back in Redis → HTTP download.
+//!
+//! - [`api`]: the HTTP API v1 (axum); validates, stores, reads; never runs wasm.
+//! - [`auth`]: which tenant a request acts for.
+//! - [`catalog`]: the registered job kinds, as the API sees them.
+//! - [`config`]: flags and `KILN_*` environment variables.
+//! - [`embedded_redis`]: a private redis-server for a first run.
+//! - [`job`]: the job document and its states and error codes.
+//! - [`kinds`]: kind manifests, versions, and the built-in kinds embedded at build time.
+//! - [`runtime`]: the wasmtime sandbox that runs one job.
+//! - [`server`]: wires the parts together for `kiln serve|api|worker`.
+//! - [`store`]: every Redis key and every Redis call.
+//! - [`worker`]: claims jobs, runs them, records outcomes.
+
+pub mod api;
+pub mod auth;
+pub mod catalog;
+pub mod config;
+pub mod embedded_redis;
+pub mod job;
+pub mod kinds;
+pub mod runtime;
+pub mod server;
+pub mod store;
+pub mod worker;

@@ -1,0 +1,168 @@
+//! Wires the parts together for `kiln serve`, `kiln api` and `kiln worker`: Redis (or an embedded one),
+//! the built-in kinds, the HTTP API, the workers, and shutdown on SIGTERM/SIGINT.
+
+use crate::api::{AppState, app};
+use crate::catalog::Catalog;
+use crate::config::{Cli, Command, CommonArgs, DEFAULT_REDIS_URL, ServeArgs};
+use crate::embedded_redis::EmbeddedRedis;
+use crate::kinds::builtin_packages;
+use crate::runtime::Runtime;
+use crate::store::{Store, StoreConfig};
+use crate::worker::Worker;
+use anyhow::{Context, bail};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Serve,
+    Api,
+    Worker,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let (role, args) = match cli.command {
+        None => (Role::Serve, ServeArgs::default()),
+        Some(Command::Serve(args)) => (Role::Serve, args),
+        Some(Command::Api(args)) => (Role::Api, args),
+        Some(Command::Worker(args)) => (Role::Worker, args),
+    };
+    // Check all configuration before starting anything.
+    let worker_config = args.worker_config().map_err(anyhow::Error::msg)?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(watch_signals(shutdown.clone()));
+
+    let (store, embedded) = connect(&cli.common, role, args.store_config()).await?;
+    let catalog = Catalog::load(store.clone()).await.context("reading the registered job kinds")?;
+    for package in builtin_packages() {
+        catalog
+            .register(&package)
+            .await
+            .with_context(|| format!("registering the built-in kind `{}`", package.manifest.name))?;
+    }
+    tokio::spawn(catalog.clone().keep_fresh(shutdown.clone()));
+
+    let mut tasks = tokio::task::JoinSet::new();
+    if role != Role::Worker {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (set KILN_LISTEN or --listen)", args.listen))?;
+        let addr = listener.local_addr()?;
+        println!("kiln: API listening on http://{addr}");
+        info!(%addr, "API listening");
+        let router = app(AppState {
+            store: store.clone(),
+            catalog: catalog.clone(),
+            config: args.api_config(),
+        });
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+                .context("the HTTP server failed")
+        });
+    }
+    if role != Role::Api {
+        let runtime = Arc::new(Runtime::new(Some(cli.common.data_dir.join("cache")))?);
+        warm_up(&store, &catalog, &runtime).await;
+        let worker = Worker::new(store.clone(), runtime, worker_config);
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            worker.run(stop).await;
+            Ok(())
+        });
+    }
+    let mut outcome = Ok(());
+    while let Some(joined) = tasks.join_next().await {
+        let result = joined.context("a Kiln task panicked").and_then(|r| r);
+        if let Err(e) = result {
+            shutdown.cancel();
+            outcome = outcome.and(Err(e));
+        }
+    }
+    if let Some(embedded) = embedded {
+        embedded.shutdown().await;
+    }
+    info!("kiln stopped");
+    outcome
+}
+
+/// Connects to the configured Redis, or for a first `kiln serve` with nothing configured, to a private
+/// `redis-server` it starts. Errors say what was tried and how to fix it.
+async fn connect(common: &CommonArgs, role: Role, config: StoreConfig) -> anyhow::Result<(Store, Option<EmbeddedRedis>)> {
+    if let Some(url) = &common.redis_url {
+        let store = Store::connect(url, config).await.with_context(|| {
+            format!("cannot reach Redis at {url} (from KILN_REDIS_URL/--redis-url); is redis-server running there?")
+        })?;
+        return Ok((store, None));
+    }
+    let default_error = match Store::connect(DEFAULT_REDIS_URL, config.clone()).await {
+        Ok(store) => return Ok((store, None)),
+        Err(e) => e,
+    };
+    if role != Role::Serve {
+        bail!(
+            "cannot reach Redis at {DEFAULT_REDIS_URL} ({default_error}). Start redis-server or set KILN_REDIS_URL \
+             to the Redis that `kiln serve`/`kiln api` use"
+        );
+    }
+    let embedded_url = EmbeddedRedis::url_for(&common.data_dir);
+    if let Ok(store) = Store::connect(&embedded_url, config.clone()).await {
+        info!(url = %embedded_url, "using the embedded Redis left running by an earlier kiln");
+        return Ok((store, None));
+    }
+    match EmbeddedRedis::start(&common.data_dir).await {
+        Ok(embedded) => {
+            println!(
+                "kiln: no Redis at {DEFAULT_REDIS_URL} and KILN_REDIS_URL is unset: started a private redis-server \
+                 (data in {}, AOF on)",
+                common.data_dir.join("redis").display()
+            );
+            let store = Store::connect(&embedded.url, config)
+                .await
+                .context("connecting to the embedded redis-server")?;
+            Ok((store, Some(embedded)))
+        }
+        Err(e) => bail!(
+            "no Redis to keep jobs in. Tried {DEFAULT_REDIS_URL} ({default_error}) and starting a private \
+             redis-server ({e}). Install Redis (`sudo apt-get install redis-server`) or set KILN_REDIS_URL"
+        ),
+    }
+}
+
+/// Compiles every registered kind before the first job needs it, so no job pays for compilation.
+async fn warm_up(store: &Store, catalog: &Catalog, runtime: &Arc<Runtime>) {
+    for kind in catalog.all() {
+        let package = match store.kind_version(&kind.version).await {
+            Ok(Some(package)) => package,
+            Ok(None) => continue,
+            Err(e) => {
+                warn!(kind = kind.name(), error = %e, "could not load a kind to compile it");
+                continue;
+            }
+        };
+        let runtime = runtime.clone();
+        let version = kind.version.clone();
+        let started = std::time::Instant::now();
+        match tokio::task::spawn_blocking(move || runtime.prepare(&version, &package.component)).await {
+            Ok(Ok(_)) => info!(kind = kind.name(), elapsed = ?started.elapsed(), "component ready"),
+            Ok(Err(e)) => warn!(kind = kind.name(), error = %format!("{e:#}"), "component failed to compile"),
+            Err(e) => warn!(kind = kind.name(), error = %e, "compiling a component panicked"),
+        }
+    }
+}
+
+async fn watch_signals(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        warn!("cannot listen for SIGTERM/SIGINT; stop Kiln with SIGKILL");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM: shutting down"),
+        _ = int.recv() => info!("SIGINT: shutting down"),
+    }
+    shutdown.cancel();
+}

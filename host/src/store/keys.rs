@@ -1,0 +1,67 @@
+//! The Redis schema: every key Kiln uses is built here and nowhere else.
+//!
+//! All keys share the hash tag `{kiln}`, so they live in one Redis Cluster slot and every Lua script may
+//! touch any of them atomically. That trades sharding of Kiln's own keys for atomicity; one slot of a
+//! cluster still carries far more jobs per second than the wasm work behind them. Tenants and ids never
+//! contain `:` or `/` (both are validated), so keys cannot collide.
+//!
+//! | key                                  | type   | holds                                              | TTL                    |
+//! |--------------------------------------|--------|----------------------------------------------------|------------------------|
+//! | `{kiln}:job:<tenant>:<id>`           | hash   | the job document (fields in `store::fields`)      | `ttl` after final state|
+//! | `{kiln}:input:<tenant>:<id>`         | string | the uploaded input bytes                           | deleted at final state |
+//! | `{kiln}:result:<tenant>:<id>`        | string | the output bytes                                   | `ttl`                  |
+//! | `{kiln}:jobs:<tenant>`               | zset   | ids of the tenant's jobs (score 0, by lex = time)  | entries pruned lazily  |
+//! | `{kiln}:queue:<tenant>`              | list   | ids ready to run, LPUSH in, RPOP out (FIFO)        | none                   |
+//! | `{kiln}:ready`                       | list   | ring of tenants that may have queued work          | none                   |
+//! | `{kiln}:ready-set`                   | set    | the same tenants, to keep the ring free of repeats | none                   |
+//! | `{kiln}:leases`                      | zset   | `<tenant>/<id>` of running jobs, score = deadline  | none                   |
+//! | `{kiln}:delayed`                     | zset   | `<tenant>/<id>` waiting to retry, score = due time | none                   |
+//! | `{kiln}:wake`                        | list   | tokens that wake idle workers (BLPOP), capped      | none                   |
+//! | `{kiln}:kinds`                       | hash   | kind name → registered kind (manifest + version)   | none                   |
+//! | `{kiln}:component:<sha256>`          | string | a kind's component bytes, by version               | none                   |
+//! | `{kiln}:manifest:<sha256>`           | string | the manifest JSON registered with that version     | none                   |
+
+use crate::job::JobId;
+
+/// The hash tag and prefix of every key; the Lua scripts build dynamic keys from it too.
+pub const PREFIX: &str = "{kiln}";
+
+pub const READY_RING: &str = "{kiln}:ready";
+pub const READY_SET: &str = "{kiln}:ready-set";
+pub const LEASES: &str = "{kiln}:leases";
+pub const DELAYED: &str = "{kiln}:delayed";
+pub const WAKE: &str = "{kiln}:wake";
+pub const KINDS: &str = "{kiln}:kinds";
+
+pub fn job(tenant: &str, id: JobId) -> String {
+    format!("{PREFIX}:job:{tenant}:{id}")
+}
+
+pub fn input(tenant: &str, id: JobId) -> String {
+    format!("{PREFIX}:input:{tenant}:{id}")
+}
+
+pub fn result(tenant: &str, id: JobId) -> String {
+    format!("{PREFIX}:result:{tenant}:{id}")
+}
+
+pub fn index(tenant: &str) -> String {
+    format!("{PREFIX}:jobs:{tenant}")
+}
+
+pub fn queue(tenant: &str) -> String {
+    format!("{PREFIX}:queue:{tenant}")
+}
+
+pub fn component(version: &str) -> String {
+    format!("{PREFIX}:component:{version}")
+}
+
+/// The member naming a job in the cross-tenant sets (`leases`, `delayed`).
+pub fn member(tenant: &str, id: JobId) -> String {
+    format!("{tenant}/{id}")
+}
+
+pub fn manifest(version: &str) -> String {
+    format!("{PREFIX}:manifest:{version}")
+}

@@ -1,0 +1,83 @@
+-- Claims the next job for a worker, fairly across tenants, in one atomic step; first it moves due retries
+-- back to their queues and requeues (or fails) jobs whose worker stopped renewing its lease.
+-- KEYS: 1 ready ring, 2 ready set, 3 leases, 4 delayed
+-- ARGV: 1 now (ms), 2 lease length (ms), 3 worker token, 4 key prefix, 5 ttl of finished jobs (ms)
+-- Returns {tenant, id, kind, version, params, attempts, lease, input|nil} or nil.
+local now = tonumber(ARGV[1])
+local lease_ms = tonumber(ARGV[2])
+local prefix = ARGV[4]
+local ttl = tonumber(ARGV[5])
+
+local function split(member)
+  return string.match(member, '^([^/]+)/(.+)$')
+end
+local function job_key(tenant, id)
+  return prefix .. ':job:' .. tenant .. ':' .. id
+end
+local function make_ready(tenant, id)
+  redis.call('LPUSH', prefix .. ':queue:' .. tenant, id)
+  if redis.call('SADD', KEYS[2], tenant) == 1 then
+    redis.call('RPUSH', KEYS[1], tenant)
+  end
+end
+
+-- 1. Retries whose backoff has passed.
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, 100)) do
+  redis.call('ZREM', KEYS[4], member)
+  local tenant, id = split(member)
+  if redis.call('HGET', job_key(tenant, id), 'status') == 'queued' then
+    make_ready(tenant, id)
+  end
+end
+
+-- 2. Jobs whose worker died: run again, unless that was the last attempt.
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 100)) do
+  redis.call('ZREM', KEYS[3], member)
+  local tenant, id = split(member)
+  local key = job_key(tenant, id)
+  local job = redis.call('HMGET', key, 'status', 'attempts', 'max_attempts')
+  if job[1] == 'running' then
+    local message = 'the worker running this job stopped renewing its lease (it crashed or lost Redis)'
+    redis.call('HDEL', key, 'lease')
+    redis.call('HSET', key, 'error_code', 'lost-worker', 'error_message', message)
+    if tonumber(job[2]) >= tonumber(job[3]) then
+      redis.call('HSET', key, 'status', 'failed', 'finished_at', now, 'expires_at', now + ttl)
+      redis.call('DEL', prefix .. ':input:' .. tenant .. ':' .. id)
+      redis.call('PEXPIRE', key, ttl)
+    else
+      redis.call('HSET', key, 'status', 'queued', 'progress', 0)
+      make_ready(tenant, id)
+    end
+  end
+end
+
+-- 3. The next job: take the tenant at the head of the ring and rotate it to the back (round-robin).
+local budget = 1000
+local tenants = redis.call('LLEN', KEYS[1])
+while tenants > 0 and budget > 0 do
+  local tenant = redis.call('LMOVE', KEYS[1], KEYS[1], 'LEFT', 'RIGHT')
+  local queue = prefix .. ':queue:' .. tenant
+  local id = redis.call('RPOP', queue)
+  while id and budget > 0 do
+    budget = budget - 1
+    local key = job_key(tenant, id)
+    local job = redis.call('HMGET', key, 'status', 'attempts', 'kind', 'version', 'params')
+    -- Cancelled or expired jobs leave their queue entry behind; skip it here.
+    if job[1] == 'queued' then
+      local attempts = tonumber(job[2]) + 1
+      local lease = ARGV[3] .. ':' .. attempts
+      redis.call('HSET', key, 'status', 'running', 'attempts', attempts, 'started_at', now, 'progress', 0,
+        'lease', lease)
+      redis.call('ZADD', KEYS[3], now + lease_ms, tenant .. '/' .. id)
+      local input = redis.call('GET', prefix .. ':input:' .. tenant .. ':' .. id)
+      return {tenant, id, job[3], job[4], job[5], attempts, lease, input}
+    end
+    id = redis.call('RPOP', queue)
+  end
+  if not id then
+    redis.call('LREM', KEYS[1], 0, tenant)
+    redis.call('SREM', KEYS[2], tenant)
+    tenants = tenants - 1
+  end
+end
+return false

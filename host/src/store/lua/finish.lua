@@ -1,0 +1,37 @@
+-- Records the outcome of one attempt, only if the caller still holds the job's lease: a duplicate run
+-- (after a lease expired) can never overwrite the result or the final state of the run that owns the job.
+-- A retry past the job's last attempt becomes a failure with the same error.
+-- KEYS: 1 job, 2 input, 3 result, 4 leases, 5 delayed
+-- ARGV: 1 member, 2 lease, 3 outcome (succeeded|failed|retry), 4 now, 5 ttl (ms),
+--       6 error code, 7 error message, 8 retry at (ms), 9 media type, 10 result bytes
+if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[2] then
+  return 0
+end
+local now = tonumber(ARGV[4])
+local ttl = tonumber(ARGV[5])
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('HDEL', KEYS[1], 'lease')
+local outcome = ARGV[3]
+if outcome == 'retry' then
+  local job = redis.call('HMGET', KEYS[1], 'attempts', 'max_attempts')
+  if tonumber(job[1]) >= tonumber(job[2]) then
+    outcome = 'failed'
+  end
+end
+if outcome == 'retry' then
+  redis.call('HSET', KEYS[1], 'status', 'queued', 'progress', 0, 'error_code', ARGV[6], 'error_message', ARGV[7])
+  redis.call('ZADD', KEYS[5], ARGV[8], ARGV[1])
+  return 1
+end
+if outcome == 'succeeded' then
+  redis.call('SET', KEYS[3], ARGV[10], 'PX', ttl)
+  redis.call('HSET', KEYS[1], 'status', 'succeeded', 'progress', 1, 'media_type', ARGV[9],
+    'result_len', string.len(ARGV[10]))
+  redis.call('HDEL', KEYS[1], 'error_code', 'error_message')
+else
+  redis.call('HSET', KEYS[1], 'status', 'failed', 'error_code', ARGV[6], 'error_message', ARGV[7])
+end
+redis.call('HSET', KEYS[1], 'finished_at', now, 'expires_at', now + ttl)
+redis.call('DEL', KEYS[2])
+redis.call('PEXPIRE', KEYS[1], ttl)
+return 1

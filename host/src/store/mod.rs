@@ -1,0 +1,482 @@
+//! All of Kiln's Redis access: jobs, the queue, leases, results and registered kinds.
+//!
+//! Nothing else in Kiln talks to Redis. Every change that touches more than one key is a Lua script
+//! (`lua/*.lua`), so a crash between two steps can neither lose nor duplicate a job. The schema is in
+//! [`keys`].
+
+pub mod keys;
+
+use crate::job::{ErrorCode, JobError, JobId, JobRecord, Status, now_millis};
+use crate::kinds::{KindPackage, Manifest};
+use bytes::Bytes;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::{AsyncCommands, Script};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+static SUBMIT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/submit.lua")));
+static DEQUEUE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/dequeue.lua")));
+static RENEW: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/renew.lua")));
+static FINISH: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/finish.lua")));
+static CANCEL: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/cancel.lua")));
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Redis could not be reached or did not answer in time; the API maps this to 503.
+    #[error("Redis is unavailable: {0}")]
+    Unavailable(redis::RedisError),
+    #[error("Redis command failed: {0}")]
+    Redis(redis::RedisError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl From<redis::RedisError> for StoreError {
+    fn from(e: redis::RedisError) -> Self {
+        if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal() {
+            StoreError::Unavailable(e)
+        } else {
+            StoreError::Redis(e)
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Tunables of the stored data.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// How long finished jobs, their results and their documents are kept.
+    pub ttl: Duration,
+    /// How long a worker may go without renewing before its job is given to another worker.
+    pub lease: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(24 * 3600),
+            lease: Duration::from_secs(15),
+        }
+    }
+}
+
+/// A job to accept.
+pub struct NewJob<'a> {
+    pub id: JobId,
+    pub tenant: &'a str,
+    pub kind: &'a str,
+    pub version: &'a str,
+    pub params: &'a str,
+    pub input: Option<&'a [u8]>,
+    pub max_attempts: u32,
+}
+
+/// A job a worker has claimed; holding it means holding its lease.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub tenant: String,
+    pub id: JobId,
+    pub kind: String,
+    pub version: String,
+    pub params: String,
+    pub attempts: u32,
+    pub lease: String,
+    pub input: Bytes,
+}
+
+impl Claim {
+    fn member(&self) -> String {
+        keys::member(&self.tenant, self.id)
+    }
+}
+
+/// How one attempt ended, as the worker reports it.
+pub enum Outcome {
+    Succeeded { media_type: String, data: Vec<u8> },
+    Failed(JobError),
+    Retry { error: JobError, after: Duration },
+}
+
+/// Filters of `GET /v1/jobs`.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub status: Option<Status>,
+    pub kind: Option<String>,
+    pub limit: usize,
+    /// The id of the last job of the previous page.
+    pub cursor: Option<JobId>,
+}
+
+/// A kind as registered in Redis: its manifest and the version (component hash) jobs will run on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegisteredKind {
+    pub manifest: Manifest,
+    pub version: String,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    conn: ConnectionManager,
+    client: redis::Client,
+    config: Arc<StoreConfig>,
+}
+
+impl Store {
+    /// Connects, failing within a few seconds when Redis is not there (callers explain what to do).
+    pub async fn connect(url: &str, config: StoreConfig) -> Result<Self> {
+        let client = redis::Client::open(url)?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(5)))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(2));
+        let conn = tokio::time::timeout(
+            Duration::from_secs(5),
+            client.get_connection_manager_with_config(manager_config),
+        )
+        .await
+        .map_err(|_| {
+            StoreError::Unavailable(redis::RedisError::from((redis::ErrorKind::Io, "timed out connecting")))
+        })??;
+        Ok(Self {
+            conn,
+            client,
+            config: Arc::new(config),
+        })
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    fn ttl_ms(&self) -> u64 {
+        self.config.ttl.as_millis() as u64
+    }
+
+    // ---- API side -------------------------------------------------------------------------------------
+
+    pub async fn submit(&self, job: NewJob<'_>) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let _: i64 = SUBMIT
+            .key(keys::job(job.tenant, job.id))
+            .key(keys::input(job.tenant, job.id))
+            .key(keys::index(job.tenant))
+            .key(keys::queue(job.tenant))
+            .key(keys::READY_RING)
+            .key(keys::READY_SET)
+            .key(keys::WAKE)
+            .arg(job.id.to_string())
+            .arg(job.tenant)
+            .arg(job.kind)
+            .arg(job.version)
+            .arg(job.params)
+            .arg(now_millis())
+            .arg(job.max_attempts)
+            .arg(if job.input.is_some() { "1" } else { "0" })
+            .arg(job.input.unwrap_or_default())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn get(&self, tenant: &str, id: JobId) -> Result<Option<JobRecord>> {
+        let mut conn = self.conn.clone();
+        let fields: HashMap<String, String> = conn.hgetall(keys::job(tenant, id)).await?;
+        parse_record(id, fields)
+    }
+
+    /// The job and, when it succeeded, its result bytes, in one round trip.
+    pub async fn get_with_result(&self, tenant: &str, id: JobId) -> Result<Option<(JobRecord, Option<Bytes>)>> {
+        let mut conn = self.conn.clone();
+        let (fields, result): (HashMap<String, String>, Option<Vec<u8>>) = redis::pipe()
+            .hgetall(keys::job(tenant, id))
+            .get(keys::result(tenant, id))
+            .query_async(&mut conn)
+            .await?;
+        Ok(parse_record(id, fields)?.map(|record| (record, result.map(Bytes::from))))
+    }
+
+    /// Newest first. Entries whose job has expired are pruned from the index as they are met.
+    pub async fn list(&self, tenant: &str, query: &ListQuery) -> Result<(Vec<JobRecord>, Option<JobId>)> {
+        const PAGE: usize = 100;
+        const MAX_SCANNED: usize = 2000;
+        let mut conn = self.conn.clone();
+        let index = keys::index(tenant);
+        let mut jobs = Vec::new();
+        let mut cursor = query.cursor;
+        let mut scanned = 0;
+        loop {
+            let start = cursor.map_or("+".to_owned(), |id| format!("({id}"));
+            let ids: Vec<String> = redis::cmd("ZRANGE")
+                .arg(&index)
+                .arg(&start)
+                .arg("-")
+                .arg("BYLEX")
+                .arg("REV")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(PAGE)
+                .query_async(&mut conn)
+                .await?;
+            if ids.is_empty() {
+                return Ok((jobs, None));
+            }
+            let ids: Vec<JobId> = ids.iter().filter_map(|id| id.parse().ok()).collect();
+            let mut pipe = redis::pipe();
+            for id in &ids {
+                pipe.hgetall(keys::job(tenant, *id));
+            }
+            let docs: Vec<HashMap<String, String>> = pipe.query_async(&mut conn).await?;
+            let mut expired = Vec::new();
+            for (id, fields) in ids.iter().zip(docs) {
+                scanned += 1;
+                cursor = Some(*id);
+                match parse_record(*id, fields)? {
+                    None => expired.push(id.to_string()),
+                    Some(record) => {
+                        let wanted = query.status.is_none_or(|s| s == record.status)
+                            && query.kind.as_ref().is_none_or(|k| *k == record.kind);
+                        if wanted {
+                            jobs.push(record);
+                            if jobs.len() == query.limit {
+                                return Ok((jobs, cursor));
+                            }
+                        }
+                    }
+                }
+            }
+            if !expired.is_empty() {
+                let _: i64 = conn.zrem(&index, expired).await?;
+            }
+            if ids.len() < PAGE {
+                return Ok((jobs, None));
+            }
+            if scanned >= MAX_SCANNED {
+                // A sparse filter: hand back what we have and where to go on from.
+                return Ok((jobs, cursor));
+            }
+        }
+    }
+
+    /// Cancels a queued or running job; returns its status before the call (None: unknown job).
+    pub async fn cancel(&self, tenant: &str, id: JobId) -> Result<Option<Status>> {
+        let mut conn = self.conn.clone();
+        let before: Option<String> = CANCEL
+            .key(keys::job(tenant, id))
+            .key(keys::input(tenant, id))
+            .key(keys::LEASES)
+            .key(keys::DELAYED)
+            .arg(keys::member(tenant, id))
+            .arg(now_millis())
+            .arg(self.ttl_ms())
+            .invoke_async(&mut conn)
+            .await?;
+        before
+            .map(|s| s.parse().map_err(StoreError::Corrupt))
+            .transpose()
+    }
+
+    // ---- worker side ----------------------------------------------------------------------------------
+
+    /// Claims the next job, if any, fairly across tenants; `worker` names the claimant in its lease.
+    pub async fn dequeue(&self, worker: &str) -> Result<Option<Claim>> {
+        type Row = (String, String, String, String, String, u32, String, Option<Vec<u8>>);
+        let mut conn = self.conn.clone();
+        let row: Option<Row> = DEQUEUE
+            .key(keys::READY_RING)
+            .key(keys::READY_SET)
+            .key(keys::LEASES)
+            .key(keys::DELAYED)
+            .arg(now_millis())
+            .arg(self.config.lease.as_millis() as u64)
+            .arg(worker)
+            .arg(keys::PREFIX)
+            .arg(self.ttl_ms())
+            .invoke_async(&mut conn)
+            .await?;
+        let Some((tenant, id, kind, version, params, attempts, lease, input)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Claim {
+            tenant,
+            id: id.parse().map_err(|e| StoreError::Corrupt(format!("job id `{id}`: {e}")))?,
+            kind,
+            version,
+            params,
+            attempts,
+            lease,
+            input: input.map(Bytes::from).unwrap_or_default(),
+        }))
+    }
+
+    /// A dedicated connection for [`Store::wait_for_work`]: a blocking pop would stall every other
+    /// command multiplexed on a shared connection.
+    pub async fn waiter(&self) -> Result<MultiplexedConnection> {
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(10)));
+        Ok(self.client.get_multiplexed_async_connection_with_config(&config).await?)
+    }
+
+    /// Blocks until a submit wakes this worker or `timeout` passes (then retries and leases are due).
+    pub async fn wait_for_work(&self, waiter: &mut MultiplexedConnection, timeout: Duration) -> Result<()> {
+        let _: Option<(String, String)> = waiter.blpop(keys::WAKE, timeout.as_secs_f64()).await?;
+        Ok(())
+    }
+
+    /// Extends the lease and stores progress. `false`: the lease is lost (cancelled or reassigned).
+    pub async fn renew(&self, claim: &Claim, progress: Option<f32>) -> Result<bool> {
+        let mut conn = self.conn.clone();
+        let deadline = now_millis() + self.config.lease.as_millis() as i64;
+        let held: i64 = RENEW
+            .key(keys::job(&claim.tenant, claim.id))
+            .key(keys::LEASES)
+            .arg(claim.member())
+            .arg(&claim.lease)
+            .arg(deadline)
+            .arg(progress.map(|p| format!("{p:.3}")).unwrap_or_default())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(held == 1)
+    }
+
+    /// Records an attempt's outcome. `false`: the lease was lost, so the outcome was dropped on purpose.
+    pub async fn finish(&self, claim: &Claim, outcome: &Outcome) -> Result<bool> {
+        let mut conn = self.conn.clone();
+        let mut invocation = FINISH.prepare_invoke();
+        invocation
+            .key(keys::job(&claim.tenant, claim.id))
+            .key(keys::input(&claim.tenant, claim.id))
+            .key(keys::result(&claim.tenant, claim.id))
+            .key(keys::LEASES)
+            .key(keys::DELAYED)
+            .arg(claim.member())
+            .arg(&claim.lease);
+        let now = now_millis();
+        match outcome {
+            Outcome::Succeeded { media_type, data } => invocation
+                .arg("succeeded")
+                .arg(now)
+                .arg(self.ttl_ms())
+                .arg("")
+                .arg("")
+                .arg(0)
+                .arg(media_type)
+                .arg(data.as_slice()),
+            Outcome::Failed(error) => invocation
+                .arg("failed")
+                .arg(now)
+                .arg(self.ttl_ms())
+                .arg(error.code.as_str())
+                .arg(&error.message),
+            Outcome::Retry { error, after } => invocation
+                .arg("retry")
+                .arg(now)
+                .arg(self.ttl_ms())
+                .arg(error.code.as_str())
+                .arg(&error.message)
+                .arg(now + after.as_millis() as i64),
+        };
+        let recorded: i64 = invocation.invoke_async(&mut conn).await?;
+        Ok(recorded == 1)
+    }
+
+    // ---- kinds ----------------------------------------------------------------------------------------
+
+    /// Registers (or replaces) a kind; its component is stored once per version.
+    pub async fn put_kind(&self, package: &KindPackage) -> Result<RegisteredKind> {
+        let registered = RegisteredKind {
+            manifest: package.manifest.clone(),
+            version: package.version(),
+        };
+        let json = serde_json::to_string(&registered).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let manifest = serde_json::to_string(&registered.manifest).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut conn = self.conn.clone();
+        let _: () = redis::pipe()
+            .atomic()
+            .set_nx(keys::component(&registered.version), package.component.as_ref())
+            .ignore()
+            .set(keys::manifest(&registered.version), manifest)
+            .ignore()
+            .hset(keys::KINDS, &registered.manifest.name, json)
+            .ignore()
+            .query_async(&mut conn)
+            .await?;
+        Ok(registered)
+    }
+
+    pub async fn kinds(&self) -> Result<Vec<RegisteredKind>> {
+        let mut conn = self.conn.clone();
+        let all: HashMap<String, String> = conn.hgetall(keys::KINDS).await?;
+        let mut kinds = all
+            .values()
+            .map(|json| serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("registered kind: {e}"))))
+            .collect::<Result<Vec<RegisteredKind>>>()?;
+        kinds.sort_by(|a, b| a.manifest.name.cmp(&b.manifest.name));
+        Ok(kinds)
+    }
+
+    /// A kind exactly as registered at `version`: what a job submitted for that version runs on, even
+    /// after the kind was updated.
+    pub async fn kind_version(&self, version: &str) -> Result<Option<KindPackage>> {
+        let mut conn = self.conn.clone();
+        let (manifest, component): (Option<String>, Option<Vec<u8>>) = redis::pipe()
+            .get(keys::manifest(version))
+            .get(keys::component(version))
+            .query_async(&mut conn)
+            .await?;
+        let (Some(manifest), Some(component)) = (manifest, component) else {
+            return Ok(None);
+        };
+        Ok(Some(KindPackage {
+            manifest: serde_json::from_str(&manifest)
+                .map_err(|e| StoreError::Corrupt(format!("manifest of version {version}: {e}")))?,
+            component: Arc::from(component),
+        }))
+    }
+}
+
+fn parse_record(id: JobId, mut f: HashMap<String, String>) -> Result<Option<JobRecord>> {
+    if f.is_empty() {
+        return Ok(None);
+    }
+    let corrupt = |field: &str| StoreError::Corrupt(format!("job {id}: field `{field}` is missing or malformed"));
+    let mut take = |field: &str| f.remove(field);
+    let status: Status = take("status").and_then(|s| s.parse().ok()).ok_or_else(|| corrupt("status"))?;
+    let number = |value: Option<String>, field: &str| -> Result<Option<i64>> {
+        value.map(|v| v.parse::<i64>().map_err(|_| corrupt(field))).transpose()
+    };
+    let error = match (take("error_code"), take("error_message")) {
+        (Some(code), message) => Some(JobError::new(
+            code.parse().unwrap_or(ErrorCode::Internal),
+            message.unwrap_or_default(),
+        )),
+        _ => None,
+    };
+    Ok(Some(JobRecord {
+        id,
+        status,
+        tenant: take("tenant").ok_or_else(|| corrupt("tenant"))?,
+        kind: take("kind").ok_or_else(|| corrupt("kind"))?,
+        version: take("version").unwrap_or_default(),
+        params: take("params").unwrap_or_else(|| "{}".into()),
+        progress: take("progress").and_then(|p| p.parse().ok()).unwrap_or(0.0),
+        attempts: number(take("attempts"), "attempts")?.unwrap_or(0) as u32,
+        max_attempts: number(take("max_attempts"), "max_attempts")?.unwrap_or(1) as u32,
+        created_at: number(take("created_at"), "created_at")?.ok_or_else(|| corrupt("created_at"))?,
+        started_at: number(take("started_at"), "started_at")?,
+        finished_at: number(take("finished_at"), "finished_at")?,
+        expires_at: number(take("expires_at"), "expires_at")?,
+        media_type: take("media_type"),
+        error,
+    }))
+}

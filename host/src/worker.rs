@@ -1,0 +1,308 @@
+//! The worker loop: claim a job from Redis, run it in the sandbox, record the outcome.
+//!
+//! One dispatcher per process takes a concurrency permit, then claims a job (or waits for a wake-up),
+//! and hands it to a task. The wasm itself runs on a blocking thread, so HTTP serving in the same
+//! process never waits behind a guest. While a job runs, its task renews the lease and flushes progress;
+//! a failed renewal (cancelled, or the lease was given away) interrupts the guest.
+
+use crate::job::{ErrorCode, JobError};
+use crate::kinds::Manifest;
+use crate::runtime::{Prepared, RunRequest, RunSignals, Runtime, SandboxLimits};
+use crate::store::{Claim, Outcome, Store, StoreError};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument, debug, error, info, info_span, warn};
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Jobs run at once by this process.
+    pub concurrency: usize,
+    pub limits: SandboxLimits,
+    /// Operator settings per kind (`crop` → `max-megapixels` → `40`), over the manifests' defaults.
+    pub settings: HashMap<String, BTreeMap<String, String>>,
+    /// First retry delay; doubles per attempt, with jitter.
+    pub retry_base: Duration,
+    /// How often a running job's lease is renewed and its progress flushed (also bounds cancel latency).
+    pub renew_every: Duration,
+    /// How long running jobs may take to finish after shutdown starts; then they are handed back.
+    pub grace: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            limits: SandboxLimits::default(),
+            settings: HashMap::new(),
+            retry_base: Duration::from_secs(1),
+            renew_every: Duration::from_millis(500),
+            grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Longest pause between attempts to reach Redis again.
+const MAX_REDIS_BACKOFF: Duration = Duration::from_secs(5);
+/// An idle worker rechecks this often even without a wake-up: retries and expired leases come due.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+pub struct Worker {
+    store: Store,
+    runtime: Arc<Runtime>,
+    config: WorkerConfig,
+    /// Names this process in leases and logs.
+    id: String,
+    /// Manifests by version, as registered when the job was submitted.
+    manifests: Mutex<HashMap<String, Arc<Manifest>>>,
+}
+
+impl Worker {
+    pub fn new(store: Store, runtime: Arc<Runtime>, config: WorkerConfig) -> Arc<Self> {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
+        Arc::new(Self {
+            store,
+            runtime,
+            config,
+            id: format!("{host}-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            manifests: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Runs until `shutdown`; then stops claiming, lets running jobs finish within the grace period and
+    /// interrupts the rest, which go back to the queue.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let permits = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let tracker = TaskTracker::new();
+        let hard_stop = CancellationToken::new();
+        let mut waiter = None;
+        let mut backoff = Duration::from_millis(100);
+        info!(worker = %self.id, concurrency = self.config.concurrency, "worker started");
+        loop {
+            let permit = tokio::select! {
+                permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+                () = shutdown.cancelled() => break,
+            };
+            let claimed = tokio::select! {
+                claimed = self.store.dequeue(&self.id) => claimed,
+                () = shutdown.cancelled() => break,
+            };
+            match claimed {
+                Ok(Some(claim)) => {
+                    backoff = Duration::from_millis(100);
+                    let worker = self.clone();
+                    let hard_stop = hard_stop.clone();
+                    let span = info_span!("job", id = %claim.id, kind = %claim.kind, tenant = %claim.tenant, attempt = claim.attempts);
+                    tracker.spawn(
+                        async move {
+                            worker.process(claim, hard_stop).await;
+                            drop(permit);
+                        }
+                        .instrument(span),
+                    );
+                }
+                Ok(None) => {
+                    drop(permit);
+                    let waited = match waiter.as_mut() {
+                        Some(conn) => tokio::select! {
+                            waited = self.store.wait_for_work(conn, IDLE_POLL) => waited,
+                            () = shutdown.cancelled() => break,
+                        },
+                        None => self.store.waiter().await.map(|conn| waiter = Some(conn)),
+                    };
+                    if let Err(e) = waited {
+                        waiter = None;
+                        warn!(error = %e, "waiting for work failed; retrying");
+                        tokio::select! {
+                            () = tokio::time::sleep(backoff) => {},
+                            () = shutdown.cancelled() => break,
+                        }
+                        backoff = (backoff * 2).min(MAX_REDIS_BACKOFF);
+                    }
+                }
+                Err(e) => {
+                    drop(permit);
+                    warn!(error = %e, retry_in = ?backoff, "could not claim a job from Redis; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {},
+                        () = shutdown.cancelled() => break,
+                    }
+                    backoff = (backoff * 2).min(MAX_REDIS_BACKOFF);
+                }
+            }
+        }
+        tracker.close();
+        if !tracker.is_empty() {
+            info!(running = tracker.len(), grace = ?self.config.grace, "shutting down: waiting for running jobs");
+        }
+        if tokio::time::timeout(self.config.grace, tracker.wait()).await.is_err() {
+            warn!("grace period over: interrupting running jobs and handing them back to the queue");
+            hard_stop.cancel();
+            tracker.wait().await;
+        }
+        info!(worker = %self.id, "worker stopped");
+    }
+
+    /// Runs one claimed job and records its outcome. Never returns early without recording one, unless
+    /// the lease is gone (then the job belongs to someone else, or was cancelled).
+    async fn process(self: Arc<Self>, claim: Claim, hard_stop: CancellationToken) {
+        let signals = RunSignals::new();
+        let outcome = match self.execute(&claim, &signals, &hard_stop).await {
+            Ok(output) => Outcome::Succeeded {
+                media_type: output.media_type,
+                data: output.data,
+            },
+            Err(_) if hard_stop.is_cancelled() && signals.is_interrupted() => {
+                info!("handing the job back to the queue (shutdown)");
+                Outcome::Retry {
+                    error: JobError::new(ErrorCode::LostWorker, "the worker shut down during the job; it will run again"),
+                    after: Duration::ZERO,
+                }
+            }
+            Err(_) if signals.is_interrupted() => {
+                info!("job interrupted: cancelled, or its lease was lost");
+                return;
+            }
+            Err(error) if error.code.is_retryable() => Outcome::Retry {
+                after: self.retry_delay(claim.attempts),
+                error,
+            },
+            Err(error) => Outcome::Failed(error),
+        };
+        self.record(&claim, outcome).await;
+    }
+
+    /// Loads, runs and watches the job; `Err` is a failure of the job (the guest's or Kiln's).
+    async fn execute(
+        &self,
+        claim: &Claim,
+        signals: &Arc<RunSignals>,
+        hard_stop: &CancellationToken,
+    ) -> Result<crate::runtime::Output, JobError> {
+        let manifest = self.manifest(claim).await?;
+        let pre = self.prepare(claim).await?;
+        let mut settings = manifest.settings.clone();
+        if let Some(overrides) = self.config.settings.get(&manifest.name) {
+            settings.extend(overrides.clone());
+        }
+        let run = {
+            let runtime = self.runtime.clone();
+            let signals = signals.clone();
+            let limits = self.config.limits;
+            let claim = claim.clone();
+            let manifest = manifest.clone();
+            tokio::task::spawn_blocking(move || {
+                runtime.run(
+                    &pre,
+                    RunRequest {
+                        params: &claim.params,
+                        input: &claim.input,
+                        expected_media_type: &manifest.output_media_type,
+                        settings: &settings,
+                        limits,
+                        signals,
+                    },
+                )
+            })
+        };
+        tokio::pin!(run);
+        let mut ticker = tokio::time::interval(self.config.renew_every);
+        ticker.tick().await;
+        let report = loop {
+            tokio::select! {
+                report = &mut run => break report,
+                _ = ticker.tick() => {
+                    match self.store.renew(claim, signals.take_progress()).await {
+                        Ok(true) => {}
+                        Ok(false) => signals.interrupt(),
+                        // Redis trouble: keep running; the lease has slack, and finish retries.
+                        Err(e) => warn!(error = %e, "could not renew the lease"),
+                    }
+                }
+                () = hard_stop.cancelled(), if !signals.is_interrupted() => signals.interrupt(),
+            }
+        };
+        let report = report.map_err(|e| JobError::new(ErrorCode::HostError, format!("the job's thread failed: {e}")))?;
+        for line in &report.log {
+            debug!(target: "kiln::guest", "{line}");
+        }
+        match &report.result {
+            Ok(output) => info!(elapsed = ?report.elapsed, bytes = output.data.len(), "job succeeded"),
+            Err(error) => info!(elapsed = ?report.elapsed, code = error.code.as_str(), message = %error.message, "job failed"),
+        }
+        report.result
+    }
+
+    async fn manifest(&self, claim: &Claim) -> Result<Arc<Manifest>, JobError> {
+        if let Some(manifest) = self.manifests.lock().expect("manifest cache poisoned").get(&claim.version) {
+            return Ok(manifest.clone());
+        }
+        let package = self.load_version(claim).await?;
+        let manifest = Arc::new(package.manifest);
+        self.manifests
+            .lock()
+            .expect("manifest cache poisoned")
+            .insert(claim.version.clone(), manifest.clone());
+        Ok(manifest)
+    }
+
+    async fn prepare(&self, claim: &Claim) -> Result<Arc<Prepared>, JobError> {
+        let component = if self.runtime.is_prepared(&claim.version) {
+            None
+        } else {
+            Some(self.load_version(claim).await?.component)
+        };
+        let runtime = self.runtime.clone();
+        let version = claim.version.clone();
+        tokio::task::spawn_blocking(move || runtime.prepare(&version, component.as_deref().unwrap_or_default()))
+            .await
+            .map_err(|e| JobError::new(ErrorCode::HostError, format!("compiling the component failed: {e}")))?
+            .map_err(|e| JobError::new(ErrorCode::HostError, format!("the kind's component could not be loaded: {e:#}")))
+    }
+
+    async fn load_version(&self, claim: &Claim) -> Result<crate::kinds::KindPackage, JobError> {
+        match self.store.kind_version(&claim.version).await {
+            Ok(Some(package)) => Ok(package),
+            Ok(None) => Err(JobError::new(
+                ErrorCode::Internal,
+                format!("version {} of kind `{}` is no longer registered", claim.version, claim.kind),
+            )),
+            Err(e) => Err(JobError::new(ErrorCode::HostError, format!("loading the kind: {e}"))),
+        }
+    }
+
+    /// Exponential backoff with jitter: base × 2^(attempt-1), ±25%.
+    fn retry_delay(&self, attempt: u32) -> Duration {
+        let exp = self.config.retry_base.saturating_mul(1 << attempt.saturating_sub(1).min(16));
+        let jitter = 0.75 + 0.5 * (uuid::Uuid::new_v4().as_u128() % 1000) as f64 / 1000.0;
+        exp.mul_f64(jitter).min(Duration::from_secs(300))
+    }
+
+    /// Stores the outcome, retrying while Redis is unreachable. If it stays unreachable past the lease,
+    /// the job will be run again elsewhere: at-least-once, never lost.
+    async fn record(&self, claim: &Claim, outcome: Outcome) {
+        let give_up = tokio::time::Instant::now() + self.store.config().lease;
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match self.store.finish(claim, &outcome).await {
+                Ok(true) => return,
+                Ok(false) => {
+                    info!("outcome dropped: the job was cancelled or reassigned meanwhile");
+                    return;
+                }
+                Err(e @ StoreError::Unavailable(_)) if tokio::time::Instant::now() < give_up => {
+                    warn!(error = %e, "could not record the outcome; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+                Err(e) => {
+                    error!(error = %e, "could not record the outcome; the job will be retried when its lease expires");
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Test harness: a private `redis-server` per test and the real `kiln` binary on a free port.
+//!
+//! Each test gets its own Redis on a unix socket in a temp dir, so tests run in parallel and can kill or
+//! restart their Redis. Compiled components are cached in one dir shared by all tests (wasmtime's cache
+//! is safe to share), so only the first test pays for compilation.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+pub struct Redis {
+    dir: TempDir,
+    child: Option<Child>,
+    extra_args: Vec<String>,
+    pub url: String,
+}
+
+impl Redis {
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// With AOF on, as production runs it, so a restart keeps every accepted job.
+    pub fn start_persistent() -> Self {
+        Self::start_with(&["--appendonly", "yes", "--appendfsync", "always"])
+    }
+
+    fn start_with(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("redis+unix://{}", dir.path().join("redis.sock").display());
+        let mut redis = Self {
+            dir,
+            child: None,
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            url,
+        };
+        redis.spawn();
+        redis
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", "0", "--save", "", "--maxmemory-policy", "noeviction"])
+            .arg("--unixsocket")
+            .arg(self.dir.path().join("redis.sock"))
+            .arg("--dir")
+            .arg(self.dir.path())
+            .args(&self.extra_args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (apt-get install redis-server)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.ping() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server did not come up");
+    }
+
+    pub fn ping(&self) -> bool {
+        redis::Client::open(self.url.as_str())
+            .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
+            .and_then(|mut conn| redis::cmd("PING").query::<String>(&mut conn))
+            .is_ok()
+    }
+
+    /// A synchronous connection for inspecting what Kiln stored.
+    pub fn conn(&self) -> redis::Connection {
+        redis::Client::open(self.url.as_str()).unwrap().get_connection().unwrap()
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_file(self.dir.path().join("redis.sock"));
+    }
+
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A running `kiln` process.
+pub struct Kiln {
+    child: Child,
+    pub base: String,
+    _data: TempDir,
+}
+
+pub fn kiln_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_kiln")
+}
+
+/// Shared by all tests so components compile once per test run.
+pub fn shared_cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("kiln-test-cache")
+}
+
+impl Kiln {
+    /// `kiln serve` against `redis`, with extra flags after the subcommand.
+    pub fn serve(redis: &Redis, extra: &[&str]) -> Self {
+        Self::start("serve", redis, extra)
+    }
+
+    /// `kiln api` alone: nothing runs jobs, so they stay queued.
+    pub fn api_only(redis: &Redis, extra: &[&str]) -> Self {
+        Self::start("api", redis, extra)
+    }
+
+    pub fn start(role: &str, redis: &Redis, extra: &[&str]) -> Self {
+        let data = tempfile::tempdir().expect("temp dir");
+        // The compile cache lives under the data dir; point it at the shared one.
+        std::fs::create_dir_all(shared_cache_dir()).unwrap();
+        std::os::unix::fs::symlink(shared_cache_dir(), data.path().join("cache")).unwrap();
+        let mut child = Command::new(kiln_bin())
+            .arg(role)
+            .args(["--listen", "127.0.0.1:0", "--workers", "2"])
+            .args(extra)
+            .env("KILN_REDIS_URL", &redis.url)
+            .env("KILN_DATA_DIR", data.path())
+            .env("KILN_LOG", "info,kiln=debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start kiln");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("kiln: API listening on ") {
+                    let _ = tx.send(addr.trim().to_owned());
+                }
+            }
+        });
+        let base = rx.recv_timeout(Duration::from_secs(120)).expect("kiln did not report its address");
+        Self {
+            child,
+            base,
+            _data: data,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Kiln {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
+}
+
+/// Polls a job until it reaches a final state; panics after `timeout`.
+pub async fn wait_final(kiln: &Kiln, id: &str, timeout: Duration) -> serde_json::Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let doc: serde_json::Value = client()
+            .get(kiln.url(&format!("/v1/jobs/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let status = doc["status"].as_str().unwrap().to_owned();
+        if ["succeeded", "failed", "cancelled"].contains(&status.as_str()) {
+            return doc;
+        }
+        assert!(Instant::now() < deadline, "job {id} still {status} after {timeout:?}: {doc}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Asserts an RFC 9457 problem response with `status`, returning its body.
+pub async fn expect_problem(response: reqwest::Response, status: u16) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status, "unexpected status");
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "application/problem+json"
+    );
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status);
+    assert!(body["type"].is_string() && body["title"].is_string(), "{body}");
+    assert!(!body["detail"].as_str().unwrap().is_empty(), "{body}");
+    body
+}
+
+/// An RGB test image whose pixel (x, y) is (x, y, 128), so crops can be checked exactly.
+pub fn coordinate_image(width: u32, height: u32) -> image::RgbImage {
+    image::RgbImage::from_fn(width, height, |x, y| image::Rgb([x as u8, y as u8, 128]))
+}
+
+pub fn encode_png(image: &image::RgbImage) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+pub fn decode_png(bytes: &[u8]) -> image::DynamicImage {
+    image::load_from_memory_with_format(bytes, image::ImageFormat::Png).expect("a valid PNG")
+}
