@@ -19,7 +19,10 @@ const WASM_TARGET: &str = "wasm32-wasip2";
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let root = manifest_dir.parent().expect("host/ lives inside the workspace").to_path_buf();
+    let root = manifest_dir
+        .parent()
+        .expect("host/ lives inside the workspace")
+        .to_path_buf();
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let guest_target = env::var_os("KILN_GUEST_TARGET_DIR")
         .map(PathBuf::from)
@@ -56,7 +59,8 @@ fn main() {
     generated.push_str("pub const TEST_GUESTS: &[(&str, &str)] = &[\n");
     for guest in TEST_GUESTS {
         let wasm = artifact(&release, guest);
-        writeln!(generated, "    ({guest:?}, {:?}),", wasm.display().to_string()).expect("writing to a String cannot fail");
+        writeln!(generated, "    ({guest:?}, {:?}),", wasm.display().to_string())
+            .expect("writing to a String cannot fail");
     }
     generated.push_str("];\n");
     std::fs::write(out_dir.join("guests.rs"), generated).expect("write guests.rs");
@@ -64,7 +68,11 @@ fn main() {
 
 fn artifact(release: &Path, guest: &str) -> PathBuf {
     let path = release.join(format!("{}.wasm", guest.replace('-', "_")));
-    assert!(path.exists(), "guest build reported success but {} is missing", path.display());
+    assert!(
+        path.exists(),
+        "guest build reported success but {} is missing",
+        path.display()
+    );
     path
 }
 
@@ -119,8 +127,14 @@ fn build_guests(root: &Path, guest_target: &Path, guests: &[&str]) {
     ] {
         cmd.env_remove(var);
     }
+    // Guests ship without debug info: it would multiply their size and compile time in the host.
+    cmd.env("CARGO_PROFILE_RELEASE_DEBUG", "false");
+    cmd.env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo");
     // SIMD makes the image kernels (resize, PNG filters) markedly faster inside wasm.
     cmd.env("CARGO_ENCODED_RUSTFLAGS", "-Ctarget-feature=+simd128");
     let status = cmd.status().expect("failed to run cargo for the guest components");
-    assert!(status.success(), "building the guest components failed (see the errors above)");
+    assert!(
+        status.success(),
+        "building the guest components failed (see the errors above)"
+    );
 }

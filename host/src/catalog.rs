@@ -44,7 +44,13 @@ impl Catalog {
 
     /// All kinds, sorted by name.
     pub fn all(&self) -> Vec<Arc<Kind>> {
-        let mut kinds: Vec<_> = self.kinds.read().expect("catalog lock poisoned").values().cloned().collect();
+        let mut kinds: Vec<_> = self
+            .kinds
+            .read()
+            .expect("catalog lock poisoned")
+            .values()
+            .cloned()
+            .collect();
         kinds.sort_by(|a, b| a.name().cmp(b.name()));
         kinds
     }

@@ -15,7 +15,11 @@ use std::time::Duration;
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 
 #[derive(Debug, Parser)]
-#[command(name = "kiln", version, about = "Run image-producing jobs as sandboxed WebAssembly components")]
+#[command(
+    name = "kiln",
+    version,
+    about = "Run image-producing jobs as sandboxed WebAssembly components"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -122,11 +126,17 @@ impl ServeArgs {
 
     pub fn worker_config(&self) -> Result<WorkerConfig, String> {
         if !(self.timeout_secs.is_finite() && self.timeout_secs > 0.0 && self.timeout_secs <= 86_400.0) {
-            return Err(format!("--timeout-secs must be between 0 and 86400, not {}", self.timeout_secs));
+            return Err(format!(
+                "--timeout-secs must be between 0 and 86400, not {}",
+                self.timeout_secs
+            ));
         }
         let mut settings: HashMap<String, BTreeMap<String, String>> = HashMap::new();
         for (kind, name, value) in &self.settings {
-            settings.entry(kind.clone()).or_default().insert(name.clone(), value.clone());
+            settings
+                .entry(kind.clone())
+                .or_default()
+                .insert(name.clone(), value.clone());
         }
         let defaults = WorkerConfig::default();
         Ok(WorkerConfig {

@@ -50,7 +50,14 @@ impl EmbeddedRedis {
             .arg("700")
             .arg("--dir")
             .arg(&dir)
-            .args(["--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction"])
+            .args([
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--maxmemory-policy",
+                "noeviction",
+            ])
             .arg("--logfile")
             .arg(&log)
             .stdin(Stdio::null())
@@ -86,7 +93,10 @@ impl EmbeddedRedis {
             // The server closes the connection as it exits, so an error here is the expected answer.
             let _ = redis::cmd("SHUTDOWN").query_async::<()>(&mut conn).await;
         }
-        if tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .is_err()
+        {
             let _ = self.child.kill().await;
         }
     }

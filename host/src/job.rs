@@ -77,7 +77,9 @@ impl FromStr for Status {
         Status::ALL
             .into_iter()
             .find(|status| status.as_str() == s)
-            .ok_or_else(|| format!("unknown status `{s}`; expected one of queued, running, succeeded, failed, cancelled"))
+            .ok_or_else(|| {
+                format!("unknown status `{s}`; expected one of queued, running, succeeded, failed, cancelled")
+            })
     }
 }
 

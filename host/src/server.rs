@@ -34,7 +34,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     tokio::spawn(watch_signals(shutdown.clone()));
 
     let (store, embedded) = connect(&cli.common, role, args.store_config()).await?;
-    let catalog = Catalog::load(store.clone()).await.context("reading the registered job kinds")?;
+    let catalog = Catalog::load(store.clone())
+        .await
+        .context("reading the registered job kinds")?;
     for package in builtin_packages() {
         catalog
             .register(&package)
@@ -44,6 +46,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     tokio::spawn(catalog.clone().keep_fresh(shutdown.clone()));
 
     let mut tasks = tokio::task::JoinSet::new();
+    // Workers first: a broken engine or cache must stop Kiln before it accepts a single job.
+    if role != Role::Api {
+        let runtime = Arc::new(Runtime::new(Some(cli.common.data_dir.join("cache")))?);
+        warm_up(&store, &catalog, &runtime).await;
+        let worker = Worker::new(store.clone(), runtime, worker_config);
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            worker.run(stop).await;
+            Ok(())
+        });
+    }
     if role != Role::Worker {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
@@ -64,16 +77,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("the HTTP server failed")
         });
     }
-    if role != Role::Api {
-        let runtime = Arc::new(Runtime::new(Some(cli.common.data_dir.join("cache")))?);
-        warm_up(&store, &catalog, &runtime).await;
-        let worker = Worker::new(store.clone(), runtime, worker_config);
-        let stop = shutdown.clone();
-        tasks.spawn(async move {
-            worker.run(stop).await;
-            Ok(())
-        });
-    }
     let mut outcome = Ok(());
     while let Some(joined) = tasks.join_next().await {
         let result = joined.context("a Kiln task panicked").and_then(|r| r);
@@ -91,7 +94,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// Connects to the configured Redis, or for a first `kiln serve` with nothing configured, to a private
 /// `redis-server` it starts. Errors say what was tried and how to fix it.
-async fn connect(common: &CommonArgs, role: Role, config: StoreConfig) -> anyhow::Result<(Store, Option<EmbeddedRedis>)> {
+async fn connect(
+    common: &CommonArgs,
+    role: Role,
+    config: StoreConfig,
+) -> anyhow::Result<(Store, Option<EmbeddedRedis>)> {
     if let Some(url) = &common.redis_url {
         let store = Store::connect(url, config).await.with_context(|| {
             format!("cannot reach Redis at {url} (from KILN_REDIS_URL/--redis-url); is redis-server running there?")

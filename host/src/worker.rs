@@ -158,7 +158,10 @@ impl Worker {
             Err(_) if hard_stop.is_cancelled() && signals.is_interrupted() => {
                 info!("handing the job back to the queue (shutdown)");
                 Outcome::Retry {
-                    error: JobError::new(ErrorCode::LostWorker, "the worker shut down during the job; it will run again"),
+                    error: JobError::new(
+                        ErrorCode::LostWorker,
+                        "the worker shut down during the job; it will run again",
+                    ),
                     after: Duration::ZERO,
                 }
             }
@@ -225,19 +228,27 @@ impl Worker {
                 () = hard_stop.cancelled(), if !signals.is_interrupted() => signals.interrupt(),
             }
         };
-        let report = report.map_err(|e| JobError::new(ErrorCode::HostError, format!("the job's thread failed: {e}")))?;
+        let report =
+            report.map_err(|e| JobError::new(ErrorCode::HostError, format!("the job's thread failed: {e}")))?;
         for line in &report.log {
             debug!(target: "kiln::guest", "{line}");
         }
         match &report.result {
             Ok(output) => info!(elapsed = ?report.elapsed, bytes = output.data.len(), "job succeeded"),
-            Err(error) => info!(elapsed = ?report.elapsed, code = error.code.as_str(), message = %error.message, "job failed"),
+            Err(error) => {
+                info!(elapsed = ?report.elapsed, code = error.code.as_str(), message = %error.message, "job failed")
+            }
         }
         report.result
     }
 
     async fn manifest(&self, claim: &Claim) -> Result<Arc<Manifest>, JobError> {
-        if let Some(manifest) = self.manifests.lock().expect("manifest cache poisoned").get(&claim.version) {
+        if let Some(manifest) = self
+            .manifests
+            .lock()
+            .expect("manifest cache poisoned")
+            .get(&claim.version)
+        {
             return Ok(manifest.clone());
         }
         let package = self.load_version(claim).await?;
@@ -260,7 +271,12 @@ impl Worker {
         tokio::task::spawn_blocking(move || runtime.prepare(&version, component.as_deref().unwrap_or_default()))
             .await
             .map_err(|e| JobError::new(ErrorCode::HostError, format!("compiling the component failed: {e}")))?
-            .map_err(|e| JobError::new(ErrorCode::HostError, format!("the kind's component could not be loaded: {e:#}")))
+            .map_err(|e| {
+                JobError::new(
+                    ErrorCode::HostError,
+                    format!("the kind's component could not be loaded: {e:#}"),
+                )
+            })
     }
 
     async fn load_version(&self, claim: &Claim) -> Result<crate::kinds::KindPackage, JobError> {
@@ -268,7 +284,10 @@ impl Worker {
             Ok(Some(package)) => Ok(package),
             Ok(None) => Err(JobError::new(
                 ErrorCode::Internal,
-                format!("version {} of kind `{}` is no longer registered", claim.version, claim.kind),
+                format!(
+                    "version {} of kind `{}` is no longer registered",
+                    claim.version, claim.kind
+                ),
             )),
             Err(e) => Err(JobError::new(ErrorCode::HostError, format!("loading the kind: {e}"))),
         }
@@ -276,7 +295,10 @@ impl Worker {
 
     /// Exponential backoff with jitter: base × 2^(attempt-1), ±25%.
     fn retry_delay(&self, attempt: u32) -> Duration {
-        let exp = self.config.retry_base.saturating_mul(1 << attempt.saturating_sub(1).min(16));
+        let exp = self
+            .config
+            .retry_base
+            .saturating_mul(1 << attempt.saturating_sub(1).min(16));
         let jitter = 0.75 + 0.5 * (uuid::Uuid::new_v4().as_u128() % 1000) as f64 / 1000.0;
         exp.mul_f64(jitter).min(Duration::from_secs(300))
     }

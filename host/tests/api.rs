@@ -11,7 +11,12 @@ use std::time::Duration;
 const JOB_TIMEOUT: Duration = Duration::from_secs(60);
 
 async fn submit_json(kiln: &Kiln, kind: &str, body: Value) -> reqwest::Response {
-    client().post(kiln.url(&format!("/v1/jobs/{kind}"))).json(&body).send().await.unwrap()
+    client()
+        .post(kiln.url(&format!("/v1/jobs/{kind}")))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
 }
 
 /// Submits, expects 202, waits for the job to end and returns its final document.
@@ -27,7 +32,11 @@ async fn run_job(kiln: &Kiln, kind: &str, body: Value) -> Value {
 
 async fn download(kiln: &Kiln, doc: &Value) -> Vec<u8> {
     assert_eq!(doc["status"], "succeeded", "{doc}");
-    let response = client().get(kiln.url(doc["result_url"].as_str().unwrap())).send().await.unwrap();
+    let response = client()
+        .get(kiln.url(doc["result_url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "image/png");
     let id = doc["id"].as_str().unwrap();
@@ -36,6 +45,11 @@ async fn download(kiln: &Kiln, doc: &Value) -> Vec<u8> {
         format!("attachment; filename=\"{id}.png\"")
     );
     response.bytes().await.unwrap().to_vec()
+}
+
+/// The smallest valid plot params.
+fn tiny_plot(title: &str) -> Value {
+    json!({"params": {"title": title, "series": [{"x": [0, 1], "y": [0, 1]}]}})
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -85,8 +99,16 @@ async fn plot_from_csv_input_multipart() {
             "params",
             json!({"csv": {"x": "year", "y": ["a", "b"]}, "start": 2001, "end": 2021, "title": "Seed"}).to_string(),
         )
-        .part("input", reqwest::multipart::Part::bytes(csv.into_bytes()).file_name("data.csv"));
-    let response = client().post(kiln.url("/v1/jobs/plot")).multipart(form).send().await.unwrap();
+        .part(
+            "input",
+            reqwest::multipart::Part::bytes(csv.into_bytes()).file_name("data.csv"),
+        );
+    let response = client()
+        .post(kiln.url("/v1/jobs/plot"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 202);
     let doc: Value = response.json().await.unwrap();
     let doc = wait_final(&kiln, doc["id"].as_str().unwrap(), JOB_TIMEOUT).await;
@@ -111,7 +133,11 @@ async fn crop_json_cuts_exactly_the_requested_rectangle() {
     let image = decode_png(&download(&kiln, &doc).await).to_rgb8();
     assert_eq!(image.dimensions(), (64, 32));
     for (x, y) in [(0, 0), (63, 0), (0, 31), (63, 31), (17, 9)] {
-        assert_eq!(image.get_pixel(x, y).0, [(x + 10) as u8, (y + 20) as u8, 128], "pixel ({x}, {y})");
+        assert_eq!(
+            image.get_pixel(x, y).0,
+            [(x + 10) as u8, (y + 20) as u8, 128],
+            "pixel ({x}, {y})"
+        );
     }
 }
 
@@ -123,9 +149,20 @@ async fn crop_multipart_with_resize_and_other_formats() {
     let mut jpeg = std::io::Cursor::new(Vec::new());
     source.write_to(&mut jpeg, image::ImageFormat::Jpeg).unwrap();
     let form = reqwest::multipart::Form::new()
-        .text("params", json!({"resize": {"width": 60}, "filter": "triangle"}).to_string())
-        .part("input", reqwest::multipart::Part::bytes(jpeg.into_inner()).file_name("in.jpg"));
-    let response = client().post(kiln.url("/v1/jobs/crop")).multipart(form).send().await.unwrap();
+        .text(
+            "params",
+            json!({"resize": {"width": 60}, "filter": "triangle"}).to_string(),
+        )
+        .part(
+            "input",
+            reqwest::multipart::Part::bytes(jpeg.into_inner()).file_name("in.jpg"),
+        );
+    let response = client()
+        .post(kiln.url("/v1/jobs/crop"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 202);
     let doc: Value = response.json().await.unwrap();
     let doc = wait_final(&kiln, doc["id"].as_str().unwrap(), JOB_TIMEOUT).await;
@@ -193,7 +230,11 @@ fn decompression_bomb_png(width: u32, height: u32) -> Vec<u8> {
         for &b in bytes {
             crc ^= u32::from(b);
             for _ in 0..8 {
-                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xedb8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
         !crc
@@ -219,7 +260,12 @@ async fn submit_rejects_bad_requests_with_problems() {
     let body = expect_problem(submit_json(&kiln, "nope", json!({})).await, 404).await;
     assert!(body["detail"].as_str().unwrap().contains("nope"));
 
-    let malformed = post("plot").header("content-type", "application/json").body("{\"params\": ").send().await.unwrap();
+    let malformed = post("plot")
+        .header("content-type", "application/json")
+        .body("{\"params\": ")
+        .send()
+        .await
+        .unwrap();
     expect_problem(malformed, 400).await;
     let unknown_field = submit_json(&kiln, "plot", json!({"parms": {}})).await;
     expect_problem(unknown_field, 400).await;
@@ -239,15 +285,25 @@ async fn submit_rejects_bad_requests_with_problems() {
     assert!(body["detail"].as_str().unwrap().contains("tpye"), "{body}");
     let wrong_type = submit_json(&kiln, "plot", json!({"params": {"width": "wide"}})).await;
     expect_problem(wrong_type, 422).await;
-    let bad_filter =
-        submit_json(&kiln, "crop", json!({"params": {"filter": "blurry"}, "input_base64": b64(b"x")})).await;
+    let bad_filter = submit_json(
+        &kiln,
+        "crop",
+        json!({"params": {"filter": "blurry"}, "input_base64": b64(b"x")}),
+    )
+    .await;
     expect_problem(bad_filter, 422).await;
 
-    let big = post("plot").json(&json!({"params": {"title": "x".repeat(10_000)}})).send().await.unwrap();
+    let big = post("plot")
+        .json(&json!({"params": {"title": "x".repeat(10_000)}}))
+        .send()
+        .await
+        .unwrap();
     let body = expect_problem(big, 413).await;
     assert!(body["detail"].as_str().unwrap().contains("4096"), "{body}");
-    let big_form = reqwest::multipart::Form::new()
-        .part("input", reqwest::multipart::Part::bytes(vec![0u8; 10_000]).file_name("big.png"));
+    let big_form = reqwest::multipart::Form::new().part(
+        "input",
+        reqwest::multipart::Part::bytes(vec![0u8; 10_000]).file_name("big.png"),
+    );
     expect_problem(post("crop").multipart(big_form).send().await.unwrap(), 413).await;
 
     let form = reqwest::multipart::Form::new().text("extra", "1");
@@ -255,11 +311,23 @@ async fn submit_rejects_bad_requests_with_problems() {
     let form = reqwest::multipart::Form::new().text("params", "{not json");
     expect_problem(post("plot").multipart(form).send().await.unwrap(), 400).await;
 
-    let text = post("plot").header("content-type", "text/plain").body("hi").send().await.unwrap();
+    let text = post("plot")
+        .header("content-type", "text/plain")
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
     expect_problem(text, 415).await;
 
     // Nothing above was accepted.
-    let list: Value = http.get(kiln.url("/v1/jobs")).send().await.unwrap().json().await.unwrap();
+    let list: Value = http
+        .get(kiln.url("/v1/jobs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["jobs"], json!([]));
 }
 
@@ -271,19 +339,35 @@ async fn queued_jobs_cancel_list_and_conflict() {
     let http = client();
     let mut ids = Vec::new();
     for i in 0..5 {
-        let response = submit_json(&kiln, "plot", json!({"params": {"title": format!("job {i}")}})).await;
+        let response = submit_json(&kiln, "plot", tiny_plot(&format!("job {i}"))).await;
         assert_eq!(response.status(), 202);
         let doc: Value = response.json().await.unwrap();
         ids.push(doc["id"].as_str().unwrap().to_owned());
     }
 
-    let response = http.get(kiln.url(&format!("/v1/jobs/{}/result", ids[0]))).send().await.unwrap();
+    let response = http
+        .get(kiln.url(&format!("/v1/jobs/{}/result", ids[0])))
+        .send()
+        .await
+        .unwrap();
     let problem = expect_problem(response, 409).await;
     assert_eq!(problem["job_status"], "queued");
 
     // Newest first, paged by cursor.
-    let page: Value = http.get(kiln.url("/v1/jobs?limit=3")).send().await.unwrap().json().await.unwrap();
-    let listed: Vec<&str> = page["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap()).collect();
+    let page: Value = http
+        .get(kiln.url("/v1/jobs?limit=3"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed: Vec<&str> = page["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
     assert_eq!(listed, [ids[4].as_str(), ids[3].as_str(), ids[2].as_str()]);
     let cursor = page["next_cursor"].as_str().unwrap();
     let page: Value = http
@@ -294,7 +378,12 @@ async fn queued_jobs_cancel_list_and_conflict() {
         .json()
         .await
         .unwrap();
-    let listed: Vec<&str> = page["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap()).collect();
+    let listed: Vec<&str> = page["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
     assert_eq!(listed, [ids[1].as_str(), ids[0].as_str()]);
     assert_eq!(page["next_cursor"], Value::Null);
 
@@ -308,7 +397,11 @@ async fn queued_jobs_cancel_list_and_conflict() {
         .await
         .unwrap();
     assert_eq!(cancelled["status"], "cancelled");
-    let again = http.delete(kiln.url(&format!("/v1/jobs/{}", ids[1]))).send().await.unwrap();
+    let again = http
+        .delete(kiln.url(&format!("/v1/jobs/{}", ids[1])))
+        .send()
+        .await
+        .unwrap();
     expect_problem(again, 409).await;
 
     let filtered: Value = http
@@ -321,15 +414,32 @@ async fn queued_jobs_cancel_list_and_conflict() {
         .unwrap();
     assert_eq!(filtered["jobs"].as_array().unwrap().len(), 1);
     assert_eq!(filtered["jobs"][0]["id"], ids[1].as_str());
-    let none: Value = http.get(kiln.url("/v1/jobs?kind=crop")).send().await.unwrap().json().await.unwrap();
+    let none: Value = http
+        .get(kiln.url("/v1/jobs?kind=crop"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(none["jobs"], json!([]));
 
-    for bad in ["/v1/jobs?limit=0", "/v1/jobs?limit=1000", "/v1/jobs?limit=x", "/v1/jobs?status=done", "/v1/jobs?cursor=zz"] {
+    for bad in [
+        "/v1/jobs?limit=0",
+        "/v1/jobs?limit=1000",
+        "/v1/jobs?limit=x",
+        "/v1/jobs?status=done",
+        "/v1/jobs?cursor=zz",
+    ] {
         expect_problem(http.get(kiln.url(bad)).send().await.unwrap(), 400).await;
     }
     for unknown in ["/v1/jobs/not-a-uuid", "/v1/jobs/0190a0a0-0000-7000-8000-000000000000"] {
         expect_problem(http.get(kiln.url(unknown)).send().await.unwrap(), 404).await;
-        expect_problem(http.get(kiln.url(&format!("{unknown}/result"))).send().await.unwrap(), 404).await;
+        expect_problem(
+            http.get(kiln.url(&format!("{unknown}/result"))).send().await.unwrap(),
+            404,
+        )
+        .await;
         expect_problem(http.delete(kiln.url(unknown)).send().await.unwrap(), 404).await;
     }
     expect_problem(http.get(kiln.url("/v2/nothing")).send().await.unwrap(), 404).await;
@@ -341,8 +451,20 @@ async fn kinds_health_and_readiness() {
     let mut redis = Redis::start();
     let kiln = Kiln::api_only(&redis, &[]);
     let http = client();
-    let kinds: Value = http.get(kiln.url("/v1/kinds")).send().await.unwrap().json().await.unwrap();
-    let names: Vec<&str> = kinds["kinds"].as_array().unwrap().iter().map(|k| k["name"].as_str().unwrap()).collect();
+    let kinds: Value = http
+        .get(kiln.url("/v1/kinds"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = kinds["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["crop", "plot"]);
     for kind in kinds["kinds"].as_array().unwrap() {
         assert!(!kind["description"].as_str().unwrap().is_empty());
@@ -356,7 +478,7 @@ async fn kinds_health_and_readiness() {
     let response = http.get(kiln.url("/readyz")).send().await.unwrap();
     assert_eq!(response.headers()["retry-after"], "1");
     expect_problem(response, 503).await;
-    let response = submit_json(&kiln, "plot", json!({})).await;
+    let response = submit_json(&kiln, "plot", tiny_plot("while Redis is down")).await;
     expect_problem(response, 503).await;
     assert_eq!(http.get(kiln.url("/healthz")).send().await.unwrap().status(), 200);
 
@@ -376,7 +498,7 @@ async fn kinds_health_and_readiness() {
 async fn jobs_live_in_redis_under_the_tenant() {
     let redis = Redis::start();
     let kiln = Kiln::api_only(&redis, &[]);
-    let response = submit_json(&kiln, "plot", json!({"params": {"title": "t"}})).await;
+    let response = submit_json(&kiln, "plot", tiny_plot("t")).await;
     let doc: Value = response.json().await.unwrap();
     let id = doc["id"].as_str().unwrap();
     let mut conn = redis.conn();
@@ -386,6 +508,11 @@ async fn jobs_live_in_redis_under_the_tenant() {
         .query(&mut conn)
         .unwrap();
     assert_eq!(status, "queued");
-    let queued: Vec<String> = redis::cmd("LRANGE").arg("{kiln}:queue:default").arg(0).arg(-1).query(&mut conn).unwrap();
+    let queued: Vec<String> = redis::cmd("LRANGE")
+        .arg("{kiln}:queue:default")
+        .arg(0)
+        .arg(-1)
+        .query(&mut conn)
+        .unwrap();
     assert_eq!(queued, [id]);
 }

@@ -72,11 +72,17 @@ pub async fn submit(
         media_type: None,
     };
     let location = HeaderValue::try_from(format!("/v1/jobs/{id}")).map_err(|e| ApiError::Internal(e.into()))?;
-    Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(record.view())).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(record.view()),
+    )
+        .into_response())
 }
 
 fn parse_id(id: &str) -> Result<JobId, ApiError> {
-    id.parse().map_err(|_| ApiError::NotFound(format!("no job with id `{id}`")))
+    id.parse()
+        .map_err(|_| ApiError::NotFound(format!("no job with id `{id}`")))
 }
 
 fn unknown(id: JobId) -> ApiError {
@@ -84,20 +90,35 @@ fn unknown(id: JobId) -> ApiError {
 }
 
 /// `GET /v1/jobs/{id}`
-pub async fn get(State(state): State<AppState>, Path(id): Path<String>, tenant: Tenant) -> Result<Json<JobView>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    tenant: Tenant,
+) -> Result<Json<JobView>, ApiError> {
     let id = parse_id(&id)?;
     let record = state.store.get(tenant.as_str(), id).await?.ok_or_else(|| unknown(id))?;
     Ok(Json(record.view()))
 }
 
 /// `DELETE /v1/jobs/{id}`: queued or running → cancelled; finished → 409.
-pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>, tenant: Tenant) -> Result<Json<JobView>, ApiError> {
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    tenant: Tenant,
+) -> Result<Json<JobView>, ApiError> {
     let id = parse_id(&id)?;
-    let before = state.store.cancel(tenant.as_str(), id).await?.ok_or_else(|| unknown(id))?;
+    let before = state
+        .store
+        .cancel(tenant.as_str(), id)
+        .await?
+        .ok_or_else(|| unknown(id))?;
     let record = state.store.get(tenant.as_str(), id).await?.ok_or_else(|| unknown(id))?;
     if before.is_final() {
         return Err(ApiError::Conflict {
-            detail: format!("job {id} already finished ({}); there is nothing to cancel", before.as_str()),
+            detail: format!(
+                "job {id} already finished ({}); there is nothing to cancel",
+                before.as_str()
+            ),
             extra: job_state(&record),
         });
     }
@@ -105,7 +126,11 @@ pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>, tenan
 }
 
 /// `GET /v1/jobs/{id}/result`
-pub async fn result(State(state): State<AppState>, Path(id): Path<String>, tenant: Tenant) -> Result<Response, ApiError> {
+pub async fn result(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    tenant: Tenant,
+) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     let (record, data) = state
         .store
@@ -133,11 +158,17 @@ pub async fn result(State(state): State<AppState>, Path(id): Path<String>, tenan
         },
         Status::Failed => format!(
             "job {id} failed: {}",
-            record.error.as_ref().map_or("unknown error".into(), ToString::to_string)
+            record
+                .error
+                .as_ref()
+                .map_or("unknown error".into(), ToString::to_string)
         ),
         Status::Cancelled => format!("job {id} was cancelled; it has no result"),
         Status::Queued | Status::Running => {
-            format!("job {id} is {} and has no result yet; poll GET /v1/jobs/{id}", record.status.as_str())
+            format!(
+                "job {id} is {} and has no result yet; poll GET /v1/jobs/{id}",
+                record.status.as_str()
+            )
         }
     };
     Err(ApiError::Conflict {
@@ -194,12 +225,19 @@ pub async fn list(
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| ApiError::BadRequest(format!("limit must be a whole number from 1 to {MAX_PAGE}, not `{raw}`")))?,
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "limit must be a whole number from 1 to {MAX_PAGE}, not `{raw}`"
+                ))
+            })?,
     };
     let cursor = params
         .cursor
         .filter(|c| !c.is_empty())
-        .map(|c| c.parse::<JobId>().map_err(|_| ApiError::BadRequest(format!("cursor `{c}` is not one Kiln gave out"))))
+        .map(|c| {
+            c.parse::<JobId>()
+                .map_err(|_| ApiError::BadRequest(format!("cursor `{c}` is not one Kiln gave out")))
+        })
         .transpose()?;
     let query = ListQuery {
         status,

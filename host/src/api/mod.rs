@@ -49,9 +49,9 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn app(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
     Router::new()
-        .route("/v1/jobs/{kind}", axum::routing::post(jobs::submit))
         .route("/v1/jobs", get(jobs::list))
-        .route("/v1/jobs/{id}", get(jobs::get).delete(jobs::cancel))
+        // One path segment is a kind when posting (`POST /v1/jobs/{kind}`) and a job id otherwise.
+        .route("/v1/jobs/{id}", get(jobs::get).delete(jobs::cancel).post(jobs::submit))
         .route("/v1/jobs/{id}/result", get(jobs::result))
         .route("/v1/kinds", get(kinds))
         .route("/healthz", get(healthz))

@@ -78,7 +78,9 @@ fn unsupported(content_type: Option<&str>) -> ApiError {
 }
 
 async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| too_large_or_bad(&e, limit))
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|e| too_large_or_bad(&e, limit))
 }
 
 fn too_large_or_bad(error: &(dyn std::error::Error + 'static), limit: usize) -> ApiError {

@@ -10,13 +10,13 @@ mod host_api;
 mod limits;
 
 use crate::job::{ErrorCode, JobError};
-use wasmtime::error::Context as _;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::error::Context as _;
 use wasmtime::{Config, Engine, Store, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -57,7 +57,11 @@ impl RunSignals {
     }
 
     fn set_progress(&self, fraction: f32) {
-        let clamped = if fraction.is_nan() { 0.0 } else { fraction.clamp(0.0, 1.0) };
+        let clamped = if fraction.is_nan() {
+            0.0
+        } else {
+            fraction.clamp(0.0, 1.0)
+        };
         self.progress.store(clamped.to_bits(), Ordering::Relaxed);
     }
 
@@ -150,17 +154,15 @@ impl Runtime {
         let stop_ticker = Arc::new(AtomicBool::new(false));
         let ticker_engine = engine.weak();
         let stop = stop_ticker.clone();
-        std::thread::Builder::new()
-            .name("kiln-epoch".into())
-            .spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(EPOCH_TICK);
-                    match ticker_engine.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
-                        None => break,
-                    }
+        std::thread::Builder::new().name("kiln-epoch".into()).spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                match ticker_engine.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
                 }
-            })?;
+            }
+        })?;
         Ok(Self {
             engine,
             linker,
@@ -174,7 +176,10 @@ impl Runtime {
     }
 
     pub fn is_prepared(&self, version: &str) -> bool {
-        self.prepared.lock().expect("prepared map poisoned").contains_key(version)
+        self.prepared
+            .lock()
+            .expect("prepared map poisoned")
+            .contains_key(version)
     }
 
     /// Compiles and pre-links a component, once per version. CPU-heavy the first time: call it on a
@@ -311,7 +316,11 @@ fn classify_host_error(error: &wasmtime::Error, state: &RunState, stderr: &Memor
     if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
         let captured = stderr.contents();
         let panic = String::from_utf8_lossy(&captured);
-        let panic = panic.lines().rev().find(|l| l.contains("panicked at")).or_else(|| panic.lines().last());
+        let panic = panic
+            .lines()
+            .rev()
+            .find(|l| l.contains("panicked at"))
+            .or_else(|| panic.lines().last());
         let message = match panic {
             Some(line) => format!("the job crashed ({trap}): {}", line.trim()),
             None => format!("the job crashed: {trap}"),

@@ -280,9 +280,7 @@ impl Store {
             .arg(self.ttl_ms())
             .invoke_async(&mut conn)
             .await?;
-        before
-            .map(|s| s.parse().map_err(StoreError::Corrupt))
-            .transpose()
+        before.map(|s| s.parse().map_err(StoreError::Corrupt)).transpose()
     }
 
     // ---- worker side ----------------------------------------------------------------------------------
@@ -308,7 +306,9 @@ impl Store {
         };
         Ok(Some(Claim {
             tenant,
-            id: id.parse().map_err(|e| StoreError::Corrupt(format!("job id `{id}`: {e}")))?,
+            id: id
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("job id `{id}`: {e}")))?,
             kind,
             version,
             params,
@@ -324,7 +324,10 @@ impl Store {
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(10)));
-        Ok(self.client.get_multiplexed_async_connection_with_config(&config).await?)
+        Ok(self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?)
     }
 
     /// Blocks until a submit wakes this worker or `timeout` passes (then retries and leases are due).
@@ -451,7 +454,9 @@ fn parse_record(id: JobId, mut f: HashMap<String, String>) -> Result<Option<JobR
     }
     let corrupt = |field: &str| StoreError::Corrupt(format!("job {id}: field `{field}` is missing or malformed"));
     let mut take = |field: &str| f.remove(field);
-    let status: Status = take("status").and_then(|s| s.parse().ok()).ok_or_else(|| corrupt("status"))?;
+    let status: Status = take("status")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| corrupt("status"))?;
     let number = |value: Option<String>, field: &str| -> Result<Option<i64>> {
         value.map(|v| v.parse::<i64>().map_err(|_| corrupt(field))).transpose()
     };

@@ -74,7 +74,10 @@ impl Redis {
 
     /// A synchronous connection for inspecting what Kiln stored.
     pub fn conn(&self) -> redis::Connection {
-        redis::Client::open(self.url.as_str()).unwrap().get_connection().unwrap()
+        redis::Client::open(self.url.as_str())
+            .unwrap()
+            .get_connection()
+            .unwrap()
     }
 
     pub fn kill(&mut self) {
@@ -135,7 +138,7 @@ impl Kiln {
             .args(extra)
             .env("KILN_REDIS_URL", &redis.url)
             .env("KILN_DATA_DIR", data.path())
-            .env("KILN_LOG", "info,kiln=debug")
+            .env("KILN_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -149,7 +152,9 @@ impl Kiln {
                 }
             }
         });
-        let base = rx.recv_timeout(Duration::from_secs(120)).expect("kiln did not report its address");
+        let base = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("kiln did not report its address");
         Self {
             child,
             base,
@@ -174,7 +179,10 @@ impl Drop for Kiln {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
 }
 
 /// Polls a job until it reaches a final state; panics after `timeout`.
@@ -193,7 +201,10 @@ pub async fn wait_final(kiln: &Kiln, id: &str, timeout: Duration) -> serde_json:
         if ["succeeded", "failed", "cancelled"].contains(&status.as_str()) {
             return doc;
         }
-        assert!(Instant::now() < deadline, "job {id} still {status} after {timeout:?}: {doc}");
+        assert!(
+            Instant::now() < deadline,
+            "job {id} still {status} after {timeout:?}: {doc}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
