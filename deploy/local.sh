@@ -32,7 +32,7 @@ case "${1:-}" in
   test)
     install_prerequisites
     shift
-    exec cargo test "$@"
+    exec cargo test --workspace "$@"
     ;;
   prerequisites)
     install_prerequisites

@@ -14,7 +14,7 @@ use std::process::Command;
 /// Guest crates built into every `kiln` binary, with the kind name each one registers.
 const BUILTIN_GUESTS: &[&str] = &["guest-plot", "guest-crop"];
 /// Guests used only by the test suite (hostile behaviour, a plugin example); built, not embedded.
-const TEST_GUESTS: &[&str] = &[];
+const TEST_GUESTS: &[&str] = &["guest-hostile"];
 const WASM_TARGET: &str = "wasm32-wasip2";
 
 fn main() {
@@ -55,12 +55,18 @@ fn main() {
         )
         .expect("writing to a String cannot fail");
     }
-    generated.push_str("];\n\n/// Paths of the test-only guest components, by crate name.\n");
-    generated.push_str("pub const TEST_GUESTS: &[(&str, &str)] = &[\n");
+    generated.push_str("];\n\n/// Test-only guests: (crate name, manifest path, component path).\n");
+    generated.push_str("pub const TEST_GUESTS: &[(&str, &str, &str)] = &[\n");
     for guest in TEST_GUESTS {
         let wasm = artifact(&release, guest);
-        writeln!(generated, "    ({guest:?}, {:?}),", wasm.display().to_string())
-            .expect("writing to a String cannot fail");
+        let manifest = root.join(guest).join("kind.json");
+        writeln!(
+            generated,
+            "    ({guest:?}, {:?}, {:?}),",
+            manifest.display().to_string(),
+            wasm.display().to_string()
+        )
+        .expect("writing to a String cannot fail");
     }
     generated.push_str("];\n");
     std::fs::write(out_dir.join("guests.rs"), generated).expect("write guests.rs");

@@ -88,6 +88,9 @@ pub struct ServeArgs {
     /// Seconds running jobs get to finish after SIGTERM/SIGINT before they are handed back to the queue.
     #[arg(long, env = "KILN_GRACE_SECS", default_value_t = 30)]
     pub grace_secs: u64,
+    /// A folder of extra job kinds to register at start: each `NAME.wasm` with its manifest `NAME.json`.
+    #[arg(long, env = "KILN_KINDS_DIR")]
+    pub kinds_dir: Option<PathBuf>,
     /// Operator settings of job kinds, as `KIND.NAME=VALUE` (e.g. `crop.max-megapixels=40`); repeatable,
     /// or comma-separated in the variable.
     #[arg(long = "setting", env = "KILN_SETTINGS", value_delimiter = ',', value_parser = parse_setting)]

@@ -125,7 +125,7 @@ mod builtin {
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 }
 
-/// Paths of the test-only guest components built by `build.rs`, by crate name.
+/// The test-only guest components built by `build.rs`: (crate name, manifest path, component path).
 pub use builtin::TEST_GUESTS;
 
 /// The kinds compiled into this binary (`plot`, `crop`).
@@ -135,6 +135,31 @@ pub fn builtin_packages() -> Vec<KindPackage> {
         .map(|(manifest, component)| KindPackage {
             manifest: serde_json::from_str(manifest).expect("built-in kind.json files are valid (checked by tests)"),
             component: Arc::from(*component),
+        })
+        .collect()
+}
+
+/// Reads every `NAME.wasm` + `NAME.json` pair in `dir`, sorted by file name.
+pub fn packages_in_dir(dir: &std::path::Path) -> Result<Vec<KindPackage>, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read kinds dir {}: {e}", dir.display()))?;
+    let mut wasm_files: Vec<_> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "wasm"))
+        .collect();
+    wasm_files.sort();
+    wasm_files
+        .into_iter()
+        .map(|wasm| {
+            let manifest_path = wasm.with_extension("json");
+            let manifest = std::fs::read_to_string(&manifest_path)
+                .map_err(|e| format!("{} needs its manifest {}: {e}", wasm.display(), manifest_path.display()))?;
+            let manifest: Manifest = serde_json::from_str(&manifest)
+                .map_err(|e| format!("manifest {} is invalid: {e}", manifest_path.display()))?;
+            let component = std::fs::read(&wasm).map_err(|e| format!("cannot read {}: {e}", wasm.display()))?;
+            Ok(KindPackage {
+                manifest,
+                component: Arc::from(component),
+            })
         })
         .collect()
 }

@@ -5,7 +5,7 @@ use crate::api::{AppState, app};
 use crate::catalog::Catalog;
 use crate::config::{Cli, Command, CommonArgs, DEFAULT_REDIS_URL, ServeArgs};
 use crate::embedded_redis::EmbeddedRedis;
-use crate::kinds::builtin_packages;
+use crate::kinds::{builtin_packages, packages_in_dir};
 use crate::runtime::Runtime;
 use crate::store::{Store, StoreConfig};
 use crate::worker::Worker;
@@ -37,7 +37,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let catalog = Catalog::load(store.clone())
         .await
         .context("reading the registered job kinds")?;
-    for package in builtin_packages() {
+    let mut packages = builtin_packages();
+    if let Some(dir) = &args.kinds_dir {
+        packages.extend(packages_in_dir(dir).map_err(anyhow::Error::msg)?);
+    }
+    for package in packages {
         catalog
             .register(&package)
             .await

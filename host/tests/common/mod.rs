@@ -178,6 +178,18 @@ impl Drop for Kiln {
     }
 }
 
+/// A kinds dir holding the test-only `hostile` kind, for `--kinds-dir`.
+pub fn hostile_kinds_dir() -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, manifest, component) = kiln::kinds::TEST_GUESTS
+        .iter()
+        .find(|(name, _, _)| *name == "guest-hostile")
+        .expect("build.rs builds guest-hostile");
+    std::fs::copy(manifest, dir.path().join("hostile.json")).unwrap();
+    std::fs::copy(component, dir.path().join("hostile.wasm")).unwrap();
+    dir
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(60))

@@ -1,0 +1,174 @@
+//! A test-only job kind that misbehaves on request, so the test suite can prove that the sandbox holds
+//! (limits, traps, capabilities) and measure the cost of a run that does nothing (`noop`).
+//!
+//! Params: `{"mode": "<mode>", ...}`; see [`Mode`]. Only the wasm build is meaningful.
+
+#[cfg(target_arch = "wasm32")]
+#[allow(unsafe_code)] // wit-bindgen's generated exports
+mod component;
+
+use serde::Deserialize;
+
+/// A valid 1×1 PNG (one green pixel): the output of every mode that succeeds.
+pub const TINY_PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x02, 0x00, 0x00, 0x00, 0x90, 0x77, 0x53, 0xde, 0x00, 0x00, 0x00, 0x0c, 0x49,
+    0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0x00, 0x00, 0x03, 0x01, 0x01, 0x00, 0xc9, 0xfe, 0x92, 0xef,
+    0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "mode", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Mode {
+    /// Return the tiny PNG at once.
+    Noop,
+    /// Compute (no host calls) for `ms` milliseconds, reporting progress, then succeed.
+    Spin { ms: u64 },
+    /// Block in a host call (`wasi:clocks` poll) for `ms` milliseconds, then succeed.
+    Sleep { ms: u64 },
+    /// Loop forever without host calls.
+    Loop,
+    /// Allocate memory until the host refuses.
+    Alloc,
+    /// Panic with a recognisable message.
+    Panic,
+    /// Recurse until the stack overflows.
+    Recurse,
+    /// Return `mb` MiB of bytes labelled image/png.
+    HugeOutput { mb: usize },
+    /// Return a PNG labelled as something else.
+    WrongType,
+    /// Return bytes labelled image/png that are not a PNG.
+    NotPng,
+    /// Try to read a file; fails the job with what happened.
+    ReadFile { path: String },
+    /// Try to open a TCP connection; fails the job with what happened.
+    Connect { addr: String },
+    /// Report what the environment, args and stdio look like, as an error message.
+    Environment,
+    /// Call `log` `lines` times, and write `lines` lines to stdout and stderr.
+    LogFlood { lines: u32 },
+    /// Call `progress` `calls` times.
+    ProgressFlood { calls: u32 },
+    /// Keep a value in a global and report what the previous run left there.
+    Global,
+    /// Echo the input as the output (labelled image/png).
+    Echo,
+}
+
+/// What the guest reports back; the wasm glue maps it onto the WIT types.
+pub enum Outcome {
+    Ok { media_type: &'static str, data: Vec<u8> },
+    Err(String),
+}
+
+/// The host imports, behind a trait so the logic above stays plain Rust.
+pub trait Host {
+    fn progress(&mut self, fraction: f32);
+    fn log(&mut self, message: &str);
+}
+
+static mut PREVIOUS_RUN: u64 = 0;
+
+pub fn run(params: &str, input: &[u8], host: &mut dyn Host) -> Outcome {
+    let mode: Mode = match serde_json::from_str(params) {
+        Ok(mode) => mode,
+        Err(e) => return Outcome::Err(format!("bad params: {e}")),
+    };
+    let png = |data: Vec<u8>| Outcome::Ok {
+        media_type: "image/png",
+        data,
+    };
+    match mode {
+        Mode::Noop => png(TINY_PNG.to_vec()),
+        Mode::Spin { ms } => {
+            let start = std::time::Instant::now();
+            let mut counter = 0u64;
+            while start.elapsed().as_millis() < u128::from(ms) {
+                counter = counter.wrapping_add(1);
+                if counter % 1_000_000 == 0 {
+                    host.progress(start.elapsed().as_millis() as f32 / ms.max(1) as f32);
+                }
+            }
+            png(TINY_PNG.to_vec())
+        }
+        Mode::Sleep { ms } => {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            png(TINY_PNG.to_vec())
+        }
+        Mode::Loop => {
+            let mut x = 0u64;
+            loop {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+        }
+        Mode::Alloc => {
+            let mut blocks: Vec<Vec<u8>> = Vec::new();
+            loop {
+                blocks.push(vec![1u8; 8 << 20]);
+                std::hint::black_box(&blocks);
+            }
+        }
+        Mode::Panic => panic!("hostile guest panics on purpose"),
+        Mode::Recurse => {
+            fn deeper(n: u64) -> u64 {
+                let pad = std::hint::black_box([n; 64]);
+                deeper(n + 1) + pad[0]
+            }
+            png(deeper(0).to_le_bytes().to_vec())
+        }
+        Mode::HugeOutput { mb } => {
+            let mut data = TINY_PNG.to_vec();
+            data.resize(mb << 20, 0);
+            png(data)
+        }
+        Mode::WrongType => Outcome::Ok {
+            media_type: "text/plain",
+            data: TINY_PNG.to_vec(),
+        },
+        Mode::NotPng => png(b"GIF89a, or anything but a PNG".to_vec()),
+        Mode::ReadFile { path } => match std::fs::read(&path) {
+            Ok(bytes) => Outcome::Err(format!("read {} bytes from {path}: the sandbox leaks", bytes.len())),
+            Err(e) => Outcome::Err(format!("cannot read {path}: {e}")),
+        },
+        Mode::Connect { addr } => match std::net::TcpStream::connect(&addr) {
+            Ok(_) => Outcome::Err(format!("connected to {addr}: the sandbox leaks")),
+            Err(e) => Outcome::Err(format!("cannot connect to {addr}: {e}")),
+        },
+        Mode::Environment => Outcome::Err(format!(
+            "env vars: {}, args: {}, cwd: {:?}",
+            std::env::vars().count(),
+            std::env::args().count(),
+            std::env::current_dir().ok()
+        )),
+        Mode::LogFlood { lines } => {
+            for i in 0..lines {
+                host.log(&format!("log line {i} {}", "x".repeat(100)));
+                println!("stdout line {i}");
+                eprintln!("stderr line {i}");
+            }
+            png(TINY_PNG.to_vec())
+        }
+        Mode::ProgressFlood { calls } => {
+            for i in 0..calls {
+                host.progress(i as f32 / calls.max(1) as f32);
+            }
+            png(TINY_PNG.to_vec())
+        }
+        Mode::Global => {
+            // Each run gets a fresh instance, so this must always report 0.
+            #[allow(unsafe_code)]
+            let previous = unsafe {
+                let previous = PREVIOUS_RUN;
+                PREVIOUS_RUN = 42;
+                previous
+            };
+            if previous == 0 {
+                png(TINY_PNG.to_vec())
+            } else {
+                Outcome::Err(format!("a previous run left {previous} behind"))
+            }
+        }
+        Mode::Echo => png(input.to_vec()),
+    }
+}
