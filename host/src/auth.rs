@@ -1,13 +1,25 @@
-//! Who is calling: every request acts for one tenant, and every Redis key of a job carries it.
+//! Who is calling: API keys map to tenants (`Authorization: Bearer <key>`), and every Redis key of a job
+//! carries the tenant. The admin key (`KILN_ADMIN_KEY`) manages kinds and tenants.
 //!
-//! Kiln runs in single-tenant dev mode until API keys exist: every request is the `default` tenant.
+//! With no admin key and no tenant keys at all, Kiln runs in single-tenant dev mode: every request acts
+//! as the `default` tenant and may use admin routes. Key hashes are cached in memory and refreshed every
+//! few seconds, so checking a key costs no Redis round trip; a removed key stops working within that time.
 
-use crate::api::ApiError;
+use crate::api::{ApiError, AppState};
+use crate::store::{Store, StoreError};
 use axum::extract::FromRequestParts;
+use axum::http::header;
 use axum::http::request::Parts;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
-/// The tenant of dev mode, and of jobs submitted without keys.
+/// The tenant of dev mode.
 pub const DEFAULT_TENANT: &str = "default";
+/// How often the key cache rereads Redis.
+const REFRESH: Duration = Duration::from_secs(2);
 
 /// The calling tenant's name: `[a-z0-9_-]{1,64}`, so it is safe inside Redis keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,10 +31,144 @@ impl Tenant {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Tenant {
+/// A caller holding the admin key (or anyone, in dev mode).
+#[derive(Debug, Clone, Copy)]
+pub struct Admin;
+
+pub fn is_valid_tenant_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// A new random API key: 256 bits from the OS generator, with a prefix that makes leaks easy to grep.
+pub fn new_key() -> String {
+    let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    format!("kiln_{}{}", a.simple(), b.simple())
+}
+
+enum Caller {
+    Admin,
+    Tenant(String),
+}
+
+#[derive(Clone)]
+pub struct KeyRing {
+    store: Store,
+    admin_hash: Option<String>,
+    /// Key hash → tenant name.
+    tenants: Arc<RwLock<HashMap<String, String>>>,
+}
+
+impl KeyRing {
+    pub async fn load(store: Store, admin_key: Option<&str>) -> Result<Self, StoreError> {
+        let ring = Self {
+            store,
+            admin_hash: admin_key.filter(|k| !k.is_empty()).map(hash_key),
+            tenants: Arc::default(),
+        };
+        ring.refresh().await?;
+        Ok(ring)
+    }
+
+    /// No keys of any kind: every request is the `default` tenant, with admin rights.
+    pub fn dev_mode(&self) -> bool {
+        self.admin_hash.is_none() && self.tenants.read().expect("key ring poisoned").is_empty()
+    }
+
+    pub async fn refresh(&self) -> Result<(), StoreError> {
+        let keys = self.store.api_keys().await?;
+        *self.tenants.write().expect("key ring poisoned") = keys;
+        Ok(())
+    }
+
+    pub async fn keep_fresh(self, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(REFRESH) => {}
+                () = shutdown.cancelled() => return,
+            }
+            if let Err(e) = self.refresh().await {
+                tracing::warn!(error = %e, "could not refresh the API keys");
+            }
+        }
+    }
+
+    fn identify(&self, parts: &Parts) -> Result<Option<Caller>, ApiError> {
+        if self.dev_mode() {
+            return Ok(None);
+        }
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::Unauthorized("send your API key as `Authorization: Bearer <key>`".into()))?;
+        let key = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| ApiError::Unauthorized("the Authorization header must be `Bearer <key>`".into()))?;
+        let hash = hash_key(key);
+        if self.admin_hash.as_deref() == Some(hash.as_str()) {
+            return Ok(Some(Caller::Admin));
+        }
+        match self.tenants.read().expect("key ring poisoned").get(&hash) {
+            Some(tenant) => Ok(Some(Caller::Tenant(tenant.clone()))),
+            None => Err(ApiError::Unauthorized("unknown API key".into())),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Tenant {
     type Rejection = ApiError;
 
-    async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Tenant(DEFAULT_TENANT.to_owned()))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match state.keys.identify(parts)? {
+            None => Ok(Tenant(DEFAULT_TENANT.to_owned())),
+            Some(Caller::Tenant(name)) => Ok(Tenant(name)),
+            Some(Caller::Admin) => Err(ApiError::Forbidden(
+                "the admin key manages kinds and tenants; jobs belong to tenants, so use a tenant's key".into(),
+            )),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match state.keys.identify(parts)? {
+            None | Some(Caller::Admin) => Ok(Admin),
+            Some(Caller::Tenant(_)) => Err(ApiError::Forbidden("this route needs the admin key".into())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_random_and_hashes_stable() {
+        let (a, b) = (new_key(), new_key());
+        assert_ne!(a, b);
+        assert!(a.starts_with("kiln_") && a.len() == 69, "{a}");
+        assert_eq!(hash_key(&a), hash_key(&a));
+        assert_eq!(hash_key(&a).len(), 64);
+    }
+
+    #[test]
+    fn tenant_names() {
+        assert!(is_valid_tenant_name("acme-1_x"));
+        assert!(!is_valid_tenant_name(""));
+        assert!(!is_valid_tenant_name("Acme"));
+        assert!(!is_valid_tenant_name("a:b"));
+        assert!(!is_valid_tenant_name("a/b"));
+        assert!(!is_valid_tenant_name(&"a".repeat(65)));
     }
 }

@@ -35,6 +35,22 @@ pub enum Command {
     Api(ServeArgs),
     /// Run only workers.
     Worker(ServeArgs),
+    /// Manage tenants and their API keys (in the Redis of KILN_REDIS_URL).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Add a tenant; prints its new API key alone on the last line of stdout.
+    Add {
+        /// `[a-z0-9_-]{1,64}`
+        name: String,
+    },
+    /// List tenants.
+    List,
+    /// Remove a tenant and its key.
+    Remove { name: String },
 }
 
 #[derive(Debug, Args, Clone)]
@@ -67,6 +83,9 @@ pub struct ServeArgs {
     /// Largest request body, in bytes.
     #[arg(long, env = "KILN_MAX_BODY_BYTES", default_value_t = 20 << 20)]
     pub max_body_bytes: usize,
+    /// Largest component a kind upload (`PUT /v1/kinds/{name}`) may carry, in MiB.
+    #[arg(long, env = "KILN_MAX_COMPONENT_MB", default_value_t = 64)]
+    pub max_component_mb: usize,
     /// Attempts a job gets when it fails in a way that may pass (timeout, lost worker, host error).
     #[arg(long, env = "KILN_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
@@ -85,9 +104,24 @@ pub struct ServeArgs {
     /// Cap on the bytes a job may return, in MiB.
     #[arg(long, env = "KILN_MAX_OUTPUT_MB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub max_output_mb: u64,
+    /// The most memory a kind's manifest (`limits.memory_mb`) may ask for per run, in MiB.
+    #[arg(long, env = "KILN_MAX_KIND_MEMORY_MB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub max_kind_memory_mb: u64,
+    /// The longest run a kind's manifest (`limits.timeout_secs`) may ask for, in seconds.
+    #[arg(long, env = "KILN_MAX_KIND_TIMEOUT_SECS", default_value_t = 300.0)]
+    pub max_kind_timeout_secs: f64,
+    /// The largest output a kind's manifest (`limits.max_output_mb`) may ask for, in MiB.
+    #[arg(long, env = "KILN_MAX_KIND_OUTPUT_MB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub max_kind_output_mb: u64,
     /// Seconds running jobs get to finish after SIGTERM/SIGINT before they are handed back to the queue.
     #[arg(long, env = "KILN_GRACE_SECS", default_value_t = 30)]
     pub grace_secs: u64,
+    /// How often each worker removes expired jobs from the listing indexes, in seconds.
+    #[arg(long, env = "KILN_SWEEP_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub sweep_secs: u64,
+    /// The admin key: manages kinds and tenants. With neither it nor any tenant, Kiln runs in dev mode.
+    #[arg(long, env = "KILN_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
     /// A folder of extra job kinds to register at start: each `NAME.wasm` with its manifest `NAME.json`.
     #[arg(long, env = "KILN_KINDS_DIR")]
     pub kinds_dir: Option<PathBuf>,
@@ -117,6 +151,7 @@ impl ServeArgs {
         ApiConfig {
             max_body_bytes: self.max_body_bytes,
             max_attempts: self.max_attempts,
+            max_component_bytes: self.max_component_mb << 20,
         }
     }
 
@@ -128,11 +163,13 @@ impl ServeArgs {
     }
 
     pub fn worker_config(&self) -> Result<WorkerConfig, String> {
-        if !(self.timeout_secs.is_finite() && self.timeout_secs > 0.0 && self.timeout_secs <= 86_400.0) {
-            return Err(format!(
-                "--timeout-secs must be between 0 and 86400, not {}",
-                self.timeout_secs
-            ));
+        for (flag, secs) in [
+            ("--timeout-secs", self.timeout_secs),
+            ("--max-kind-timeout-secs", self.max_kind_timeout_secs),
+        ] {
+            if !(secs.is_finite() && secs > 0.0 && secs <= 86_400.0) {
+                return Err(format!("{flag} must be between 0 and 86400, not {secs}"));
+            }
         }
         let mut settings: HashMap<String, BTreeMap<String, String>> = HashMap::new();
         for (kind, name, value) in &self.settings {
@@ -141,16 +178,24 @@ impl ServeArgs {
                 .or_default()
                 .insert(name.clone(), value.clone());
         }
+        let limits = SandboxLimits {
+            memory_bytes: (self.memory_mb << 20) as usize,
+            timeout: Duration::from_secs_f64(self.timeout_secs),
+            max_output_bytes: (self.max_output_mb << 20) as usize,
+        };
         let defaults = WorkerConfig::default();
         Ok(WorkerConfig {
             concurrency: self.workers.unwrap_or(defaults.concurrency).max(1),
-            limits: SandboxLimits {
-                memory_bytes: (self.memory_mb << 20) as usize,
-                timeout: Duration::from_secs_f64(self.timeout_secs),
-                max_output_bytes: (self.max_output_mb << 20) as usize,
+            limits,
+            // A ceiling below the default would take from kinds what every other kind gets.
+            ceilings: SandboxLimits {
+                memory_bytes: ((self.max_kind_memory_mb << 20) as usize).max(limits.memory_bytes),
+                timeout: Duration::from_secs_f64(self.max_kind_timeout_secs).max(limits.timeout),
+                max_output_bytes: ((self.max_kind_output_mb << 20) as usize).max(limits.max_output_bytes),
             },
             settings,
             grace: Duration::from_secs(self.grace_secs),
+            sweep_every: Duration::from_secs(self.sweep_secs),
             ..defaults
         })
     }

@@ -31,6 +31,18 @@ pub struct Manifest {
     /// JSON Schema of the params, checked at submit so that a typo is reported at once.
     #[serde(default = "any_object_schema")]
     pub params_schema: serde_json::Value,
+    /// Sandbox limits this kind needs instead of the operator's defaults, capped at the operator's ceilings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<KindLimits>,
+}
+
+/// The `limits` of a manifest; every field is optional and falls back to the operator's default.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KindLimits {
+    pub memory_mb: Option<u64>,
+    pub timeout_secs: Option<f64>,
+    pub max_output_mb: Option<u64>,
 }
 
 fn any_object_schema() -> serde_json::Value {

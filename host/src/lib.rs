@@ -11,6 +11,7 @@
 //! - [`job`]: the job document and its states and error codes.
 //! - [`kinds`]: kind manifests, versions, and the built-in kinds embedded at build time.
 //! - [`runtime`]: the wasmtime sandbox that runs one job.
+//! - [`tenant_cli`]: `kiln tenant add|list|remove`.
 //! - [`server`]: wires the parts together for `kiln serve|api|worker`.
 //! - [`store`]: every Redis key and every Redis call.
 //! - [`worker`]: claims jobs, runs them, records outcomes.
@@ -25,4 +26,5 @@ pub mod kinds;
 pub mod runtime;
 pub mod server;
 pub mod store;
+pub mod tenant_cli;
 pub mod worker;

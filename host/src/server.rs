@@ -2,11 +2,12 @@
 //! the built-in kinds, the HTTP API, the workers, and shutdown on SIGTERM/SIGINT.
 
 use crate::api::{AppState, app};
+use crate::auth::KeyRing;
 use crate::catalog::Catalog;
 use crate::config::{Cli, Command, CommonArgs, DEFAULT_REDIS_URL, ServeArgs};
 use crate::embedded_redis::EmbeddedRedis;
 use crate::kinds::{builtin_packages, packages_in_dir};
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, RuntimeConfig};
 use crate::store::{Store, StoreConfig};
 use crate::worker::Worker;
 use anyhow::{Context, bail};
@@ -27,6 +28,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Serve(args)) => (Role::Serve, args),
         Some(Command::Api(args)) => (Role::Api, args),
         Some(Command::Worker(args)) => (Role::Worker, args),
+        Some(Command::Tenant(command)) => {
+            let (store, _) = connect(&cli.common, Role::Api, StoreConfig::default()).await?;
+            return crate::tenant_cli::run(&store, command).await;
+        }
     };
     // Check all configuration before starting anything.
     let worker_config = args.worker_config().map_err(anyhow::Error::msg)?;
@@ -50,11 +55,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     tokio::spawn(catalog.clone().keep_fresh(shutdown.clone()));
 
     let mut tasks = tokio::task::JoinSet::new();
-    // Workers first: a broken engine or cache must stop Kiln before it accepts a single job.
+    // The engine first: a broken engine or cache must stop Kiln before it accepts a single job. The API
+    // uses it only to check uploaded components; in `serve` both share its compiled components.
+    let runtime = Arc::new(Runtime::with_config(RuntimeConfig {
+        cache_dir: Some(cli.common.data_dir.join("cache")),
+        max_concurrent_runs: u32::try_from(worker_config.concurrency).unwrap_or(u32::MAX),
+        ..RuntimeConfig::default()
+    })?);
     if role != Role::Api {
-        let runtime = Arc::new(Runtime::new(Some(cli.common.data_dir.join("cache")))?);
         warm_up(&store, &catalog, &runtime).await;
-        let worker = Worker::new(store.clone(), runtime, worker_config);
+        let worker = Worker::new(store.clone(), runtime.clone(), worker_config);
+        // Scripts and tests wait for this line (a lone worker prints no address).
+        println!("kiln: worker running");
         let stop = shutdown.clone();
         tasks.spawn(async move {
             worker.run(stop).await;
@@ -68,9 +80,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         println!("kiln: API listening on http://{addr}");
         info!(%addr, "API listening");
+        let keys = KeyRing::load(store.clone(), args.admin_key.as_deref())
+            .await
+            .context("reading the API keys")?;
+        if keys.dev_mode() {
+            warn!("no API keys: running in single-tenant DEV MODE; anyone who can reach the API can use it");
+            println!(
+                "kiln: WARNING: DEV MODE: no KILN_ADMIN_KEY and no tenants, so the API needs no key and every \
+                 job belongs to tenant `default`. Set KILN_ADMIN_KEY and add tenants (`kiln tenant add NAME`) \
+                 before exposing it."
+            );
+        }
+        tokio::spawn(keys.clone().keep_fresh(shutdown.clone()));
         let router = app(AppState {
             store: store.clone(),
             catalog: catalog.clone(),
+            keys,
+            runtime: runtime.clone(),
             config: args.api_config(),
         });
         let stop = shutdown.clone();
@@ -113,16 +139,16 @@ async fn connect(
         Ok(store) => return Ok((store, None)),
         Err(e) => e,
     };
+    let embedded_url = EmbeddedRedis::url_for(&common.data_dir);
+    if let Ok(store) = Store::connect(&embedded_url, config.clone()).await {
+        info!(url = %embedded_url, "using the embedded Redis of a running `kiln serve`");
+        return Ok((store, None));
+    }
     if role != Role::Serve {
         bail!(
             "cannot reach Redis at {DEFAULT_REDIS_URL} ({default_error}). Start redis-server or set KILN_REDIS_URL \
              to the Redis that `kiln serve`/`kiln api` use"
         );
-    }
-    let embedded_url = EmbeddedRedis::url_for(&common.data_dir);
-    if let Ok(store) = Store::connect(&embedded_url, config.clone()).await {
-        info!(url = %embedded_url, "using the embedded Redis left running by an earlier kiln");
-        return Ok((store, None));
     }
     match EmbeddedRedis::start(&common.data_dir).await {
         Ok(embedded) => {

@@ -3,18 +3,22 @@
 //! The API never touches wasmtime: it validates, stores and reads. Workers do the running.
 
 mod jobs;
+mod kinds;
 mod problem;
 mod submit;
 
 pub use problem::ApiError;
 
+use crate::auth::KeyRing;
 use crate::catalog::Catalog;
+use crate::runtime::Runtime;
 use crate::store::Store;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -25,6 +29,8 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Attempts a job gets before it is failed for good (retryable failures only).
     pub max_attempts: u32,
+    /// Largest component a kind upload may carry.
+    pub max_component_bytes: usize,
 }
 
 impl Default for ApiConfig {
@@ -32,6 +38,7 @@ impl Default for ApiConfig {
         Self {
             max_body_bytes: 20 << 20,
             max_attempts: 3,
+            max_component_bytes: 64 << 20,
         }
     }
 }
@@ -40,6 +47,9 @@ impl Default for ApiConfig {
 pub struct AppState {
     pub store: Store,
     pub catalog: Catalog,
+    pub keys: KeyRing,
+    /// Used by the API only to check uploaded components; jobs run in workers.
+    pub runtime: Arc<Runtime>,
     pub config: ApiConfig,
 }
 
@@ -53,7 +63,12 @@ pub fn app(state: AppState) -> Router {
         // One path segment is a kind when posting (`POST /v1/jobs/{kind}`) and a job id otherwise.
         .route("/v1/jobs/{id}", get(jobs::get).delete(jobs::cancel).post(jobs::submit))
         .route("/v1/jobs/{id}/result", get(jobs::result))
-        .route("/v1/kinds", get(kinds))
+        .route("/v1/jobs/{id}/log", get(jobs::log))
+        .route("/v1/kinds", get(kinds::list))
+        .route(
+            "/v1/kinds/{name}",
+            get(kinds::show).put(kinds::put).delete(kinds::delete),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
@@ -80,27 +95,6 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
 
 async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
     ApiError::MethodNotAllowed(format!("`{method}` is not allowed on `{}`", uri.path()))
-}
-
-/// `GET /v1/kinds`
-async fn kinds(State(state): State<AppState>) -> Json<Value> {
-    let kinds: Vec<Value> = state
-        .catalog
-        .all()
-        .iter()
-        .map(|kind| {
-            let m = &kind.manifest;
-            json!({
-                "name": m.name,
-                "description": m.description,
-                "version": kind.version,
-                "input": m.input,
-                "output_media_type": m.output_media_type,
-                "params_schema": m.params_schema,
-            })
-        })
-        .collect();
-    Json(json!({ "kinds": kinds }))
 }
 
 /// `GET /healthz`: the process is up.

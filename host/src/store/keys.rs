@@ -10,7 +10,10 @@
 //! | `{kiln}:job:<tenant>:<id>`           | hash   | the job document (fields in `store::fields`)      | `ttl` after final state|
 //! | `{kiln}:input:<tenant>:<id>`         | string | the uploaded input bytes                           | deleted at final state |
 //! | `{kiln}:result:<tenant>:<id>`        | string | the output bytes                                   | `ttl`                  |
-//! | `{kiln}:jobs:<tenant>`               | zset   | ids of the tenant's jobs (score 0, by lex = time)  | entries pruned lazily  |
+//! | `{kiln}:log:<tenant>:<id>`           | string | the guest's log of its last attempt (≤ 64 KiB)     | `ttl` from that attempt|
+//! | `{kiln}:jobs:<tenant>`               | zset   | ids of the tenant's jobs (score 0, by lex = time)  | pruned by listing and by the workers' sweep |
+//! | `{kiln}:indexed`                     | set    | tenants that have a `jobs:<tenant>` index (sweep)  | emptied by the sweep   |
+//! | `{kiln}:idem:<tenant>:<key>`         | string | `<id> <sha256 of kind+params+input>` of a submit with `Idempotency-Key` | `ttl` from submit |
 //! | `{kiln}:queue:<tenant>`              | list   | ids ready to run, LPUSH in, RPOP out (FIFO)        | none                   |
 //! | `{kiln}:ready`                       | list   | ring of tenants that may have queued work          | none                   |
 //! | `{kiln}:ready-set`                   | set    | the same tenants, to keep the ring free of repeats | none                   |
@@ -20,6 +23,8 @@
 //! | `{kiln}:kinds`                       | hash   | kind name → registered kind (manifest + version)   | none                   |
 //! | `{kiln}:component:<sha256>`          | string | a kind's component bytes, by version               | none                   |
 //! | `{kiln}:manifest:<sha256>`           | string | the manifest JSON registered with that version     | none                   |
+//! | `{kiln}:tenants`                     | hash   | tenant name → JSON {name, key_hash, created_at}    | none                   |
+//! | `{kiln}:api-keys`                    | hash   | SHA-256 of an API key → tenant name                | none                   |
 
 use crate::job::JobId;
 
@@ -32,6 +37,9 @@ pub const LEASES: &str = "{kiln}:leases";
 pub const DELAYED: &str = "{kiln}:delayed";
 pub const WAKE: &str = "{kiln}:wake";
 pub const KINDS: &str = "{kiln}:kinds";
+pub const INDEXED: &str = "{kiln}:indexed";
+pub const TENANTS: &str = "{kiln}:tenants";
+pub const API_KEYS: &str = "{kiln}:api-keys";
 
 pub fn job(tenant: &str, id: JobId) -> String {
     format!("{PREFIX}:job:{tenant}:{id}")
@@ -45,8 +53,17 @@ pub fn result(tenant: &str, id: JobId) -> String {
     format!("{PREFIX}:result:{tenant}:{id}")
 }
 
+pub fn log(tenant: &str, id: JobId) -> String {
+    format!("{PREFIX}:log:{tenant}:{id}")
+}
+
 pub fn index(tenant: &str) -> String {
     format!("{PREFIX}:jobs:{tenant}")
+}
+
+/// An `Idempotency-Key` as the tenant sent it (any visible ASCII; it is the key's last part, so `:` is harmless).
+pub fn idempotency(tenant: &str, key: &str) -> String {
+    format!("{PREFIX}:idem:{tenant}:{key}")
 }
 
 pub fn queue(tenant: &str) -> String {

@@ -5,6 +5,9 @@
 //! [`keys`].
 
 pub mod keys;
+mod tenants;
+
+pub use tenants::TenantEntry;
 
 use crate::job::{ErrorCode, JobError, JobId, JobRecord, Status, now_millis};
 use crate::kinds::{KindPackage, Manifest};
@@ -21,6 +24,7 @@ static DEQUEUE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lu
 static RENEW: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/renew.lua")));
 static FINISH: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/finish.lua")));
 static CANCEL: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/cancel.lua")));
+static SWEEP: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/sweep.lua")));
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -72,6 +76,19 @@ pub struct NewJob<'a> {
     pub params: &'a str,
     pub input: Option<&'a [u8]>,
     pub max_attempts: u32,
+    /// The client's `Idempotency-Key` and the hash of what it names (kind, params, input).
+    pub idempotency: Option<(&'a str, &'a str)>,
+}
+
+/// What [`Store::submit`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Submitted {
+    /// A new job was queued.
+    New,
+    /// The `Idempotency-Key` was used before for the same payload: this is that job; nothing was queued.
+    Existing(JobId),
+    /// The `Idempotency-Key` was used before for another payload (that job); nothing was queued.
+    KeyReused(JobId),
 }
 
 /// A job a worker has claimed; holding it means holding its lease.
@@ -95,9 +112,18 @@ impl Claim {
 
 /// How one attempt ended, as the worker reports it.
 pub enum Outcome {
-    Succeeded { media_type: String, data: Vec<u8> },
+    Succeeded {
+        media_type: String,
+        data: Vec<u8>,
+    },
     Failed(JobError),
-    Retry { error: JobError, after: Duration },
+    Retry {
+        error: JobError,
+        after: Duration,
+    },
+    /// Not an outcome: the worker is shutting down and hands the job back. It goes to the head of its
+    /// queue at once, and the interrupted run does not count as an attempt.
+    Release,
 }
 
 /// Filters of `GET /v1/jobs`.
@@ -164,9 +190,11 @@ impl Store {
 
     // ---- API side -------------------------------------------------------------------------------------
 
-    pub async fn submit(&self, job: NewJob<'_>) -> Result<()> {
+    /// Accepts a job in one round trip, or with an `Idempotency-Key` seen before, names the earlier job.
+    pub async fn submit(&self, job: NewJob<'_>) -> Result<Submitted> {
         let mut conn = self.conn.clone();
-        let _: i64 = SUBMIT
+        let mut invocation = SUBMIT.prepare_invoke();
+        invocation
             .key(keys::job(job.tenant, job.id))
             .key(keys::input(job.tenant, job.id))
             .key(keys::index(job.tenant))
@@ -174,6 +202,7 @@ impl Store {
             .key(keys::READY_RING)
             .key(keys::READY_SET)
             .key(keys::WAKE)
+            .key(keys::INDEXED)
             .arg(job.id.to_string())
             .arg(job.tenant)
             .arg(job.kind)
@@ -183,9 +212,24 @@ impl Store {
             .arg(job.max_attempts)
             .arg(if job.input.is_some() { "1" } else { "0" })
             .arg(job.input.unwrap_or_default())
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(())
+            .arg(keys::PREFIX);
+        if let Some((key, hash)) = job.idempotency {
+            invocation
+                .key(keys::idempotency(job.tenant, key))
+                .arg(hash)
+                .arg(self.ttl_ms());
+        }
+        let answer: String = invocation.invoke_async(&mut conn).await?;
+        let earlier = |id: &str| {
+            id.parse()
+                .map_err(|e| StoreError::Corrupt(format!("idempotency record names job `{id}`: {e}")))
+        };
+        match answer.split_once(':') {
+            None if answer == "new" => Ok(Submitted::New),
+            Some(("same", id)) => Ok(Submitted::Existing(earlier(id)?)),
+            Some(("reused", id)) => Ok(Submitted::KeyReused(earlier(id)?)),
+            _ => Err(StoreError::Corrupt(format!("submit.lua answered `{answer}`"))),
+        }
     }
 
     pub async fn get(&self, tenant: &str, id: JobId) -> Result<Option<JobRecord>> {
@@ -362,6 +406,10 @@ impl Store {
             .key(keys::result(&claim.tenant, claim.id))
             .key(keys::LEASES)
             .key(keys::DELAYED)
+            .key(keys::queue(&claim.tenant))
+            .key(keys::READY_RING)
+            .key(keys::READY_SET)
+            .key(keys::WAKE)
             .arg(claim.member())
             .arg(&claim.lease);
         let now = now_millis();
@@ -388,9 +436,40 @@ impl Store {
                 .arg(error.code.as_str())
                 .arg(&error.message)
                 .arg(now + after.as_millis() as i64),
+            Outcome::Release => invocation.arg("release").arg(now).arg(self.ttl_ms()).arg("").arg(""),
         };
         let recorded: i64 = invocation.invoke_async(&mut conn).await?;
         Ok(recorded == 1)
+    }
+
+    /// One step of the expiry sweep: removes listing entries of expired jobs for a few tenants, checking
+    /// at most `per_tenant` of each one's oldest entries. Start with cursor `"0"`, go on with the cursor
+    /// returned until it is `"0"` again. Returns that cursor and the entries removed.
+    pub async fn sweep(&self, cursor: &str, per_tenant: usize) -> Result<(String, u64)> {
+        let mut conn = self.conn.clone();
+        Ok(SWEEP
+            .key(keys::INDEXED)
+            .arg(cursor)
+            .arg(keys::PREFIX)
+            .arg(per_tenant)
+            .invoke_async(&mut conn)
+            .await?)
+    }
+
+    /// Keeps the guest's log of this attempt (bounded by the runtime) for as long as a finished job.
+    /// One key, so no script: a lost write only loses the log, never job state.
+    pub async fn put_log(&self, claim: &Claim, log: &str) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let _: () = conn
+            .pset_ex(keys::log(&claim.tenant, claim.id), log, self.ttl_ms())
+            .await?;
+        Ok(())
+    }
+
+    /// The guest's log of the job's last attempt, if it logged anything.
+    pub async fn log(&self, tenant: &str, id: JobId) -> Result<Option<String>> {
+        let mut conn = self.conn.clone();
+        Ok(conn.get(keys::log(tenant, id)).await?)
     }
 
     // ---- kinds ----------------------------------------------------------------------------------------

@@ -1,0 +1,176 @@
+//! The job-kind routes: list and show kinds, and (admin) upload or delete plugin components.
+//!
+//! An upload is checked before it is accepted: a core module, something that is not wasm, a component
+//! that does not export Kiln's `run` (or targets a WIT version Kiln doesn't offer), or one that imports
+//! anything Kiln does not provide is refused with 422 naming the problem. Checking compiles the
+//! component; the compiled code lands in the shared cache, so workers don't compile it again.
+
+use super::{ApiError, AppState};
+use crate::auth::Admin;
+use crate::kinds::{Kind, KindPackage, Manifest, is_valid_kind_name};
+use axum::Json;
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::http::{StatusCode, header};
+use bytes::Bytes;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// The JSON a kind is shown as.
+fn describe(kind: &Kind) -> Value {
+    let m = &kind.manifest;
+    json!({
+        "name": m.name,
+        "description": m.description,
+        "version": kind.version,
+        "input": m.input,
+        "output_media_type": m.output_media_type,
+        "params_schema": m.params_schema,
+    })
+}
+
+/// `GET /v1/kinds`
+pub async fn list(State(state): State<AppState>) -> Json<Value> {
+    let kinds: Vec<Value> = state.catalog.all().iter().map(|k| describe(k)).collect();
+    Json(json!({ "kinds": kinds }))
+}
+
+fn unknown_kind(name: &str) -> ApiError {
+    ApiError::NotFound(format!("no job kind named `{name}`; GET /v1/kinds lists them"))
+}
+
+/// `GET /v1/kinds/{name}`
+pub async fn show(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let kind = state.catalog.get(&name).ok_or_else(|| unknown_kind(&name))?;
+    Ok(Json(describe(&kind)))
+}
+
+/// `DELETE /v1/kinds/{name}` (admin). Jobs already queued for it still run on their version.
+pub async fn delete(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if !state.store.delete_kind(&name).await? {
+        return Err(unknown_kind(&name));
+    }
+    state.catalog.refresh().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /v1/kinds/{name}` (admin): the component as the raw body (`application/wasm`), or
+/// `multipart/form-data` with a `manifest` part (JSON, as `kind.json`) and a `component` file part.
+pub async fn put(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(name): Path<String>,
+    request: Request,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if !is_valid_kind_name(&name) {
+        return Err(ApiError::BadRequest(format!(
+            "kind name `{name}` must be 1-64 characters of a-z, 0-9 and `-`, starting with a letter"
+        )));
+    }
+    let is_multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let (manifest, component) = if is_multipart {
+        read_multipart(request).await?
+    } else {
+        let limit = state.config.max_component_bytes;
+        let body = axum::body::to_bytes(request.into_body(), limit)
+            .await
+            .map_err(|_| ApiError::PayloadTooLarge(format!("the component is over the limit of {limit} bytes")))?;
+        (None, body)
+    };
+    let manifest = match manifest {
+        Some(manifest) => manifest,
+        None => serde_json::from_value(json!({
+            "name": name,
+            "description": format!("Plugin kind `{name}` (uploaded without a manifest)"),
+            "output_media_type": "image/png",
+            "input": "optional",
+        }))
+        .map_err(|e| ApiError::Internal(e.into()))?,
+    };
+    if manifest.name != name {
+        return Err(ApiError::InvalidParams(format!(
+            "the manifest names kind `{}` but it is uploaded as `{name}`",
+            manifest.name
+        )));
+    }
+    check_wasm_header(&component)?;
+    let package = KindPackage {
+        manifest,
+        component: Arc::from(component.as_ref()),
+    };
+    let version = package.version();
+    let runtime = state.runtime.clone();
+    let bytes = package.component.clone();
+    let checked = {
+        let version = version.clone();
+        tokio::task::spawn_blocking(move || runtime.prepare(&version, &bytes))
+    };
+    checked.await.map_err(|e| ApiError::Internal(e.into()))?.map_err(|e| {
+        ApiError::InvalidParams(format!(
+            "the component does not fit Kiln's `kiln:job/handler@0.1.0` world: {e:#}"
+        ))
+    })?;
+    let kind = state.catalog.register(&package).await.map_err(|e| match e {
+        crate::catalog::RegisterError::Manifest(e) => ApiError::InvalidParams(e.to_string()),
+        crate::catalog::RegisterError::Store(e) => e.into(),
+    })?;
+    tracing::info!(kind = %name, %version, "kind registered");
+    Ok((StatusCode::CREATED, Json(describe(&kind))))
+}
+
+/// Tells a core module (or something else) from a component before compiling anything.
+fn check_wasm_header(bytes: &[u8]) -> Result<(), ApiError> {
+    const COMPONENT: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+    const CORE_MODULE: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+    match bytes.get(..8) {
+        Some(header) if header == COMPONENT => Ok(()),
+        Some(header) if header == CORE_MODULE => Err(ApiError::InvalidParams(
+            "this is a core wasm module, not a component: build the kind for `wasm32-wasip2` (or wrap it with \
+             `wasm-tools component new`)"
+                .into(),
+        )),
+        _ => Err(ApiError::InvalidParams(
+            "the upload is not a WebAssembly component (it lacks the `\\0asm` component header)".into(),
+        )),
+    }
+}
+
+async fn read_multipart(request: Request) -> Result<(Option<Manifest>, Bytes), ApiError> {
+    let mut multipart = Multipart::from_request(request, &())
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text())))?;
+    let (mut manifest, mut component) = (None, None);
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text())))?
+    {
+        let name = field.name().unwrap_or_default().to_owned();
+        let data = field
+            .bytes()
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text())))?;
+        match name.as_str() {
+            "manifest" => {
+                let parsed: Manifest = serde_json::from_slice(&data)
+                    .map_err(|e| ApiError::InvalidParams(format!("the manifest is invalid: {e}")))?;
+                manifest = Some(parsed);
+            }
+            "component" => component = Some(data),
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "unexpected multipart part `{other}`; expected `manifest` and `component`"
+                )));
+            }
+        }
+    }
+    let component = component.ok_or_else(|| ApiError::BadRequest("the `component` part is missing".into()))?;
+    Ok((manifest, component))
+}

@@ -1,0 +1,10 @@
+-- Removes a tenant and its key hash together.
+-- KEYS: 1 tenants, 2 api keys
+-- ARGV: 1 name
+local entry = redis.call('HGET', KEYS[1], ARGV[1])
+if not entry then
+  return 0
+end
+redis.call('HDEL', KEYS[2], cjson.decode(entry)['key_hash'])
+redis.call('HDEL', KEYS[1], ARGV[1])
+return 1

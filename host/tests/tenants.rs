@@ -1,0 +1,244 @@
+//! Tenants: API keys, isolation between tenants, admin-only routes, and fair scheduling under a flood.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::process::Command;
+use std::time::Duration;
+
+const ADMIN_KEY: &str = "test-admin-key";
+
+/// Runs `kiln tenant ...` against `redis` and returns its stdout.
+fn tenant_cli(redis: &Redis, args: &[&str]) -> (bool, String) {
+    let output = Command::new(kiln_bin())
+        .arg("tenant")
+        .args(args)
+        .env("KILN_REDIS_URL", &redis.url)
+        .output()
+        .unwrap();
+    (output.status.success(), String::from_utf8(output.stdout).unwrap())
+}
+
+/// Adds a tenant and returns its key: the last line of stdout.
+fn add_tenant(redis: &Redis, name: &str) -> String {
+    let (ok, stdout) = tenant_cli(redis, &["add", name]);
+    assert!(ok, "kiln tenant add {name} failed: {stdout}");
+    stdout.lines().last().unwrap().trim().to_owned()
+}
+
+async fn submit_as(kiln: &Kiln, key: &str, kind: &str, params: Value) -> reqwest::Response {
+    client()
+        .post(kiln.url(&format!("/v1/jobs/{kind}")))
+        .bearer_auth(key)
+        .json(&json!({ "params": params }))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn tiny_plot() -> Value {
+    json!({"series": [{"x": [0, 1], "y": [1, 0]}]})
+}
+
+#[tokio::test]
+async fn keys_isolate_tenants_and_guard_admin_routes() {
+    let redis = Redis::start();
+    let acme = add_tenant(&redis, "acme");
+    let globex = add_tenant(&redis, "globex");
+    assert!(acme.starts_with("kiln_") && acme != globex);
+    let (ok, _) = tenant_cli(&redis, &["add", "acme"]);
+    assert!(!ok, "a tenant name can be taken once");
+    let (ok, _) = tenant_cli(&redis, &["add", "Not Valid"]);
+    assert!(!ok);
+    let (_, listed) = tenant_cli(&redis, &["list"]);
+    assert!(listed.contains("acme") && listed.contains("globex"), "{listed}");
+
+    let kiln = Kiln::api_only(&redis, &["--admin-key", ADMIN_KEY]);
+    let http = client();
+
+    // No key, a malformed header, an unknown key: 401 with a Bearer challenge.
+    let response = http.get(kiln.url("/v1/jobs")).send().await.unwrap();
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    expect_problem(response, 401).await;
+    let response = http
+        .get(kiln.url("/v1/jobs"))
+        .header("authorization", "Basic x")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(response, 401).await;
+    let response = http
+        .get(kiln.url("/v1/jobs"))
+        .bearer_auth("kiln_nope")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(response, 401).await;
+
+    // A tenant's job is invisible to the other tenant.
+    let response = submit_as(&kiln, &acme, "plot", tiny_plot()).await;
+    assert_eq!(response.status(), 202);
+    let job: Value = response.json().await.unwrap();
+    let id = job["id"].as_str().unwrap();
+    let own = http
+        .get(kiln.url(&format!("/v1/jobs/{id}")))
+        .bearer_auth(&acme)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 200);
+    for path in [format!("/v1/jobs/{id}"), format!("/v1/jobs/{id}/result")] {
+        let other = http.get(kiln.url(&path)).bearer_auth(&globex).send().await.unwrap();
+        expect_problem(other, 404).await;
+    }
+    let other = http
+        .delete(kiln.url(&format!("/v1/jobs/{id}")))
+        .bearer_auth(&globex)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(other, 404).await;
+    let listing: Value = http
+        .get(kiln.url("/v1/jobs"))
+        .bearer_auth(&globex)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listing["jobs"], json!([]));
+    let listing: Value = http
+        .get(kiln.url("/v1/jobs"))
+        .bearer_auth(&acme)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listing["jobs"].as_array().unwrap().len(), 1);
+
+    // Every Redis key of the job carries its tenant.
+    let mut conn = redis.conn();
+    let exists: bool = redis::cmd("EXISTS")
+        .arg(format!("{{kiln}}:job:acme:{id}"))
+        .query(&mut conn)
+        .unwrap();
+    assert!(exists);
+
+    // Admin routes: tenant keys get 403, the admin key gets through; the admin key is no tenant.
+    let response = http
+        .delete(kiln.url("/v1/kinds/plot"))
+        .bearer_auth(&acme)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(response, 403).await;
+    let response = http
+        .get(kiln.url("/v1/jobs"))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(response, 403).await;
+    let response = http
+        .delete(kiln.url("/v1/kinds/no-such-kind"))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(response, 404).await;
+
+    // A removed tenant's key stops working within the key cache's refresh time.
+    let (ok, _) = tenant_cli(&redis, &["remove", "globex"]);
+    assert!(ok);
+    let (ok, _) = tenant_cli(&redis, &["remove", "globex"]);
+    assert!(!ok, "removing twice fails");
+    let mut refused = false;
+    for _ in 0..50 {
+        let response = http
+            .get(kiln.url("/v1/jobs"))
+            .bearer_auth(&globex)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 401 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(refused, "a removed key is refused");
+    let stored: Vec<String> = redis::cmd("HVALS").arg("{kiln}:api-keys").query(&mut conn).unwrap();
+    assert_eq!(stored, ["acme"], "keys are stored hashed, one per tenant");
+    let hashes: Vec<String> = redis::cmd("HKEYS").arg("{kiln}:api-keys").query(&mut conn).unwrap();
+    assert!(!hashes.contains(&acme), "the key itself is never stored");
+}
+
+#[tokio::test]
+async fn a_flooding_tenant_does_not_starve_another() {
+    let redis = Redis::start();
+    let flooder = add_tenant(&redis, "flooder");
+    let polite = add_tenant(&redis, "polite");
+    let kinds = hostile_kinds_dir();
+    let kiln = Kiln::serve(
+        &redis,
+        &["--admin-key", ADMIN_KEY, "--kinds-dir", kinds.path().to_str().unwrap()],
+    );
+    const FLOOD: usize = 60;
+    let job = json!({"mode": "spin", "ms": 40});
+    let mut flood_ids = Vec::new();
+    for _ in 0..FLOOD {
+        let response = submit_as(&kiln, &flooder, "hostile", job.clone()).await;
+        assert_eq!(response.status(), 202);
+        let doc: Value = response.json().await.unwrap();
+        flood_ids.push(doc["id"].as_str().unwrap().to_owned());
+    }
+    // Submitted after the whole flood, yet it must not wait for it: round-robin across tenants.
+    let response = submit_as(&kiln, &polite, "hostile", job.clone()).await;
+    let doc: Value = response.json().await.unwrap();
+    let polite_id = doc["id"].as_str().unwrap().to_owned();
+
+    let started = |doc: &Value| time_of(doc["started_at"].as_str().unwrap());
+    let polite_doc = wait_final_as(&kiln, &polite, &polite_id).await;
+    assert_eq!(polite_doc["status"], "succeeded", "{polite_doc}");
+    let polite_started = started(&polite_doc);
+    let mut flood_started_later = 0;
+    for id in &flood_ids {
+        let doc = wait_final_as(&kiln, &flooder, id).await;
+        assert_eq!(doc["status"], "succeeded");
+        if started(&doc) > polite_started {
+            flood_started_later += 1;
+        }
+    }
+    assert!(
+        flood_started_later >= FLOOD - 10,
+        "the polite tenant's job should start within about one job per worker, not after the flood; \
+         only {flood_started_later} of {FLOOD} flood jobs started after it"
+    );
+}
+
+fn time_of(rfc3339: &str) -> time::OffsetDateTime {
+    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339).unwrap()
+}
+
+async fn wait_final_as(kiln: &Kiln, key: &str, id: &str) -> Value {
+    for _ in 0..1200 {
+        let doc: Value = client()
+            .get(kiln.url(&format!("/v1/jobs/{id}")))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if ["succeeded", "failed", "cancelled"].contains(&doc["status"].as_str().unwrap()) {
+            return doc;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("job {id} did not finish");
+}
