@@ -88,15 +88,7 @@ impl KeyRing {
     }
 
     pub async fn keep_fresh(self, shutdown: CancellationToken) {
-        loop {
-            tokio::select! {
-                () = tokio::time::sleep(REFRESH) => {}
-                () = shutdown.cancelled() => return,
-            }
-            if let Err(e) = self.refresh().await {
-                tracing::warn!(error = %e, "could not refresh the API keys");
-            }
-        }
+        crate::refresh::every(REFRESH, shutdown, "the API keys", || self.refresh()).await;
     }
 
     fn identify(&self, parts: &Parts) -> Result<Option<Caller>, ApiError> {

@@ -90,14 +90,6 @@ impl Catalog {
 
     /// Keeps the catalog in step with Redis until `shutdown`.
     pub async fn keep_fresh(self, shutdown: CancellationToken) {
-        loop {
-            tokio::select! {
-                () = tokio::time::sleep(REFRESH) => {}
-                () = shutdown.cancelled() => return,
-            }
-            if let Err(e) = self.refresh().await {
-                tracing::warn!(error = %e, "could not refresh the job kinds");
-            }
-        }
+        crate::refresh::every(REFRESH, shutdown, "the job kinds", || self.refresh()).await;
     }
 }

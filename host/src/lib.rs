@@ -12,6 +12,7 @@
 //! - [`kinds`]: kind manifests, versions, and the built-in kinds embedded at build time.
 //! - [`runtime`]: the wasmtime sandbox that runs one job.
 //! - [`tenant_cli`]: `kiln tenant add|list|remove`.
+//! - [`refresh`]: keeps the in-memory copies of kinds and API keys fresh.
 //! - [`server`]: wires the parts together for `kiln serve|api|worker`.
 //! - [`store`]: every Redis key and every Redis call.
 //! - [`worker`]: claims jobs, runs them, records outcomes.
@@ -23,6 +24,7 @@ pub mod config;
 pub mod embedded_redis;
 pub mod job;
 pub mod kinds;
+pub mod refresh;
 pub mod runtime;
 pub mod server;
 pub mod store;

@@ -94,24 +94,8 @@ async fn plot_from_csv_input_multipart() {
     for year in 1995..=2025 {
         csv.push_str(&format!("{year},{},{}\n", year - 1990, (year - 1990) * 2));
     }
-    let form = reqwest::multipart::Form::new()
-        .text(
-            "params",
-            json!({"csv": {"x": "year", "y": ["a", "b"]}, "start": 2001, "end": 2021, "title": "Seed"}).to_string(),
-        )
-        .part(
-            "input",
-            reqwest::multipart::Part::bytes(csv.into_bytes()).file_name("data.csv"),
-        );
-    let response = client()
-        .post(kiln.url("/v1/jobs/plot"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 202);
-    let doc: Value = response.json().await.unwrap();
-    let doc = wait_final(&kiln, doc["id"].as_str().unwrap(), JOB_TIMEOUT).await;
+    let params = json!({"csv": {"x": "year", "y": ["a", "b"]}, "start": 2001, "end": 2021, "title": "Seed"});
+    let doc = run_multipart(&kiln, "plot", params, csv.into_bytes(), "data.csv").await;
     let image = decode_png(&download(&kiln, &doc).await);
     assert_eq!(image.dimensions(), (800, 600), "the default size");
 }
@@ -148,24 +132,8 @@ async fn crop_multipart_with_resize_and_other_formats() {
     let source = coordinate_image(240, 120);
     let mut jpeg = std::io::Cursor::new(Vec::new());
     source.write_to(&mut jpeg, image::ImageFormat::Jpeg).unwrap();
-    let form = reqwest::multipart::Form::new()
-        .text(
-            "params",
-            json!({"resize": {"width": 60}, "filter": "triangle"}).to_string(),
-        )
-        .part(
-            "input",
-            reqwest::multipart::Part::bytes(jpeg.into_inner()).file_name("in.jpg"),
-        );
-    let response = client()
-        .post(kiln.url("/v1/jobs/crop"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 202);
-    let doc: Value = response.json().await.unwrap();
-    let doc = wait_final(&kiln, doc["id"].as_str().unwrap(), JOB_TIMEOUT).await;
+    let params = json!({"resize": {"width": 60}, "filter": "triangle"});
+    let doc = run_multipart(&kiln, "crop", params, jpeg.into_inner(), "in.jpg").await;
     let image = decode_png(&download(&kiln, &doc).await);
     assert_eq!(image.dimensions(), (60, 30), "width only keeps the aspect ratio");
     // Re-encode only (no params): same size, same pixels.
