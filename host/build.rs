@@ -14,7 +14,7 @@ use std::process::Command;
 /// Guest crates built into every `kiln` binary, with the kind name each one registers.
 const BUILTIN_GUESTS: &[&str] = &["guest-plot", "guest-crop"];
 /// Guests used only by the test suite (hostile behaviour, a plugin example); built, not embedded.
-const TEST_GUESTS: &[&str] = &["guest-hostile"];
+const TEST_GUESTS: &[&str] = &["guest-hostile", "guest-filter"];
 const WASM_TARGET: &str = "wasm32-wasip2";
 
 fn main() {

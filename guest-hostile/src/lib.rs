@@ -82,12 +82,17 @@ pub fn run(params: &str, input: &[u8], host: &mut dyn Host) -> Outcome {
     match mode {
         Mode::Noop => png(TINY_PNG.to_vec()),
         Mode::Spin { ms } => {
+            // Busy, but reports progress about every 50 ms so watchers have something to see.
             let start = std::time::Instant::now();
-            let mut counter = 0u64;
-            while start.elapsed().as_millis() < u128::from(ms) {
-                counter = counter.wrapping_add(1);
-                if counter % 1_000_000 == 0 {
-                    host.progress(start.elapsed().as_millis() as f32 / ms.max(1) as f32);
+            let mut reported = 0u128;
+            loop {
+                let elapsed = start.elapsed().as_millis();
+                if elapsed >= u128::from(ms) {
+                    break;
+                }
+                if elapsed >= reported + 50 {
+                    reported = elapsed;
+                    host.progress(elapsed as f32 / ms.max(1) as f32);
                 }
             }
             png(TINY_PNG.to_vec())
@@ -111,6 +116,7 @@ pub fn run(params: &str, input: &[u8], host: &mut dyn Host) -> Outcome {
         }
         Mode::Panic => panic!("hostile guest panics on purpose"),
         Mode::Recurse => {
+            #[allow(unconditional_recursion)] // the point: recurse until the stack runs out
             fn deeper(n: u64) -> u64 {
                 let pad = std::hint::black_box([n; 64]);
                 deeper(n + 1) + pad[0]

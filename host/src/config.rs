@@ -18,7 +18,8 @@ pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 #[command(
     name = "kiln",
     version,
-    about = "Run image-producing jobs as sandboxed WebAssembly components"
+    about = "Run image-producing jobs as sandboxed WebAssembly components",
+    after_help = crate::client::EXIT_CODES
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -38,6 +39,9 @@ pub enum Command {
     /// Manage tenants and their API keys (in the Redis of KILN_REDIS_URL).
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// The client commands (`submit`, `status`, `get`, `jobs`, `cancel`, `kinds`): talk to a Kiln over HTTP.
+    #[command(flatten)]
+    Client(ClientCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -51,6 +55,107 @@ pub enum TenantCommand {
     List,
     /// Remove a tenant and its key.
     Remove { name: String },
+}
+
+/// Where the client commands find Kiln.
+#[derive(Debug, Args, Clone)]
+pub struct RemoteArgs {
+    /// Base URL of the Kiln API.
+    #[arg(long, env = "KILN_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// API key, sent as `Authorization: Bearer KEY` (a Kiln in dev mode needs none).
+    #[arg(long, env = "KILN_API_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+}
+
+/// The client commands; they reach Kiln over HTTP only (`crate::client`).
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Submit jobs: one per input file (a folder: each file in it), or one without input.
+    #[command(after_help = crate::client::EXIT_CODES)]
+    Submit(SubmitArgs),
+    /// Print a job's document (JSON).
+    #[command(after_help = crate::client::EXIT_CODES)]
+    Status {
+        /// The job's id.
+        id: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Download a job's result.
+    #[command(after_help = crate::client::EXIT_CODES)]
+    Get(GetArgs),
+    /// List jobs, newest first.
+    #[command(after_help = crate::client::EXIT_CODES)]
+    Jobs(JobsArgs),
+    /// Cancel a queued or running job.
+    #[command(after_help = crate::client::EXIT_CODES)]
+    Cancel {
+        /// The job's id.
+        id: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// List the job kinds, with their descriptions.
+    #[command(after_help = crate::client::EXIT_CODES)]
+    Kinds {
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SubmitArgs {
+    /// The job kind (`kiln kinds` lists them).
+    pub kind: String,
+    /// The job's params: inline JSON, or `@FILE` to read them from a file.
+    #[arg(long, value_name = "JSON|@FILE")]
+    pub params: Option<String>,
+    /// An input file, or a folder whose files (sorted; hidden files and subfolders skipped) each become
+    /// a job; repeatable.
+    #[arg(long, short, value_name = "FILE|DIR")]
+    pub input: Vec<PathBuf>,
+    /// Save each result in this folder as `<input file stem>.png` (`<job id>.png` without input);
+    /// implies --wait.
+    #[arg(long, short, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Wait until every job has ended.
+    #[arg(long)]
+    pub wait: bool,
+    /// Uploads in flight at once.
+    #[arg(long, short = 'j', default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub concurrency: u32,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct GetArgs {
+    /// The job's id.
+    pub id: String,
+    /// Where to save the result (`-`: stdout); default `<id>.png`.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Wait for the job to end first (else a job that has not finished is an error).
+    #[arg(long)]
+    pub wait: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct JobsArgs {
+    /// Only jobs in this status: queued, running, succeeded, failed or cancelled.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only jobs of this kind.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// How many jobs to list at most.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub limit: u32,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -77,6 +182,10 @@ pub struct ServeArgs {
     /// Address the HTTP API listens on (port 0 picks a free port; the address is printed).
     #[arg(long, env = "KILN_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Where a worker process serves `/healthz` and `/readyz` for probes (off by default; the API
+    /// serves them on its own address).
+    #[arg(long, env = "KILN_OPS_LISTEN")]
+    pub ops_listen: Option<SocketAddr>,
     /// Jobs run at once by this process (default: the number of cores).
     #[arg(long, env = "KILN_WORKERS")]
     pub workers: Option<usize>,

@@ -6,6 +6,7 @@
 //! - [`api`]: the HTTP API v1 (axum); validates, stores, reads; never runs wasm.
 //! - [`auth`]: which tenant a request acts for.
 //! - [`catalog`]: the registered job kinds, as the API sees them.
+//! - [`client`]: `kiln submit|status|get|jobs|cancel|kinds`, a command-line client of the HTTP API.
 //! - [`config`]: flags and `KILN_*` environment variables.
 //! - [`embedded_redis`]: a private redis-server for a first run.
 //! - [`job`]: the job document and its states and error codes.
@@ -20,6 +21,7 @@
 pub mod api;
 pub mod auth;
 pub mod catalog;
+pub mod client;
 pub mod config;
 pub mod embedded_redis;
 pub mod job;

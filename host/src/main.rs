@@ -27,7 +27,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("kiln: error: {e:#}");
-            ExitCode::FAILURE
+            // The client commands' exit codes (0-3) are part of their interface; all else is 1.
+            kiln::client::exit_code(&e)
         }
     }
 }

@@ -32,6 +32,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let (store, _) = connect(&cli.common, Role::Api, StoreConfig::default()).await?;
             return crate::tenant_cli::run(&store, command).await;
         }
+        Some(Command::Client(command)) => return crate::client::run(command).await,
     };
     // Check all configuration before starting anything.
     let worker_config = args.worker_config().map_err(anyhow::Error::msg)?;
@@ -71,6 +72,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         tasks.spawn(async move {
             worker.run(stop).await;
             Ok(())
+        });
+    }
+    if let (Role::Worker, Some(addr)) = (role, args.ops_listen) {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (--ops-listen)"))?;
+        info!(%addr, "health endpoints listening");
+        let router = crate::api::ops_app(store.clone());
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+                .context("the health endpoint server failed")
         });
     }
     if role != Role::Worker {

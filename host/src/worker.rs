@@ -1,9 +1,9 @@
 //! The worker loop: claim a job from Redis, run it in the sandbox, record the outcome.
 //!
 //! One dispatcher per process takes a concurrency permit, then claims a job (or waits for a wake-up),
-//! and hands it to a task. The wasm itself runs on a blocking thread, so HTTP serving in the same
-//! process never waits behind a guest. While a job runs, its task renews the lease and flushes progress;
-//! a failed renewal (cancelled, or the lease was given away) interrupts the guest.
+//! and hands it to a task. The wasm itself runs on the runtime's own executor, so HTTP serving in the
+//! same process never waits behind a guest. While a job runs, its task renews the lease and flushes
+//! progress; a failed renewal (cancelled, or the lease was given away) interrupts the guest.
 
 use crate::job::{ErrorCode, JobError};
 use crate::kinds::Manifest;
@@ -21,7 +21,10 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 pub struct WorkerConfig {
     /// Jobs run at once by this process.
     pub concurrency: usize,
+    /// Limits of a run whose kind asks for nothing else.
     pub limits: SandboxLimits,
+    /// The most any kind may ask for in its manifest's `limits`.
+    pub ceilings: SandboxLimits,
     /// Operator settings per kind (`crop` → `max-megapixels` → `40`), over the manifests' defaults.
     pub settings: HashMap<String, BTreeMap<String, String>>,
     /// First retry delay; doubles per attempt, with jitter.
@@ -30,6 +33,8 @@ pub struct WorkerConfig {
     pub renew_every: Duration,
     /// How long running jobs may take to finish after shutdown starts; then they are handed back.
     pub grace: Duration,
+    /// How often this worker sweeps expired jobs out of the listing indexes.
+    pub sweep_every: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -37,10 +42,16 @@ impl Default for WorkerConfig {
         Self {
             concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             limits: SandboxLimits::default(),
+            ceilings: SandboxLimits {
+                memory_bytes: 1 << 30,
+                timeout: Duration::from_secs(300),
+                max_output_bytes: 256 << 20,
+            },
             settings: HashMap::new(),
             retry_base: Duration::from_secs(1),
             renew_every: Duration::from_millis(500),
             grace: Duration::from_secs(30),
+            sweep_every: Duration::from_secs(60),
         }
     }
 }
@@ -49,6 +60,9 @@ impl Default for WorkerConfig {
 const MAX_REDIS_BACKOFF: Duration = Duration::from_secs(5);
 /// An idle worker rechecks this often even without a wake-up: retries and expired leases come due.
 const IDLE_POLL: Duration = Duration::from_secs(1);
+/// Bounds on one sweep: tenants visited (20 per step) and index entries checked per tenant.
+const SWEEP_STEPS: usize = 50;
+const SWEEP_PER_TENANT: usize = 500;
 
 pub struct Worker {
     store: Store,
@@ -81,15 +95,21 @@ impl Worker {
         let mut waiter = None;
         let mut backoff = Duration::from_millis(100);
         info!(worker = %self.id, concurrency = self.config.concurrency, "worker started");
+        tokio::spawn(self.clone().sweep(shutdown.clone()));
         loop {
             let permit = tokio::select! {
                 permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
                 () = shutdown.cancelled() => break,
             };
-            let claimed = tokio::select! {
-                claimed = self.store.dequeue(&self.id) => claimed,
-                () = shutdown.cancelled() => break,
-            };
+            // Never abandon a claim in flight: the script may have run, and a claim nobody works on would
+            // cost the job an attempt when its lease runs out. It is bounded by the response timeout.
+            let claimed = self.store.dequeue(&self.id).await;
+            if shutdown.is_cancelled() {
+                if let Ok(Some(claim)) = claimed {
+                    self.record(&claim, Outcome::Release).await;
+                }
+                break;
+            }
             match claimed {
                 Ok(Some(claim)) => {
                     backoff = Duration::from_millis(100);
@@ -157,13 +177,7 @@ impl Worker {
             },
             Err(_) if hard_stop.is_cancelled() && signals.is_interrupted() => {
                 info!("handing the job back to the queue (shutdown)");
-                Outcome::Retry {
-                    error: JobError::new(
-                        ErrorCode::LostWorker,
-                        "the worker shut down during the job; it will run again",
-                    ),
-                    after: Duration::ZERO,
-                }
+                Outcome::Release
             }
             Err(_) if signals.is_interrupted() => {
                 info!("job interrupted: cancelled, or its lease was lost");
@@ -191,26 +205,22 @@ impl Worker {
         if let Some(overrides) = self.config.settings.get(&manifest.name) {
             settings.extend(overrides.clone());
         }
-        let run = {
-            let runtime = self.runtime.clone();
-            let signals = signals.clone();
-            let limits = self.config.limits;
-            let claim = claim.clone();
-            let manifest = manifest.clone();
-            tokio::task::spawn_blocking(move || {
-                runtime.run(
-                    &pre,
-                    RunRequest {
-                        params: &claim.params,
-                        input: &claim.input,
-                        expected_media_type: &manifest.output_media_type,
-                        settings: &settings,
-                        limits,
-                        signals,
-                    },
-                )
-            })
-        };
+        let limits = self
+            .config
+            .limits
+            .for_kind(manifest.limits.as_ref(), &self.config.ceilings);
+        // On the runtime's own executor: guest code never runs on the threads serving HTTP.
+        let run = self.runtime.spawn(
+            pre,
+            RunRequest {
+                params: claim.params.clone(),
+                input: claim.input.clone(),
+                expected_media_type: manifest.output_media_type.clone(),
+                settings,
+                limits,
+                signals: signals.clone(),
+            },
+        );
         tokio::pin!(run);
         let mut ticker = tokio::time::interval(self.config.renew_every);
         ticker.tick().await;
@@ -230,8 +240,13 @@ impl Worker {
         };
         let report =
             report.map_err(|e| JobError::new(ErrorCode::HostError, format!("the job's thread failed: {e}")))?;
-        for line in &report.log {
+        for line in report.log.lines() {
             debug!(target: "kiln::guest", "{line}");
+        }
+        if !report.log.is_empty()
+            && let Err(e) = self.store.put_log(claim, &report.log).await
+        {
+            warn!(error = %e, "could not store the job's log");
         }
         match &report.result {
             Ok(output) => info!(elapsed = ?report.elapsed, bytes = output.data.len(), "job succeeded"),
@@ -290,6 +305,39 @@ impl Worker {
                 ),
             )),
             Err(e) => Err(JobError::new(ErrorCode::HostError, format!("loading the kind: {e}"))),
+        }
+    }
+
+    /// Every `sweep_every` (first after a random part of it, so workers spread out), removes the listing
+    /// entries of expired jobs, in bounded steps. Losing a sweep to a Redis hiccup costs nothing.
+    async fn sweep(self: Arc<Self>, shutdown: CancellationToken) {
+        let every = self.config.sweep_every;
+        let first = every.mul_f64((uuid::Uuid::new_v4().as_u128() % 1000) as f64 / 1000.0);
+        let mut next = tokio::time::Instant::now() + first;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(next) => {}
+                () = shutdown.cancelled() => return,
+            }
+            next += every;
+            let mut cursor = "0".to_owned();
+            let mut removed = 0;
+            for _ in 0..SWEEP_STEPS {
+                match self.store.sweep(&cursor, SWEEP_PER_TENANT).await {
+                    Ok((next_cursor, n)) => {
+                        removed += n;
+                        cursor = next_cursor;
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "sweeping expired jobs failed; trying again later");
+                        break;
+                    }
+                }
+                if cursor == "0" {
+                    break;
+                }
+            }
+            debug!(removed, "swept expired jobs from the listing indexes");
         }
     }
 

@@ -5,7 +5,7 @@ use super::{ApiError, AppState};
 use crate::auth::Tenant;
 use crate::job::{JobId, JobRecord, JobView, Status, now_millis};
 use crate::kinds::InputPolicy;
-use crate::store::{ListQuery, NewJob};
+use crate::store::{ListQuery, NewJob, Submitted};
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -24,6 +24,7 @@ pub async fn submit(
         .catalog
         .get(&kind_name)
         .ok_or_else(|| ApiError::NotFound(format!("no job kind named `{kind_name}`; GET /v1/kinds lists them")))?;
+    let idempotency_key = idempotency_key(request.headers())?;
     let submission = read_submission(request, state.config.max_body_bytes).await?;
     match (kind.manifest.input, &submission.input) {
         (InputPolicy::Required, None) => {
@@ -41,8 +42,11 @@ pub async fn submit(
         .map_err(|problems| ApiError::InvalidParams(format!("params do not fit kind `{kind_name}`: {problems}")))?;
 
     let id = JobId::new();
+    let payload_hash = idempotency_key
+        .as_ref()
+        .map(|_| payload_hash(&kind_name, &params, submission.input.as_deref()));
     let params = params.to_string();
-    state
+    let submitted = state
         .store
         .submit(NewJob {
             id,
@@ -52,8 +56,38 @@ pub async fn submit(
             params: &params,
             input: submission.input.as_deref(),
             max_attempts: state.config.max_attempts,
+            idempotency: idempotency_key.as_deref().zip(payload_hash.as_deref()),
         })
         .await?;
+    match submitted {
+        Submitted::New => {}
+        Submitted::Existing(earlier) => {
+            // A replay: the job the key was first used for, as it is now; `200`, not `202`, since
+            // nothing new was accepted.
+            let record = state
+                .store
+                .get(tenant.as_str(), earlier)
+                .await?
+                .ok_or_else(|| unknown(earlier))?;
+            let location =
+                HeaderValue::try_from(format!("/v1/jobs/{earlier}")).map_err(|e| ApiError::Internal(e.into()))?;
+            return Ok((
+                StatusCode::OK,
+                [
+                    (header::LOCATION, location),
+                    (IDEMPOTENT_REPLAYED, HeaderValue::from_static("true")),
+                ],
+                Json(record.view()),
+            )
+                .into_response());
+        }
+        Submitted::KeyReused(earlier) => {
+            return Err(ApiError::IdempotencyKeyReused(format!(
+                "this Idempotency-Key was used for job {earlier} with a different kind, params or input; \
+                 use a new key for a new job"
+            )));
+        }
+    }
     let record = JobRecord {
         id,
         tenant: tenant.0,
@@ -80,24 +114,65 @@ pub async fn submit(
         .into_response())
 }
 
-fn parse_id(id: &str) -> Result<JobId, ApiError> {
+/// Marks the answer to a submit whose `Idempotency-Key` named an earlier job.
+const IDEMPOTENT_REPLAYED: header::HeaderName = header::HeaderName::from_static("idempotent-replayed");
+/// Longest `Idempotency-Key` accepted.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// The `Idempotency-Key` header, if sent: 1 to 255 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .filter(|key| (1..=MAX_IDEMPOTENCY_KEY).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()))
+        .map(|key| Some(key.to_owned()))
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters (e.g. a UUID)"
+            ))
+        })
+}
+
+/// What an `Idempotency-Key` stands for: SHA-256 of the kind, the params with their object keys sorted
+/// (so the same params in another order are the same payload) and the input bytes.
+fn payload_hash(kind: &str, params: &Value, input: Option<&[u8]>) -> String {
+    fn canonical(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let sorted: std::collections::BTreeMap<&String, Value> =
+                    map.iter().map(|(k, v)| (k, canonical(v))).collect();
+                Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+            }
+            Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+            other => other.clone(),
+        }
+    }
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(kind.as_bytes());
+    hasher.update([0]);
+    hasher.update(canonical(params).to_string().as_bytes());
+    hasher.update([0]);
+    match input {
+        Some(bytes) => {
+            hasher.update([1]);
+            hasher.update(bytes);
+        }
+        None => hasher.update([0]),
+    }
+    hex::encode(hasher.finalize())
+}
+
+pub(super) fn parse_id(id: &str) -> Result<JobId, ApiError> {
     id.parse()
         .map_err(|_| ApiError::NotFound(format!("no job with id `{id}`")))
 }
 
 fn unknown(id: JobId) -> ApiError {
     ApiError::NotFound(format!("no job with id `{id}` (it never existed, or it expired)"))
-}
-
-/// `GET /v1/jobs/{id}`
-pub async fn get(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    tenant: Tenant,
-) -> Result<Json<JobView>, ApiError> {
-    let id = parse_id(&id)?;
-    let record = state.store.get(tenant.as_str(), id).await?.ok_or_else(|| unknown(id))?;
-    Ok(Json(record.view()))
 }
 
 /// `DELETE /v1/jobs/{id}`: queued or running → cancelled; finished → 409.
@@ -123,6 +198,15 @@ pub async fn cancel(
         });
     }
     Ok(Json(record.view()))
+}
+
+/// `GET /v1/jobs/{id}/log`: what the guest logged in its last attempt (host `log` calls, then captured
+/// stdout/stderr), as plain text; empty until an attempt ends.
+pub async fn log(State(state): State<AppState>, Path(id): Path<String>, tenant: Tenant) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    state.store.get(tenant.as_str(), id).await?.ok_or_else(|| unknown(id))?;
+    let log = state.store.log(tenant.as_str(), id).await?.unwrap_or_default();
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], log).into_response())
 }
 
 /// `GET /v1/jobs/{id}/result`

@@ -2,6 +2,7 @@
 //!
 //! The API never touches wasmtime: it validates, stores and reads. Workers do the running.
 
+mod events;
 mod jobs;
 mod kinds;
 mod problem;
@@ -58,22 +59,27 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The whole API as a `Router`, apart from `main` so tests can drive it directly.
 pub fn app(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
+    let ops = ops_app(state.store.clone());
     Router::new()
         .route("/v1/jobs", get(jobs::list))
         // One path segment is a kind when posting (`POST /v1/jobs/{kind}`) and a job id otherwise.
-        .route("/v1/jobs/{id}", get(jobs::get).delete(jobs::cancel).post(jobs::submit))
+        .route(
+            "/v1/jobs/{id}",
+            get(events::get).delete(jobs::cancel).post(jobs::submit),
+        )
         .route("/v1/jobs/{id}/result", get(jobs::result))
+        .route("/v1/jobs/{id}/events", get(events::events))
         .route("/v1/jobs/{id}/log", get(jobs::log))
         .route("/v1/kinds", get(kinds::list))
         .route(
             "/v1/kinds/{name}",
             get(kinds::show).put(kinds::put).delete(kinds::delete),
         )
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .route("/v1/stats", get(stats))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .merge(ops)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal(anyhow::anyhow!("a request handler panicked")).into_response_parts()
@@ -97,14 +103,25 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     ApiError::MethodNotAllowed(format!("`{method}` is not allowed on `{}`", uri.path()))
 }
 
-/// `GET /healthz`: the process is up.
-async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// `GET /v1/stats` (admin): queue depth per tenant, retries and running jobs; what autoscalers read.
+async fn stats(
+    State(state): State<AppState>,
+    _admin: crate::auth::Admin,
+) -> Result<Json<crate::store::QueueStats>, ApiError> {
+    Ok(Json(state.store.queue_stats().await?))
 }
 
-/// `GET /readyz`: Redis answers.
-async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    state.store.ping().await?;
+/// The operations routes, served by the API and (with `--ops-listen`) by worker processes:
+/// `GET /healthz` (the process is up) and `GET /readyz` (Redis answers).
+pub fn ops_app(store: Store) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(readyz))
+        .with_state(store)
+}
+
+async fn readyz(State(store): State<Store>) -> Result<Json<Value>, ApiError> {
+    store.ping().await?;
     Ok(Json(json!({"status": "ready"})))
 }
 

@@ -16,7 +16,7 @@ const MAX_LINES: usize = 200;
 pub struct HostState {
     signals: Arc<RunSignals>,
     settings: BTreeMap<String, String>,
-    pub log: Vec<String>,
+    log: Vec<String>,
     dropped: usize,
 }
 
@@ -29,6 +29,15 @@ impl HostState {
             dropped: 0,
         }
     }
+
+    /// The lines the guest logged, with a note of how many were dropped past the cap.
+    pub fn take_log(&mut self) -> Vec<String> {
+        let mut log = std::mem::take(&mut self.log);
+        if self.dropped > 0 {
+            log.push(format!("[kiln] {} more log lines dropped", self.dropped));
+        }
+        log
+    }
 }
 
 impl Host for HostState {
@@ -39,9 +48,6 @@ impl Host for HostState {
     fn log(&mut self, level: Level, message: String) {
         if self.log.len() >= MAX_LINES {
             self.dropped += 1;
-            if let Some(last) = self.log.last_mut() {
-                *last = format!("[kiln] {} more log lines dropped", self.dropped);
-            }
             return;
         }
         let mut line = format!("[{}] {message}", level_name(level));

@@ -1,50 +1,61 @@
 //! The sandbox: runs one job in a fresh instance of its kind's component, under hard limits.
 //!
-//! One `Engine` per process; each component is compiled once (and cached on disk across restarts) and
-//! pre-linked into a [`HandlerPre`]; every run gets a fresh `Store` with a memory cap, an epoch deadline
-//! and a WASI context that grants nothing: no files, sockets, environment, args or inherited stdio.
-//! Runs are synchronous and CPU-bound: callers run them on blocking threads, never on the async runtime.
+//! One `Engine` per process, with the pooling allocator (copy-on-write memory images) so that a run
+//! costs microseconds; each component is compiled once (and cached on disk across restarts, keyed by
+//! content and engine) and pre-linked into a [`Prepared`]; every run gets a fresh `Store` with a memory
+//! cap, a deadline and a WASI context that grants nothing: no files, sockets, environment, args or
+//! inherited stdio.
+//!
+//! Guests run as futures (wasmtime's async support) on a dedicated multi-threaded tokio runtime, never
+//! on the one serving HTTP. That is what makes the deadline and cancellation sound: a guest computing is
+//! stopped by epoch interruption, and a guest blocked inside a WASI call (a clock poll, say), where
+//! epochs cannot reach, is stopped by dropping its future.
 
 mod bindings;
 mod host_api;
 mod limits;
+mod stdio;
 
 use crate::job::{ErrorCode, JobError};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::error::Context as _;
-use wasmtime::{Config, Engine, Store, UpdateDeadline};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 pub use limits::SandboxLimits;
 
 use bindings::kiln::job::types as wit;
 use bindings::{Handler, HandlerPre};
+use stdio::CapturePipe;
 
-/// How often the engine's epoch advances; the granularity of deadlines and cancellation.
+/// How often the engine's epoch advances: how long a computing guest runs before it yields to the
+/// executor and its deadline and cancellation are checked.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
-/// Bytes of guest stdout/stderr kept for the job's log; the rest is discarded.
-const STDIO_CAPTURE: usize = 64 * 1024;
+/// Bytes of guest stdout and of stderr kept for the job's log; the rest is discarded.
+const STDIO_CAPTURE: usize = 16 * 1024;
+/// Most bytes of a job's log (host `log` lines plus captured stdio) that are kept.
+pub const MAX_LOG_BYTES: usize = 64 * 1024;
 
 /// Shared between a running guest and the worker task watching it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RunSignals {
     /// Latest progress as f32 bits; `u32::MAX` until the guest reports any.
     progress: AtomicU32,
-    /// Set by the worker to stop the guest at its next epoch check (cancel, lost lease, shutdown).
-    interrupt: AtomicBool,
+    /// Cancelled by the worker to stop the guest (cancel, lost lease, shutdown), wherever it is.
+    interrupt: CancellationToken,
 }
 
 impl RunSignals {
     pub fn new() -> Arc<Self> {
         Arc::new(Self {
             progress: AtomicU32::new(u32::MAX),
-            interrupt: AtomicBool::new(false),
+            interrupt: CancellationToken::new(),
         })
     }
 
@@ -65,21 +76,22 @@ impl RunSignals {
         self.progress.store(clamped.to_bits(), Ordering::Relaxed);
     }
 
+    /// Stops the guest within one epoch tick, even one blocked in a host call.
     pub fn interrupt(&self) {
-        self.interrupt.store(true, Ordering::Relaxed);
+        self.interrupt.cancel();
     }
 
     pub fn is_interrupted(&self) -> bool {
-        self.interrupt.load(Ordering::Relaxed)
+        self.interrupt.is_cancelled()
     }
 }
 
-/// What a run needs beyond the component.
-pub struct RunRequest<'a> {
-    pub params: &'a str,
-    pub input: &'a [u8],
-    pub expected_media_type: &'a str,
-    pub settings: &'a BTreeMap<String, String>,
+/// What a run needs beyond the component. Owned, so that the run can move to the guest executor.
+pub struct RunRequest {
+    pub params: String,
+    pub input: bytes::Bytes,
+    pub expected_media_type: String,
+    pub settings: BTreeMap<String, String>,
     pub limits: SandboxLimits,
     pub signals: Arc<RunSignals>,
 }
@@ -87,7 +99,8 @@ pub struct RunRequest<'a> {
 /// A finished run: the job's output or error, and what the guest logged.
 pub struct RunReport {
     pub result: Result<Output, JobError>,
-    pub log: Vec<String>,
+    /// The guest's `log` lines and captured stdout/stderr, at most [`MAX_LOG_BYTES`].
+    pub log: String,
     pub elapsed: Duration,
 }
 
@@ -117,7 +130,7 @@ impl WasiView for RunState {
     }
 }
 
-/// Why the epoch callback stopped the guest.
+/// Why a run was stopped from outside.
 #[derive(Debug, thiserror::Error)]
 enum Interrupted {
     #[error("the job ran past its deadline of {0:?}")]
@@ -126,36 +139,88 @@ enum Interrupted {
     Signal,
 }
 
+/// How the engine is set up.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Where compiled components are kept across restarts (None: compile on every start).
+    pub cache_dir: Option<PathBuf>,
+    /// Most runs alive at once; sizes the pooling allocator (a run past it fails to instantiate).
+    pub max_concurrent_runs: u32,
+    /// Threads of the guest executor (default: one per core).
+    pub threads: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            cache_dir: None,
+            max_concurrent_runs: u32::try_from(cores * 4).unwrap_or(u32::MAX),
+            threads: cores,
+        }
+    }
+}
+
+/// Per run, room for this many core instances and tables (a component is several core modules: the
+/// program and small shims) and memories. The pool reserves address space, not memory, for each.
+const CORE_INSTANCES_PER_RUN: u32 = 16;
+const MEMORIES_PER_RUN: u32 = 2;
+
 pub struct Runtime {
     engine: Engine,
     linker: Linker<RunState>,
+    cache: Option<wasmtime::Cache>,
     /// Pre-linked components by version (component hash).
     prepared: Mutex<HashMap<String, Arc<Prepared>>>,
-    stop_ticker: Arc<AtomicBool>,
+    /// The guest executor: a multi-threaded tokio runtime of its own, so guests never occupy the threads
+    /// that serve HTTP. `Option` only so that `Drop` can shut it down without blocking.
+    executor: Option<tokio::runtime::Runtime>,
+    stop_ticker: CancellationToken,
 }
 
 impl Runtime {
-    /// `cache_dir`: where compiled components are kept across restarts (None: compile every start).
+    /// An engine with default sizing; `cache_dir` as in [`RuntimeConfig`].
     pub fn new(cache_dir: Option<PathBuf>) -> wasmtime::Result<Self> {
+        Self::with_config(RuntimeConfig {
+            cache_dir,
+            ..RuntimeConfig::default()
+        })
+    }
+
+    pub fn with_config(runtime_config: RuntimeConfig) -> wasmtime::Result<Self> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.wasm_component_model(true);
-        if let Some(dir) = cache_dir {
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating cache dir {}", dir.display()))?;
-            let mut cache_config = wasmtime::CacheConfig::new();
-            cache_config.with_directory(dir);
-            config.cache(Some(wasmtime::Cache::new(cache_config)?));
-        }
+        let runs = runtime_config.max_concurrent_runs.max(1);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(runs)
+            .total_core_instances(runs * CORE_INSTANCES_PER_RUN)
+            .total_tables(runs * CORE_INSTANCES_PER_RUN)
+            .total_memories(runs * MEMORIES_PER_RUN)
+            .total_stacks(runs)
+            .max_memories_per_module(MEMORIES_PER_RUN)
+            .table_elements(limits::MAX_TABLE_ELEMENTS);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let cache = match runtime_config.cache_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(&dir).with_context(|| format!("creating cache dir {}", dir.display()))?;
+                let mut cache_config = wasmtime::CacheConfig::new();
+                cache_config.with_directory(dir);
+                Some(wasmtime::Cache::new(cache_config)?)
+            }
+            None => None,
+        };
+        config.cache(cache.clone());
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         Handler::add_to_linker::<_, HasSelf<_>>(&mut linker, |state: &mut RunState| &mut state.host)?;
 
-        let stop_ticker = Arc::new(AtomicBool::new(false));
+        let stop_ticker = CancellationToken::new();
         let ticker_engine = engine.weak();
         let stop = stop_ticker.clone();
         std::thread::Builder::new().name("kiln-epoch".into()).spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
+            while !stop.is_cancelled() {
                 std::thread::sleep(EPOCH_TICK);
                 match ticker_engine.upgrade() {
                     Some(engine) => engine.increment_epoch(),
@@ -163,16 +228,29 @@ impl Runtime {
                 }
             }
         })?;
+        let executor = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(runtime_config.threads.max(1))
+            .thread_name("kiln-guest")
+            .enable_all()
+            .build()
+            .context("starting the guest executor")?;
         Ok(Self {
             engine,
             linker,
+            cache,
             prepared: Mutex::new(HashMap::new()),
+            executor: Some(executor),
             stop_ticker,
         })
     }
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Compiled artifacts found in / missing from the disk cache since start: (hits, misses).
+    pub fn cache_stats(&self) -> Option<(usize, usize)> {
+        self.cache.as_ref().map(|c| (c.cache_hits(), c.cache_misses()))
     }
 
     pub fn is_prepared(&self, version: &str) -> bool {
@@ -182,8 +260,8 @@ impl Runtime {
             .contains_key(version)
     }
 
-    /// Compiles and pre-links a component, once per version. CPU-heavy the first time: call it on a
-    /// blocking thread.
+    /// Compiles and pre-links a component, once per version. CPU-heavy the first time (unless the disk
+    /// cache has it): call it on a blocking thread.
     pub fn prepare(&self, version: &str, component: &[u8]) -> wasmtime::Result<Arc<Prepared>> {
         if let Some(pre) = self.prepared.lock().expect("prepared map poisoned").get(version) {
             return Ok(pre.clone());
@@ -197,11 +275,21 @@ impl Runtime {
         Ok(pre)
     }
 
-    /// Runs one job to completion, failure or interruption. Never panics on guest misbehaviour.
-    pub fn run(&self, pre: &Prepared, request: RunRequest<'_>) -> RunReport {
+    /// Runs a job on the guest executor; await the handle from any runtime.
+    pub fn spawn(self: &Arc<Self>, pre: Arc<Prepared>, request: RunRequest) -> tokio::task::JoinHandle<RunReport> {
+        let runtime = self.clone();
+        self.executor
+            .as_ref()
+            .expect("the executor lives as long as the runtime")
+            .spawn(async move { runtime.run(&pre, request).await })
+    }
+
+    /// Runs one job to completion, failure, deadline or interruption, on the calling task's executor
+    /// (which must be a tokio runtime with timers). Never panics on guest misbehaviour.
+    pub async fn run(&self, pre: &Prepared, request: RunRequest) -> RunReport {
         let started = Instant::now();
-        let stdout = MemoryOutputPipe::new(STDIO_CAPTURE);
-        let stderr = MemoryOutputPipe::new(STDIO_CAPTURE);
+        let stdout = CapturePipe::new(STDIO_CAPTURE);
+        let stderr = CapturePipe::new(STDIO_CAPTURE);
         // Nothing is granted: the builder starts empty, and we add only capture pipes for stdio.
         let wasi = WasiCtx::builder().stdout(stdout.clone()).stderr(stderr.clone()).build();
         let state = RunState {
@@ -213,29 +301,39 @@ impl Runtime {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
 
+        // A computing guest reaches an epoch check every tick: stop it there, or yield to the executor so
+        // that other guests on this thread, and the watch below, get their turn.
         let deadline = started + request.limits.timeout;
         let timeout = request.limits.timeout;
         let signals = request.signals.clone();
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
-            if signals.interrupt.load(Ordering::Relaxed) {
+            if signals.is_interrupted() {
                 return Err(wasmtime::Error::new(Interrupted::Signal));
             }
             if Instant::now() >= deadline {
                 return Err(wasmtime::Error::new(Interrupted::Deadline(timeout)));
             }
-            Ok(UpdateDeadline::Continue(1))
+            Ok(UpdateDeadline::Yield(1))
         });
 
-        let outcome = pre
-            .instantiate(&mut store)
-            .and_then(|handler| handler.call_run(&mut store, request.params, request.input));
+        // A guest blocked in a host call never reaches an epoch check: dropping its future stops it.
+        let call = async {
+            let handler = pre.instantiate_async(&mut store).await?;
+            handler.call_run(&mut store, &request.params, &request.input).await
+        };
+        let outcome = tokio::select! {
+            biased;
+            outcome = call => outcome,
+            () = request.signals.interrupt.cancelled() => Err(wasmtime::Error::new(Interrupted::Signal)),
+            () = tokio::time::sleep_until(deadline.into()) => Err(wasmtime::Error::new(Interrupted::Deadline(timeout))),
+        };
         let result = match outcome {
             Ok(Ok(output)) => check_output(output, &request),
             Ok(Err(error)) => Err(guest_error(error)),
             Err(error) => Err(classify_host_error(&error, store.data(), &stderr)),
         };
-        let mut log = std::mem::take(&mut store.data_mut().host.log);
+        let mut log = store.data_mut().host.take_log();
         for (stream, pipe) in [("stdout", &stdout), ("stderr", &stderr)] {
             let captured = pipe.contents();
             if !captured.is_empty() {
@@ -244,7 +342,7 @@ impl Runtime {
         }
         RunReport {
             result,
-            log,
+            log: bounded_log(&log),
             elapsed: started.elapsed(),
         }
     }
@@ -252,8 +350,27 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        self.stop_ticker.store(true, Ordering::Relaxed);
+        self.stop_ticker.cancel();
+        // Without waiting: the last handle may be dropped on one of the executor's own threads.
+        if let Some(executor) = self.executor.take() {
+            executor.shutdown_background();
+        }
     }
+}
+
+/// Joins log lines, keeping at most [`MAX_LOG_BYTES`] and saying so when it cut.
+fn bounded_log(lines: &[String]) -> String {
+    let mut text = lines.join("\n");
+    if text.len() > MAX_LOG_BYTES {
+        const NOTE: &str = "\n[kiln] log truncated";
+        let cut = (0..=MAX_LOG_BYTES - NOTE.len())
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
+        text.truncate(cut);
+        text.push_str(NOTE);
+    }
+    text
 }
 
 fn guest_error(error: wit::JobError) -> JobError {
@@ -266,7 +383,7 @@ fn guest_error(error: wit::JobError) -> JobError {
 }
 
 /// Holds the guest to what its kind declares: size, media type, and (for PNG) the actual format.
-fn check_output(output: wit::Output, request: &RunRequest<'_>) -> Result<Output, JobError> {
+fn check_output(output: wit::Output, request: &RunRequest) -> Result<Output, JobError> {
     if output.data.len() > request.limits.max_output_bytes {
         return Err(JobError::new(
             ErrorCode::OutputTooLarge,
@@ -300,7 +417,7 @@ fn check_output(output: wit::Output, request: &RunRequest<'_>) -> Result<Output,
 }
 
 /// Turns a wasmtime error (trap, interruption, instantiation failure) into the job's error code.
-fn classify_host_error(error: &wasmtime::Error, state: &RunState, stderr: &MemoryOutputPipe) -> JobError {
+fn classify_host_error(error: &wasmtime::Error, state: &RunState, stderr: &CapturePipe) -> JobError {
     if let Some(interrupted) = error.downcast_ref::<Interrupted>() {
         return match interrupted {
             Interrupted::Deadline(_) => JobError::new(ErrorCode::Timeout, interrupted.to_string()),
@@ -315,15 +432,15 @@ fn classify_host_error(error: &wasmtime::Error, state: &RunState, stderr: &Memor
     }
     if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
         let captured = stderr.contents();
-        let panic = String::from_utf8_lossy(&captured);
-        let panic = panic
-            .lines()
-            .rev()
-            .find(|l| l.contains("panicked at"))
-            .or_else(|| panic.lines().last());
-        let message = match panic {
-            Some(line) => format!("the job crashed ({trap}): {}", line.trim()),
-            None => format!("the job crashed: {trap}"),
+        let stderr = String::from_utf8_lossy(&captured);
+        // Rust prints `thread '…' panicked at file:line:col:` and the message on the next line.
+        let panic = match stderr.rfind("panicked at") {
+            Some(at) => stderr[at..].lines().take(2).collect::<Vec<_>>().join(" "),
+            None => stderr.lines().last().unwrap_or_default().to_owned(),
+        };
+        let message = match panic.trim() {
+            "" => format!("the job crashed: {trap}"),
+            panic => format!("the job crashed ({trap}): {panic}"),
         };
         return JobError::new(ErrorCode::Trap, message);
     }

@@ -5,8 +5,10 @@
 //! [`keys`].
 
 pub mod keys;
+mod stats;
 mod tenants;
 
+pub use stats::QueueStats;
 pub use tenants::TenantEntry;
 
 use crate::job::{ErrorCode, JobError, JobId, JobRecord, Status, now_millis};
@@ -39,7 +41,14 @@ pub enum StoreError {
 
 impl From<redis::RedisError> for StoreError {
     fn from(e: redis::RedisError) -> Self {
-        if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal() {
+        // Also transient: Redis replaying its AOF after a restart (LOADING), full under `noeviction` (OOM),
+        // a replica or failover in progress, a busy script. Clients get 503 + Retry-After; workers back off.
+        let transient_code = matches!(
+            e.code(),
+            Some("LOADING" | "OOM" | "MASTERDOWN" | "READONLY" | "BUSY" | "TRYAGAIN" | "CLUSTERDOWN")
+        ) || e.to_string().contains("OOM command not allowed");
+        if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal() || transient_code
+        {
             StoreError::Unavailable(e)
         } else {
             StoreError::Redis(e)
@@ -497,14 +506,18 @@ impl Store {
     }
 
     pub async fn kinds(&self) -> Result<Vec<RegisteredKind>> {
-        let mut conn = self.conn.clone();
-        let all: HashMap<String, String> = conn.hgetall(keys::KINDS).await?;
-        let mut kinds = all
-            .values()
-            .map(|json| serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("registered kind: {e}"))))
-            .collect::<Result<Vec<RegisteredKind>>>()?;
+        let mut kinds: Vec<RegisteredKind> = self.json_values(keys::KINDS).await?;
         kinds.sort_by(|a, b| a.manifest.name.cmp(&b.manifest.name));
         Ok(kinds)
+    }
+
+    /// The values of a hash whose values are JSON documents (registered kinds, tenants).
+    async fn json_values<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Vec<T>> {
+        let mut conn = self.conn.clone();
+        let all: HashMap<String, String> = conn.hgetall(key).await?;
+        all.values()
+            .map(|json| serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("a value in {key}: {e}"))))
+            .collect()
     }
 
     /// A kind exactly as registered at `version`: what a job submitted for that version runs on, even

@@ -46,12 +46,7 @@ impl Store {
     }
 
     pub async fn tenants(&self) -> Result<Vec<TenantEntry>> {
-        let mut conn = self.conn.clone();
-        let all: HashMap<String, String> = conn.hgetall(keys::TENANTS).await?;
-        let mut tenants = all
-            .values()
-            .map(|json| serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("tenant entry: {e}"))))
-            .collect::<Result<Vec<TenantEntry>>>()?;
+        let mut tenants: Vec<TenantEntry> = self.json_values(keys::TENANTS).await?;
         tenants.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(tenants)
     }

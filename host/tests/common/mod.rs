@@ -8,7 +8,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
@@ -88,6 +88,11 @@ impl Redis {
         let _ = std::fs::remove_file(self.dir.path().join("redis.sock"));
     }
 
+    /// Starts it again after [`Redis::kill`], on the same socket and data dir (AOF, if on, is replayed).
+    pub fn start_again(&mut self) {
+        self.spawn();
+    }
+
     pub fn restart(&mut self) {
         self.kill();
         self.spawn();
@@ -103,6 +108,7 @@ impl Drop for Redis {
 /// A running `kiln` process.
 pub struct Kiln {
     child: Child,
+    /// The API's base URL; empty for a lone `kiln worker`.
     pub base: String,
     _data: TempDir,
 }
@@ -127,14 +133,25 @@ impl Kiln {
         Self::start("api", redis, extra)
     }
 
+    /// `kiln worker` alone: runs jobs, serves no HTTP.
+    pub fn worker(redis: &Redis, extra: &[&str]) -> Self {
+        Self::start("worker", redis, extra)
+    }
+
     pub fn start(role: &str, redis: &Redis, extra: &[&str]) -> Self {
         let data = tempfile::tempdir().expect("temp dir");
         // The compile cache lives under the data dir; point it at the shared one.
         std::fs::create_dir_all(shared_cache_dir()).unwrap();
         std::os::unix::fs::symlink(shared_cache_dir(), data.path().join("cache")).unwrap();
+        let workers: &[&str] = if extra.contains(&"--workers") {
+            &[]
+        } else {
+            &["--workers", "2"]
+        };
         let mut child = Command::new(kiln_bin())
             .arg(role)
-            .args(["--listen", "127.0.0.1:0", "--workers", "2"])
+            .args(["--listen", "127.0.0.1:0"])
+            .args(workers)
             .args(extra)
             .env("KILN_REDIS_URL", &redis.url)
             .env("KILN_DATA_DIR", data.path())
@@ -144,17 +161,20 @@ impl Kiln {
             .spawn()
             .expect("start kiln");
         let stdout = child.stdout.take().unwrap();
+        let role_is_worker = role == "worker";
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(addr) = line.strip_prefix("kiln: API listening on ") {
                     let _ = tx.send(addr.trim().to_owned());
+                } else if role_is_worker && line.starts_with("kiln: worker running") {
+                    let _ = tx.send(String::new());
                 }
             }
         });
         let base = rx
             .recv_timeout(Duration::from_secs(120))
-            .expect("kiln did not report its address");
+            .expect("kiln did not report its address (or, a worker, that it runs)");
         Self {
             child,
             base,
@@ -168,6 +188,35 @@ impl Kiln {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// SIGKILL, as a crash or a lost machine would: no shutdown code runs.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, as an orchestrator stopping the process would (the workspace has no `unsafe` for libc).
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits for the process to exit; `None` if it is still running after `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
@@ -248,4 +297,27 @@ pub fn encode_png(image: &image::RgbImage) -> Vec<u8> {
 
 pub fn decode_png(bytes: &[u8]) -> image::DynamicImage {
     image::load_from_memory_with_format(bytes, image::ImageFormat::Png).expect("a valid PNG")
+}
+
+/// Submits a multipart job (`params` JSON + `input` file), expects 202, and waits for its final document.
+pub async fn run_multipart(
+    kiln: &Kiln,
+    kind: &str,
+    params: serde_json::Value,
+    input: Vec<u8>,
+    file_name: &str,
+) -> serde_json::Value {
+    let form = reqwest::multipart::Form::new().text("params", params.to_string()).part(
+        "input",
+        reqwest::multipart::Part::bytes(input).file_name(file_name.to_owned()),
+    );
+    let response = client()
+        .post(kiln.url(&format!("/v1/jobs/{kind}")))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let doc: serde_json::Value = response.json().await.unwrap();
+    wait_final(kiln, doc["id"].as_str().unwrap(), Duration::from_secs(60)).await
 }

@@ -1,8 +1,9 @@
 -- Records the outcome of one attempt, only if the caller still holds the job's lease: a duplicate run
 -- (after a lease expired) can never overwrite the result or the final state of the run that owns the job.
--- A retry past the job's last attempt becomes a failure with the same error.
--- KEYS: 1 job, 2 input, 3 result, 4 leases, 5 delayed
--- ARGV: 1 member, 2 lease, 3 outcome (succeeded|failed|retry), 4 now, 5 ttl (ms),
+-- A retry past the job's last attempt becomes a failure with the same error. A release (the worker is
+-- shutting down) puts the job back at the head of its queue at once and gives back the attempt.
+-- KEYS: 1 job, 2 input, 3 result, 4 leases, 5 delayed, 6 queue, 7 ready ring, 8 ready set, 9 wake
+-- ARGV: 1 member, 2 lease, 3 outcome (succeeded|failed|retry|release), 4 now, 5 ttl (ms),
 --       6 error code, 7 error message, 8 retry at (ms), 9 media type, 10 result bytes
 if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[2] then
   return 0
@@ -12,6 +13,19 @@ local ttl = tonumber(ARGV[5])
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('HDEL', KEYS[1], 'lease')
 local outcome = ARGV[3]
+if outcome == 'release' then
+  local id = redis.call('HGET', KEYS[1], 'id')
+  redis.call('HINCRBY', KEYS[1], 'attempts', -1)
+  redis.call('HSET', KEYS[1], 'status', 'queued', 'progress', 0)
+  redis.call('RPUSH', KEYS[6], id)
+  local tenant = redis.call('HGET', KEYS[1], 'tenant')
+  if redis.call('SADD', KEYS[8], tenant) == 1 then
+    redis.call('RPUSH', KEYS[7], tenant)
+  end
+  redis.call('LPUSH', KEYS[9], 1)
+  redis.call('LTRIM', KEYS[9], 0, 63)
+  return 1
+end
 if outcome == 'retry' then
   local job = redis.call('HMGET', KEYS[1], 'attempts', 'max_attempts')
   if tonumber(job[1]) >= tonumber(job[2]) then

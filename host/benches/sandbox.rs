@@ -1,0 +1,228 @@
+//! Benchmarks of the sandbox (a custom harness: we want percentiles, not a mean).
+//!
+//! `cargo bench -p kiln --bench sandbox [-- instantiate|workloads|throughput]`; results go to
+//! BENCHMARKS.md. Three questions:
+//! 1. instantiate: what does a run of a handler that does nothing cost (fresh store, instantiation of a
+//!    pre-linked component from the pooling allocator, the call, output checks)?
+//! 2. workloads: how much slower are the built-in kinds in wasm than the same Rust compiled natively?
+//! 3. throughput: how do jobs per second grow with jobs in flight on this machine's cores?
+
+use kiln::runtime::{Prepared, RunRequest, RunSignals, Runtime, RuntimeConfig, SandboxLimits};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn main() {
+    let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let runtime = Arc::new(
+        Runtime::with_config(RuntimeConfig {
+            max_concurrent_runs: 64,
+            ..RuntimeConfig::default()
+        })
+        .expect("engine"),
+    );
+    let executor = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!("machine: {cores} cores");
+    if wanted("instantiate") {
+        instantiate(&runtime, &executor);
+    }
+    if wanted("workloads") {
+        workloads(&runtime, &executor);
+    }
+    if wanted("throughput") {
+        throughput(&runtime, &executor, cores);
+    }
+}
+
+fn prepare(runtime: &Runtime, component: &[u8]) -> Arc<Prepared> {
+    let version = kiln::kinds::component_version(component);
+    runtime.prepare(&version, component).expect("the component compiles")
+}
+
+fn request(params: &str, input: &[u8]) -> RunRequest {
+    RunRequest {
+        params: params.to_owned(),
+        input: bytes::Bytes::copy_from_slice(input),
+        expected_media_type: "image/png".into(),
+        settings: BTreeMap::new(),
+        limits: SandboxLimits::default(),
+        signals: RunSignals::new(),
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn micros(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1e6)
+}
+
+fn millis(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1e3)
+}
+
+/// Times `n` calls of `f` after `warm` unmeasured ones, sorted.
+fn sample(warm: usize, n: usize, mut f: impl FnMut()) -> Vec<Duration> {
+    for _ in 0..warm {
+        f();
+    }
+    let mut times: Vec<Duration> = (0..n)
+        .map(|_| {
+            let started = Instant::now();
+            f();
+            started.elapsed()
+        })
+        .collect();
+    times.sort();
+    times
+}
+
+fn instantiate(runtime: &Arc<Runtime>, executor: &tokio::runtime::Runtime) {
+    let (_, _, path) = kiln::kinds::TEST_GUESTS
+        .iter()
+        .find(|(name, _, _)| *name == "guest-hostile")
+        .expect("build.rs builds guest-hostile");
+    let pre = prepare(runtime, &std::fs::read(path).unwrap());
+    let noop = r#"{"mode":"noop"}"#;
+    let inline = sample(1000, 20_000, || {
+        let report = executor.block_on(runtime.run(&pre, request(noop, &[])));
+        assert!(report.result.is_ok());
+    });
+    let spawned = sample(1000, 20_000, || {
+        let report = executor
+            .block_on(runtime.spawn(pre.clone(), request(noop, &[])))
+            .unwrap();
+        assert!(report.result.is_ok());
+    });
+    println!("\n## instantiate: store + instantiate + call of a no-op handler (µs)\n");
+    println!("| path | runs | p50 | p99 | p99.9 |");
+    println!("|---|---|---|---|---|");
+    for (name, times) in [
+        ("Runtime::run, inline", &inline),
+        ("Runtime::spawn, guest executor", &spawned),
+    ] {
+        println!(
+            "| {name} | {} | {} | {} | {} |",
+            times.len(),
+            micros(percentile(times, 0.5)),
+            micros(percentile(times, 0.99)),
+            micros(percentile(times, 0.999))
+        );
+    }
+}
+
+/// A 1024×768 photo-like PNG: smooth gradients with noise, so that it neither compresses to nothing
+/// nor is pure noise.
+fn test_photo() -> Vec<u8> {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let image = image::RgbImage::from_fn(1024, 768, |x, y| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let noise = (seed % 24) as u32;
+        image::Rgb([
+            ((x / 4 + noise) % 256) as u8,
+            ((y / 3 + noise) % 256) as u8,
+            (((x + y) / 7 + noise) % 256) as u8,
+        ])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+const CROP: &str =
+    r#"{"crop":{"x":112,"y":84,"width":800,"height":600},"resize":{"width":300,"height":300},"filter":"lanczos3"}"#;
+const PLOT: &str = r#"{"title":"Benchmark","x_label":"x","y_label":"y","series":[{"name":"a","x":[1,2,3,4,5,6,7,8],"y":[1,4,9,16,25,36,49,64]},{"name":"b","x":[1,2,3,4,5,6,7,8],"y":[2,3,5,8,13,21,34,55]}]}"#;
+
+fn builtin(name: &str) -> Vec<u8> {
+    kiln::kinds::builtin_packages()
+        .into_iter()
+        .find(|p| p.manifest.name == name)
+        .map(|p| p.component.to_vec())
+        .expect("a built-in kind")
+}
+
+fn workloads(runtime: &Arc<Runtime>, executor: &tokio::runtime::Runtime) {
+    let photo = test_photo();
+    println!("\n## workloads: the same Rust in wasm and natively, same process (ms)\n");
+    println!("| workload | runs | native p50 | wasm p50 | wasm / native |");
+    println!("|---|---|---|---|---|");
+    let cases: [(&str, &str, &[u8], fn(&str, &[u8]) -> Vec<u8>); 2] = [
+        (
+            "crop 1024×768 → 800×600 → 300×300 lanczos3",
+            CROP,
+            &photo,
+            |p, i| guest_crop::run(p, i, &mut guest_crop::NoEnv).expect("native crop"),
+        ),
+        ("plot, default 800×600 line chart", PLOT, &[], |p, i| {
+            guest_plot::run(p, i, &mut guest_plot::NoopEnv).expect("native plot")
+        }),
+    ];
+    for ((label, params, input, native), kind) in cases.into_iter().zip(["crop", "plot"]) {
+        let pre = prepare(runtime, &builtin(kind));
+        let native_out = native(params, input);
+        let wasm_out = executor
+            .block_on(runtime.run(&pre, request(params, input)))
+            .result
+            .expect("the wasm run succeeds")
+            .data;
+        assert_eq!(
+            native_out, wasm_out,
+            "{kind}: native and wasm must produce the same bytes"
+        );
+        let runs = 30;
+        let native = sample(3, runs, || {
+            std::hint::black_box(native(params, input));
+        });
+        let wasm = sample(3, runs, || {
+            let report = executor.block_on(runtime.run(&pre, request(params, input)));
+            std::hint::black_box(report.result.unwrap());
+        });
+        let (n, w) = (percentile(&native, 0.5), percentile(&wasm, 0.5));
+        println!(
+            "| {label} | {runs} | {} | {} | {:.2}× |",
+            millis(n),
+            millis(w),
+            w.as_secs_f64() / n.as_secs_f64()
+        );
+    }
+}
+
+fn throughput(runtime: &Arc<Runtime>, executor: &tokio::runtime::Runtime, cores: usize) {
+    let photo = test_photo();
+    let pre = prepare(runtime, &builtin("crop"));
+    println!("\n## throughput: crop jobs per second by jobs in flight ({cores} cores)\n");
+    println!("| jobs in flight | jobs | jobs/s | speed-up |");
+    println!("|---|---|---|---|");
+    let mut base = None;
+    for in_flight in [1, 2, 4, 8].into_iter().filter(|&n| n <= cores * 4) {
+        let jobs = 24 * in_flight.min(cores * 2).max(1);
+        let started = Instant::now();
+        executor.block_on(async {
+            let semaphore = Arc::new(tokio::sync::Semaphore::new(in_flight));
+            let mut handles = Vec::new();
+            for _ in 0..jobs {
+                let permit = semaphore.clone().acquire_owned().await.unwrap();
+                let handle = runtime.spawn(pre.clone(), request(CROP, &photo));
+                handles.push(tokio::spawn(async move {
+                    let report = handle.await.unwrap();
+                    drop(permit);
+                    assert!(report.result.is_ok());
+                }));
+            }
+            for handle in handles {
+                handle.await.unwrap();
+            }
+        });
+        let rate = jobs as f64 / started.elapsed().as_secs_f64();
+        let base = *base.get_or_insert(rate);
+        println!("| {in_flight} | {jobs} | {rate:.1} | {:.2}× |", rate / base);
+    }
+}

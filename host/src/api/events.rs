@@ -1,0 +1,133 @@
+//! Watching a job without hammering the API: `GET /v1/jobs/{id}?wait=N` (long-poll) and
+//! `GET /v1/jobs/{id}/events` (Server-Sent Events of each status or progress change until the job ends).
+//!
+//! Both watch by rereading the job document every [`POLL`]: one cheap HGETALL per watcher per tick,
+//! bounded in time. Progress itself is flushed by workers at most every 500 ms, so finer ticks would see
+//! nothing new.
+
+use super::{ApiError, AppState};
+use crate::auth::Tenant;
+use crate::job::{JobId, JobRecord};
+use crate::store::Store;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use serde::Deserialize;
+use std::convert::Infallible;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How often a watcher rereads the job.
+const POLL: Duration = Duration::from_millis(100);
+/// Longest `?wait=`, in seconds.
+pub const MAX_WAIT_SECS: u64 = 60;
+/// Longest an event stream stays open; clients reconnect if the job is still going.
+const MAX_STREAM: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitQuery {
+    wait: Option<String>,
+}
+
+/// What a watcher compares: a change in either is news.
+fn observed(record: &JobRecord) -> (crate::job::Status, u32) {
+    (record.status, (record.progress * 1000.0).round() as u32)
+}
+
+async fn load(store: &Store, tenant: &str, id: JobId) -> Result<JobRecord, ApiError> {
+    store
+        .get(tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no job with id `{id}` (it never existed, or it expired)")))
+}
+
+/// Rereads the job until it differs from `seen` (or is final), or `deadline` passes.
+async fn next_change(
+    store: &Store,
+    tenant: &str,
+    id: JobId,
+    seen: &JobRecord,
+    deadline: Instant,
+) -> Result<JobRecord, ApiError> {
+    let mut current = seen.clone();
+    while !current.status.is_final() && observed(&current) == observed(seen) && Instant::now() < deadline {
+        tokio::time::sleep(POLL.min(deadline.saturating_duration_since(Instant::now()))).await;
+        current = load(store, tenant, id).await?;
+    }
+    Ok(current)
+}
+
+pub fn parse_wait(raw: Option<&str>) -> Result<Option<Duration>, ApiError> {
+    match raw {
+        None | Some("") => Ok(None),
+        Some(raw) => raw
+            .parse::<u64>()
+            .ok()
+            .filter(|secs| *secs <= MAX_WAIT_SECS)
+            .map(|secs| Some(Duration::from_secs(secs)))
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "wait must be a whole number of seconds from 0 to {MAX_WAIT_SECS}, not `{raw}`"
+                ))
+            }),
+    }
+}
+
+/// `GET /v1/jobs/{id}`, optionally `?wait=N`: answers at once if the job is final, else when its status
+/// or progress changes, or after N seconds with the document as it is.
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    tenant: Tenant,
+    query: Result<Query<WaitQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<crate::job::JobView>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(format!("bad query: {}", e.body_text())))?;
+    let wait = parse_wait(query.wait.as_deref())?;
+    let id = super::jobs::parse_id(&id)?;
+    let record = load(&state.store, tenant.as_str(), id).await?;
+    let record = match wait {
+        Some(wait) => next_change(&state.store, tenant.as_str(), id, &record, Instant::now() + wait).await?,
+        None => record,
+    };
+    Ok(Json(record.view()))
+}
+
+/// `GET /v1/jobs/{id}/events`: an `event: job` with the job document now and after every change; the
+/// stream ends after the final state.
+pub async fn events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    tenant: Tenant,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let id = super::jobs::parse_id(&id)?;
+    let first = load(&state.store, tenant.as_str(), id).await?;
+    let store = state.store.clone();
+    let closes_at = Instant::now() + MAX_STREAM;
+    // State: the record to send next, and whether the stream is done.
+    let stream = futures_util::stream::unfold(Some(first), move |next| {
+        let store = store.clone();
+        let tenant = tenant.clone();
+        async move {
+            let record = next?;
+            let event = Event::default()
+                .event("job")
+                .json_data(record.view())
+                .unwrap_or_else(|_| Event::default().event("error").data("could not encode the job"));
+            let following = if record.status.is_final() || Instant::now() >= closes_at {
+                None
+            } else {
+                match next_change(&store, tenant.as_str(), id, &record, closes_at).await {
+                    Ok(changed) => Some(changed),
+                    Err(e) => {
+                        tracing::warn!(error = %e, job = %id, "event stream ended early");
+                        None
+                    }
+                }
+            };
+            Some((Ok(event), following))
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}

@@ -1,0 +1,170 @@
+//! The one-request client commands: `status`, `get`, `jobs`, `cancel`, `kinds`.
+
+use super::{EXIT_JOB_FAILED, EXIT_UNREACHABLE, Failure, Job, Remote, field, path_segment};
+use crate::config::{GetArgs, JobsArgs};
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// `kiln status ID`: the job document, pretty JSON, on stdout.
+pub async fn status(remote: &Remote, id: &str) -> Result<(), Failure> {
+    let doc: Value = remote
+        .json(remote.request(Method::GET, &format!("/v1/jobs/{}", path_segment(id))))
+        .await?;
+    print_stdout(&format!(
+        "{}\n",
+        serde_json::to_string_pretty(&doc).unwrap_or_default()
+    ))
+}
+
+/// `kiln get ID [-o FILE] [--wait]`: downloads the result.
+pub async fn get(args: GetArgs) -> Result<(), Failure> {
+    let remote = Remote::new(&args.remote)?;
+    if args.wait {
+        let job = remote.wait_final(&args.id, |_| {}).await?;
+        if job.status != "succeeded" {
+            return Err(Failure::new(
+                EXIT_JOB_FAILED,
+                format!("job {} {}: {}", job.id, job.status, job.reason()),
+            ));
+        }
+    }
+    let bytes = download(&remote, &args.id).await?;
+    let output = args
+        .output
+        .unwrap_or_else(|| PathBuf::from(format!("{}.png", args.id)));
+    if output == Path::new("-") {
+        let mut stdout = std::io::stdout().lock();
+        return stdout
+            .write_all(&bytes)
+            .and_then(|()| stdout.flush())
+            .map_err(|e| Failure::new(EXIT_JOB_FAILED, format!("cannot write to stdout: {e}")));
+    }
+    save(&output, &bytes)?;
+    eprintln!("kiln: saved {} ({} bytes)", output.display(), bytes.len());
+    Ok(())
+}
+
+/// The result bytes of a finished job (409 while it runs, or when it failed: exit 2 with the reason).
+pub async fn download(remote: &Remote, id: &str) -> Result<bytes::Bytes, Failure> {
+    let request = remote
+        .request(Method::GET, &format!("/v1/jobs/{}/result", path_segment(id)))
+        .timeout(std::time::Duration::from_secs(300));
+    let response = remote.send(request).await?;
+    response.bytes().await.map_err(|e| {
+        Failure::new(
+            EXIT_UNREACHABLE,
+            format!("the download of job {id}'s result broke off: {e}"),
+        )
+    })
+}
+
+/// Writes `bytes` to `path` through a temporary file beside it, so a broken run leaves no half file.
+pub fn save(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let partial = path.with_file_name(format!(".{name}.partial"));
+    std::fs::write(&partial, bytes)
+        .and_then(|()| std::fs::rename(&partial, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&partial);
+            Failure::new(EXIT_JOB_FAILED, format!("cannot write {}: {e}", path.display()))
+        })
+}
+
+#[derive(Deserialize)]
+struct JobPage {
+    jobs: Vec<Job>,
+    next_cursor: Option<String>,
+}
+
+/// `kiln jobs`: a table of jobs, newest first, following the server's pages up to `--limit`.
+pub async fn jobs(args: JobsArgs) -> Result<(), Failure> {
+    let remote = Remote::new(&args.remote)?;
+    let wanted = args.limit as usize;
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut cursor: Option<String> = None;
+    while jobs.len() < wanted {
+        let mut query: Vec<(&str, String)> = vec![("limit", (wanted - jobs.len()).min(100).to_string())];
+        if let Some(status) = &args.status {
+            query.push(("status", status.clone()));
+        }
+        if let Some(kind) = &args.kind {
+            query.push(("kind", kind.clone()));
+        }
+        if let Some(cursor) = &cursor {
+            query.push(("cursor", cursor.clone()));
+        }
+        let page: JobPage = remote
+            .json(remote.request(Method::GET, "/v1/jobs").query(&query))
+            .await?;
+        jobs.extend(page.jobs);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let mut out = format!(
+        "{:<36}  {:<12}  {:<9}  {:>4}  {:<24}  ERROR\n",
+        "ID", "KIND", "STATUS", "DONE", "CREATED"
+    );
+    for job in &jobs {
+        let error = job
+            .error
+            .as_ref()
+            .map(|e| field(&format!("{}: {}", e.code, e.message)))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{:<36}  {:<12}  {:<9}  {:>3}%  {:<24}  {error}\n",
+            job.id,
+            job.kind,
+            job.status,
+            (job.progress * 100.0).round() as u32,
+            job.created_at,
+        ));
+    }
+    print_stdout(&out)
+}
+
+/// `kiln cancel ID`: prints `<id>\t<status>` (`cancelled`); a finished job is a 409 (exit 2).
+pub async fn cancel(remote: &Remote, id: &str) -> Result<(), Failure> {
+    let job: Job = remote
+        .json(remote.request(Method::DELETE, &format!("/v1/jobs/{}", path_segment(id))))
+        .await?;
+    print_stdout(&format!("{}\t{}\n", job.id, job.status))
+}
+
+/// `kiln kinds`: one kind a line, its name and description.
+pub async fn kinds(remote: &Remote) -> Result<(), Failure> {
+    let doc: Value = remote.json(remote.request(Method::GET, "/v1/kinds")).await?;
+    let kinds = doc["kinds"].as_array().cloned().unwrap_or_default();
+    let width = kinds
+        .iter()
+        .filter_map(|k| k["name"].as_str())
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for kind in &kinds {
+        let name = kind["name"].as_str().unwrap_or("?");
+        let description = kind["description"].as_str().unwrap_or("");
+        let input = match kind["input"].as_str() {
+            Some("required") => " [input required]",
+            Some("optional") => " [input optional]",
+            _ => "",
+        };
+        out.push_str(&format!("{name:<width$}  {}{input}\n", field(description)));
+    }
+    print_stdout(&out)
+}
+
+/// Writes to stdout; a closed pipe (`kiln jobs | head`) is not an error worth a panic.
+fn print_stdout(text: &str) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Failure::new(EXIT_JOB_FAILED, format!("cannot write to stdout: {e}"))),
+    }
+}

@@ -1,0 +1,42 @@
+//! Queue statistics for operators and autoscalers (`GET /v1/stats`).
+
+use super::{Result, Store, keys};
+use std::collections::BTreeMap;
+
+/// How much work is waiting and running, across all tenants.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct QueueStats {
+    /// Jobs waiting in tenant queues (may briefly count cancelled jobs whose entry is not yet skipped).
+    pub queued: u64,
+    pub queued_by_tenant: BTreeMap<String, u64>,
+    /// Jobs waiting for a retry's backoff to pass.
+    pub retrying: u64,
+    /// Jobs holding a lease, i.e. running on some worker.
+    pub running: u64,
+}
+
+impl Store {
+    /// Two round trips: the tenants with queued work, then every queue length and the set sizes.
+    pub async fn queue_stats(&self) -> Result<QueueStats> {
+        let mut conn = self.conn.clone();
+        let tenants: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(keys::READY_SET)
+            .query_async(&mut conn)
+            .await?;
+        let mut pipe = redis::pipe();
+        for tenant in &tenants {
+            pipe.llen(keys::queue(tenant));
+        }
+        pipe.zcard(keys::DELAYED).zcard(keys::LEASES);
+        let mut counts: Vec<u64> = pipe.query_async(&mut conn).await?;
+        let running = counts.pop().unwrap_or_default();
+        let retrying = counts.pop().unwrap_or_default();
+        let queued_by_tenant: BTreeMap<String, u64> = tenants.into_iter().zip(counts).filter(|(_, n)| *n > 0).collect();
+        Ok(QueueStats {
+            queued: queued_by_tenant.values().sum(),
+            queued_by_tenant,
+            retrying,
+            running,
+        })
+    }
+}

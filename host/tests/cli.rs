@@ -1,0 +1,286 @@
+//! The command-line client (`kiln submit|status|get|jobs|cancel|kinds`): the real binary against a live
+//! Kiln, its stdout lines, saved files and exit codes.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs `kiln ARGS --url BASE` and returns its output.
+fn kiln(base: &str, args: &[&str]) -> Output {
+    Command::new(kiln_bin())
+        .args(args)
+        .args(["--url", base])
+        .env_remove("KILN_API_KEY")
+        .env("KILN_LOG", "warn")
+        .output()
+        .expect("run kiln")
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().expect("kiln exited, not killed")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        stdout(output),
+        stderr(output)
+    )
+}
+
+fn write_png(path: &Path, width: u32, height: u32) {
+    std::fs::write(path, encode_png(&coordinate_image(width, height))).unwrap();
+}
+
+#[test]
+fn submit_a_folder_then_status_get_jobs_cancel_kinds() {
+    let redis = Redis::start();
+    let server = Kiln::serve(&redis, &[]);
+    let base = server.base.as_str();
+    let photos = tempfile::tempdir().unwrap();
+    write_png(&photos.path().join("a.png"), 40, 30);
+    write_png(&photos.path().join("b.png"), 80, 20);
+    write_png(&photos.path().join("c.png"), 60, 60);
+    std::fs::write(photos.path().join(".hidden.png"), b"not an image, and skipped").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let out_dir = out.path().join("thumbs");
+    let output = kiln(
+        base,
+        &[
+            "submit",
+            "crop",
+            "--params",
+            r#"{"resize":{"width":20}}"#,
+            "--input",
+            photos.path().to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&output), 0, "{}", describe(&output));
+    let lines: Vec<Vec<String>> = stdout(&output)
+        .lines()
+        .map(|l| l.split('\t').map(str::to_owned).collect())
+        .collect();
+    assert_eq!(lines.len(), 3, "one line per job: {}", describe(&output));
+    for line in &lines {
+        assert_eq!(line.len(), 4, "id, status, file, error: {line:?}");
+        assert_eq!(line[1], "succeeded", "{line:?}");
+        assert!(line[3].is_empty(), "no error: {line:?}");
+    }
+    for (name, height) in [("a", 15), ("b", 5), ("c", 20)] {
+        let input = photos.path().join(format!("{name}.png"));
+        assert!(
+            lines.iter().any(|l| l[2] == input.to_str().unwrap()),
+            "a line names {}",
+            input.display()
+        );
+        let png = std::fs::read(out_dir.join(format!("{name}.png"))).expect("result saved as <stem>.png");
+        let image = decode_png(&png);
+        assert_eq!((image.width(), image.height()), (20, height), "{name}.png");
+    }
+    assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 3, "nothing else in --out");
+    assert!(stderr(&output).contains("3 jobs: 3 succeeded"), "{}", describe(&output));
+
+    let id = lines[0][0].clone();
+    // status: the job document as JSON.
+    let output = kiln(base, &["status", &id]);
+    assert_eq!(code(&output), 0, "{}", describe(&output));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("status prints JSON");
+    assert_eq!(doc["id"], id.as_str());
+    assert_eq!(doc["status"], "succeeded");
+
+    // get -o: the result.
+    let saved = out.path().join("got.png");
+    let output = kiln(base, &["get", &id, "-o", saved.to_str().unwrap()]);
+    assert_eq!(code(&output), 0, "{}", describe(&output));
+    assert_eq!(decode_png(&std::fs::read(&saved).unwrap()).width(), 20);
+
+    // jobs: a table with a header and the three jobs; filters reach the server.
+    let output = kiln(base, &["jobs"]);
+    assert_eq!(code(&output), 0, "{}", describe(&output));
+    let table = stdout(&output);
+    assert!(table.starts_with("ID "), "{table}");
+    for line in &lines {
+        assert!(table.contains(&line[0]), "{table}");
+    }
+    assert_eq!(table.lines().count(), 4, "{table}");
+    let output = kiln(base, &["jobs", "--status", "failed", "--kind", "crop", "--limit", "5"]);
+    assert_eq!(code(&output), 0, "{}", describe(&output));
+    assert_eq!(stdout(&output).lines().count(), 1, "only the header: {}", describe(&output));
+    let output = kiln(base, &["jobs", "--status", "sleeping"]);
+    assert_eq!(code(&output), 2, "a 400 is exit 2: {}", describe(&output));
+
+    // cancel of a finished job: 409, exit 2, the server's reason.
+    let output = kiln(base, &["cancel", &id]);
+    assert_eq!(code(&output), 2, "{}", describe(&output));
+    assert!(
+        stderr(&output).contains("409") && stderr(&output).contains("already finished"),
+        "{}",
+        describe(&output)
+    );
+
+    // kinds: the built-in kinds with their descriptions.
+    let output = kiln(base, &["kinds"]);
+    assert_eq!(code(&output), 0, "{}", describe(&output));
+    let kinds = stdout(&output);
+    assert!(
+        kinds.lines().any(|l| l.starts_with("crop ")) && kinds.lines().any(|l| l.starts_with("plot ")),
+        "{kinds}"
+    );
+
+    // Unknown jobs are 404: exit 2.
+    let output = kiln(base, &["status", "0190b5d2-0000-7000-8000-000000000000"]);
+    assert_eq!(code(&output), 2, "{}", describe(&output));
+    assert!(stderr(&output).contains("404"), "{}", describe(&output));
+}
+
+#[test]
+fn failures_and_their_exit_codes() {
+    let redis = Redis::start();
+    let server = Kiln::serve(&redis, &[]);
+    let base = server.base.as_str();
+    let photos = tempfile::tempdir().unwrap();
+    write_png(&photos.path().join("good.png"), 30, 30);
+    std::fs::write(photos.path().join("broken.png"), b"this is not an image").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let dir = photos.path().to_str().unwrap();
+
+    // One corrupt file among good ones: the good one is saved, the summary names the bad one, exit 1.
+    let output = kiln(
+        base,
+        &["submit", "crop", "--input", dir, "--out", out.path().to_str().unwrap()],
+    );
+    assert_eq!(code(&output), 1, "{}", describe(&output));
+    assert!(out.path().join("good.png").exists());
+    assert!(!out.path().join("broken.png").exists());
+    let summary = stderr(&output);
+    assert!(summary.contains("1 succeeded, 1 did not"), "{}", describe(&output));
+    assert!(
+        summary
+            .lines()
+            .any(|l| l.contains("broken.png") && l.contains("failed") && l.contains("invalid-input")),
+        "the summary names the failure and why: {}",
+        describe(&output)
+    );
+    let failed: Vec<&str> = stdout(&output).lines().filter(|l| l.contains("\tfailed\t")).collect();
+    assert_eq!(failed.len(), 1, "{}", describe(&output));
+    assert!(failed[0].contains("broken.png") && failed[0].contains("invalid-input"));
+
+    // An unknown kind: 404 before any upload, exit 2.
+    let output = kiln(base, &["submit", "no-such-kind", "--input", dir]);
+    assert_eq!(code(&output), 2, "{}", describe(&output));
+    assert!(stderr(&output).contains("no job kind named"), "{}", describe(&output));
+    assert!(stdout(&output).is_empty(), "no job was submitted: {}", describe(&output));
+
+    // Params that do not fit the kind's schema: 422 for the job, exit 2.
+    let output = kiln(
+        base,
+        &["submit", "crop", "--params", r#"{"resize":{"width":"wide"}}"#, "--input", dir],
+    );
+    assert_eq!(code(&output), 2, "{}", describe(&output));
+    assert!(stdout(&output).lines().all(|l| l.contains("\trejected\t")), "{}", describe(&output));
+    assert!(stderr(&output).contains("422"), "{}", describe(&output));
+
+    // Params that are not JSON: a usage error before anything is sent.
+    let output = kiln(base, &["submit", "crop", "--params", "{resize", "--input", dir]);
+    assert_eq!(code(&output), 2, "{}", describe(&output));
+    assert!(stderr(&output).contains("not valid JSON"), "{}", describe(&output));
+
+    // Nothing listens: exit 3.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    for args in [&["kinds"][..], &["submit", "crop", "--input", dir], &["status", "x"]] {
+        let output = kiln(&closed, args);
+        assert_eq!(code(&output), 3, "{args:?}: {}", describe(&output));
+        assert!(stderr(&output).contains("cannot be reached"), "{}", describe(&output));
+    }
+
+    // clap's own usage errors are exit 2 as well.
+    let output = kiln(base, &["submit"]);
+    assert_eq!(code(&output), 2, "{}", describe(&output));
+}
+
+#[test]
+fn queued_jobs_without_wait_can_be_cancelled() {
+    let redis = Redis::start();
+    // The API alone: nothing runs jobs, so they stay queued.
+    let server = Kiln::api_only(&redis, &[]);
+    let base = server.base.as_str();
+    let output = kiln(
+        base,
+        &["submit", "plot", "--params", r#"{"series":[{"x":[0,1],"y":[0,1]}]}"#],
+    );
+    assert_eq!(code(&output), 0, "{}", describe(&output));
+    let line = stdout(&output);
+    let fields: Vec<&str> = line.trim_end().split('\t').collect();
+    assert_eq!(fields[1..], ["queued", "-", ""], "{}", describe(&output));
+    let id = fields[0];
+
+    // Not finished: no result yet (409, exit 2).
+    let output = kiln(base, &["get", id]);
+    assert_eq!(code(&output), 2, "{}", describe(&output));
+    assert!(stderr(&output).contains("no result yet"), "{}", describe(&output));
+
+    let output = kiln(base, &["cancel", id]);
+    assert_eq!(code(&output), 0, "{}", describe(&output));
+    assert_eq!(stdout(&output), format!("{id}\tcancelled\n"));
+    // get --wait of a cancelled job: exit 1.
+    let output = kiln(base, &["get", id, "--wait"]);
+    assert_eq!(code(&output), 1, "{}", describe(&output));
+}
+
+#[test]
+fn readme_client_examples_run_as_written() {
+    let readme = include_str!("../../README.md");
+    let start = readme.find("<!-- cli-examples:start -->").expect("start marker");
+    let end = readme.find("<!-- cli-examples:end -->").expect("end marker");
+    let script = readme[start..end]
+        .lines()
+        .skip_while(|l| !l.starts_with("```sh"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("```"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(script.contains("kiln submit"), "the block holds the client examples");
+
+    let redis = Redis::start();
+    let server = Kiln::serve(&redis, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("photos")).unwrap();
+    write_png(&dir.path().join("photos/a.png"), 40, 30);
+    write_png(&dir.path().join("photos/b.png"), 80, 20);
+    let bin_dir = Path::new(kiln_bin()).parent().unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let output = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .env("PATH", path)
+        .env("KILN_URL", &server.base)
+        .env_remove("KILN_API_KEY")
+        .env("KILN_LOG", "warn")
+        .current_dir(dir.path())
+        .output()
+        .expect("bash is installed");
+    assert!(output.status.success(), "README client examples failed\n{}", describe(&output));
+    for name in ["a", "b"] {
+        let image = decode_png(&std::fs::read(dir.path().join(format!("thumbs/{name}.png"))).unwrap());
+        assert_eq!(image.width(), 20);
+    }
+    assert_eq!(decode_png(&std::fs::read(dir.path().join("a-small.png")).unwrap()).width(), 20);
+    let stdout = stdout(&output);
+    assert!(stdout.contains("\"status\": \"succeeded\""), "{stdout}");
+    assert!(stdout.contains("exit code 2"), "cancel of a finished job: {stdout}");
+}

@@ -1,0 +1,108 @@
+//! Watching jobs: long-poll (`?wait=N`) and Server-Sent Events.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+async fn submit_spin(kiln: &Kiln, ms: u64) -> String {
+    let response = client()
+        .post(kiln.url("/v1/jobs/hostile"))
+        .json(&json!({"params": {"mode": "spin", "ms": ms}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let doc: Value = response.json().await.unwrap();
+    doc["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn events_stream_progress_until_the_job_ends() {
+    let redis = Redis::start();
+    let kinds = hostile_kinds_dir();
+    let kiln = Kiln::serve(&redis, &["--kinds-dir", kinds.path().to_str().unwrap()]);
+    let id = submit_spin(&kiln, 2500).await;
+    // The stream closes by itself after the final state, so reading it to the end terminates.
+    let body = client()
+        .get(kiln.url(&format!("/v1/jobs/{id}/events")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let docs: Vec<Value> = body
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .map(|data| serde_json::from_str(data).unwrap())
+        .collect();
+    assert!(body.contains("event: job"), "{body}");
+    assert_eq!(docs.last().unwrap()["status"], "succeeded", "{body}");
+    let progress: Vec<f64> = docs.iter().map(|d| d["progress"].as_f64().unwrap()).collect();
+    assert!(
+        progress.windows(2).all(|w| w[0] <= w[1]),
+        "progress only grows: {progress:?}"
+    );
+    let between: Vec<&f64> = progress.iter().filter(|p| **p > 0.0 && **p < 1.0).collect();
+    assert!(
+        !between.is_empty(),
+        "a 2.5 s job reports progress on the way: {progress:?}"
+    );
+
+    let unknown = client()
+        .get(kiln.url("/v1/jobs/0190a0a0-0000-7000-8000-000000000000/events"))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(unknown, 404).await;
+}
+
+#[tokio::test]
+async fn wait_long_polls_for_a_change() {
+    let redis = Redis::start();
+    // API only: the job stays queued, so a wait runs its full length.
+    let kinds = hostile_kinds_dir();
+    let kiln = Kiln::api_only(&redis, &["--kinds-dir", kinds.path().to_str().unwrap()]);
+    let id = submit_spin(&kiln, 10).await;
+    let started = Instant::now();
+    let doc: Value = client()
+        .get(kiln.url(&format!("/v1/jobs/{id}?wait=1")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["status"], "queued");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "waited for a change that did not come"
+    );
+
+    // A cancel during the wait is a change: the wait ends with it, early.
+    let waiter = {
+        let url = kiln.url(&format!("/v1/jobs/{id}?wait=30"));
+        tokio::spawn(async move { client().get(url).send().await.unwrap().json::<Value>().await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    client()
+        .delete(kiln.url(&format!("/v1/jobs/{id}")))
+        .send()
+        .await
+        .unwrap();
+    let doc = waiter.await.unwrap();
+    assert_eq!(doc["status"], "cancelled");
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    for bad in ["?wait=x", "?wait=61", "?wait=-1", "?nope=1"] {
+        let response = client()
+            .get(kiln.url(&format!("/v1/jobs/{id}{bad}")))
+            .send()
+            .await
+            .unwrap();
+        expect_problem(response, 400).await;
+    }
+}

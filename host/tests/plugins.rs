@@ -1,0 +1,339 @@
+//! Plugin kinds end to end: `guest-filter`, which no host code knows, is uploaded through the API to a
+//! running Kiln and runs jobs; uploads that cannot work are refused with the reason.
+
+mod common;
+
+use common::*;
+use image::GenericImageView;
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const JOB_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// (manifest JSON, component bytes) of a test guest built by `host/build.rs`.
+fn test_guest(name: &str) -> (Value, Vec<u8>) {
+    let (_, manifest, component) = kiln::kinds::TEST_GUESTS
+        .iter()
+        .find(|(crate_name, _, _)| *crate_name == name)
+        .unwrap_or_else(|| panic!("build.rs builds {name}"));
+    let manifest = serde_json::from_str(&std::fs::read_to_string(manifest).unwrap()).unwrap();
+    (manifest, std::fs::read(component).unwrap())
+}
+
+fn filter_guest() -> (Value, Vec<u8>) {
+    test_guest("guest-filter")
+}
+
+/// `PUT /v1/kinds/{name}` as multipart: the `manifest` part and the `component` file part, like
+/// `curl -X PUT -F manifest=@kind.json -F component=@my_kind.wasm`.
+async fn upload(kiln: &Kiln, name: &str, manifest: &Value, component: &[u8]) -> reqwest::Response {
+    let form = Form::new()
+        .part(
+            "manifest",
+            Part::bytes(manifest.to_string().into_bytes())
+                .file_name("kind.json")
+                .mime_str("application/json")
+                .unwrap(),
+        )
+        .part("component", Part::bytes(component.to_vec()).file_name("kind.wasm"));
+    client()
+        .put(kiln.url(&format!("/v1/kinds/{name}")))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Uploads and expects 201 with the kind document.
+async fn upload_ok(kiln: &Kiln, name: &str, manifest: &Value, component: &[u8]) -> Value {
+    let response = upload(kiln, name, manifest, component).await;
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+async fn get_json(kiln: &Kiln, path: &str) -> (u16, Value) {
+    let response = client().get(kiln.url(path)).send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+/// The names `GET /v1/kinds` lists.
+async fn kind_names(kiln: &Kiln) -> Vec<String> {
+    let (status, list) = get_json(kiln, "/v1/kinds").await;
+    assert_eq!(status, 200, "{list}");
+    list["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Submits a job as multipart (params part + image file part), as `curl -F` would.
+async fn submit(kiln: &Kiln, kind: &str, params: Value, image: &[u8]) -> reqwest::Response {
+    let form = Form::new()
+        .text("params", params.to_string())
+        .part("input", Part::bytes(image.to_vec()).file_name("in.png"));
+    client()
+        .post(kiln.url(&format!("/v1/jobs/{kind}")))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Submits, expects 202, returns the job id.
+async fn submit_ok(kiln: &Kiln, kind: &str, params: Value, image: &[u8]) -> String {
+    let response = submit(kiln, kind, params, image).await;
+    let status = response.status().as_u16();
+    let doc: Value = response.json().await.unwrap();
+    assert_eq!(status, 202, "{doc}");
+    doc["id"].as_str().unwrap().to_owned()
+}
+
+async fn result_image(kiln: &Kiln, doc: &Value) -> image::DynamicImage {
+    assert_eq!(doc["status"], "succeeded", "{doc}");
+    let response = client()
+        .get(kiln.url(doc["result_url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/png");
+    decode_png(&response.bytes().await.unwrap())
+}
+
+/// Runs a filter job to the end and returns its output image.
+async fn run_filter(kiln: &Kiln, params: Value, image: &[u8]) -> image::DynamicImage {
+    let id = submit_ok(kiln, "filter", params, image).await;
+    let doc = wait_final(kiln, &id, JOB_TIMEOUT).await;
+    assert_eq!(doc["progress"], 1.0, "{doc}");
+    result_image(kiln, &doc).await
+}
+
+#[tokio::test]
+async fn uploaded_kind_runs_jobs_and_can_be_updated_and_deleted() {
+    let redis = Redis::start();
+    let kiln = Kiln::serve(&redis, &[]);
+    let (manifest, component) = filter_guest();
+
+    // Not there before the upload.
+    let (status, _) = get_json(&kiln, "/v1/kinds/filter").await;
+    assert_eq!(status, 404);
+
+    let kind = upload_ok(&kiln, "filter", &manifest, &component).await;
+    assert_eq!(kind["name"], "filter");
+    assert_eq!(kind["description"], manifest["description"]);
+    assert_eq!(kind["input"], "required");
+    assert_eq!(kind["output_media_type"], "image/png");
+    assert_eq!(kind["params_schema"], manifest["params_schema"]);
+    let version = kind["version"].as_str().unwrap().to_owned();
+    assert_eq!(
+        version,
+        kiln::kinds::component_version(&component),
+        "the version is the component's SHA-256"
+    );
+
+    let (status, shown) = get_json(&kiln, "/v1/kinds/filter").await;
+    assert_eq!(status, 200);
+    assert_eq!(shown, kind);
+    let names = kind_names(&kiln).await;
+    assert!(
+        names.contains(&"filter".to_owned()) && names.contains(&"crop".to_owned()),
+        "{names:?}"
+    );
+
+    // Jobs, checked pixel by pixel. Source pixel (x, y) is (x, y, 128).
+    let source = encode_png(&coordinate_image(60, 40));
+    let flipped = run_filter(&kiln, json!({"ops": [{"op": "flip", "axis": "horizontal"}]}), &source).await;
+    let flipped = flipped.to_rgb8();
+    assert_eq!(flipped.dimensions(), (60, 40));
+    for (x, y) in [(0, 0), (59, 0), (0, 39), (21, 13)] {
+        assert_eq!(flipped.get_pixel(x, y).0, [(59 - x) as u8, y as u8, 128], "({x}, {y})");
+    }
+    let turned = run_filter(
+        &kiln,
+        json!({"ops": [{"op": "rotate", "degrees": 90}, {"op": "invert"}]}),
+        &source,
+    )
+    .await;
+    assert_eq!(turned.dimensions(), (40, 60), "a quarter turn swaps width and height");
+    // Clockwise: output (x, y) comes from source (y, 39 - x); then inverted.
+    let turned = turned.to_rgb8();
+    for (x, y) in [(0, 0), (39, 0), (0, 59), (7, 31)] {
+        assert_eq!(
+            turned.get_pixel(x, y).0,
+            [255 - y as u8, 255 - (39 - x) as u8, 127],
+            "({x}, {y})"
+        );
+    }
+    let grey = run_filter(&kiln, json!({"ops": [{"op": "grayscale"}]}), &source).await;
+    assert_eq!(grey.color(), image::ColorType::L8);
+
+    // Params are checked against the uploaded schema at submit.
+    let bad = submit(
+        &kiln,
+        "filter",
+        json!({"ops": [{"op": "rotate", "degrees": 45}]}),
+        &source,
+    )
+    .await;
+    let problem = expect_problem(bad, 422).await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("/ops/0/degrees: 45 is not one of 90, 180 or 270"),
+        "{detail}"
+    );
+    // A job the schema allows but the guest refuses fails with the guest's code and message.
+    let id = submit_ok(&kiln, "filter", json!({"ops": []}), b"not an image").await;
+    let doc = wait_final(&kiln, &id, JOB_TIMEOUT).await;
+    assert_eq!(doc["status"], "failed");
+    assert_eq!(doc["error"]["code"], "invalid-input", "{doc}");
+    assert!(
+        doc["error"]["message"].as_str().unwrap().contains("unknown format"),
+        "{doc}"
+    );
+    assert_eq!(doc["attempts"], 1, "the user's mistakes are not retried");
+
+    // Upload again with a new description: a new kind document, the same version (same component).
+    let mut changed = manifest.clone();
+    changed["description"] = json!("Filters, described anew.");
+    let updated = upload_ok(&kiln, "filter", &changed, &component).await;
+    assert_eq!(updated["description"], "Filters, described anew.");
+    assert_eq!(updated["version"], version.as_str());
+    let (_, shown) = get_json(&kiln, "/v1/kinds/filter").await;
+    assert_eq!(shown, updated);
+    // ...and it still runs.
+    let again = run_filter(&kiln, json!({"ops": [{"op": "flip", "axis": "vertical"}]}), &source).await;
+    assert_eq!(again.to_rgb8().get_pixel(3, 0).0, [3, 39, 128]);
+
+    // Delete: gone from the API, jobs of that kind are refused at submit.
+    let response = client().delete(kiln.url("/v1/kinds/filter")).send().await.unwrap();
+    assert_eq!(response.status(), 204);
+    let (status, _) = get_json(&kiln, "/v1/kinds/filter").await;
+    assert_eq!(status, 404);
+    assert!(!kind_names(&kiln).await.contains(&"filter".to_owned()));
+    let gone = submit(&kiln, "filter", json!({"ops": []}), &source).await;
+    let problem = expect_problem(gone, 404).await;
+    assert!(problem["detail"].as_str().unwrap().contains("filter"), "{problem}");
+    let response = client().delete(kiln.url("/v1/kinds/filter")).send().await.unwrap();
+    expect_problem(response, 404).await;
+}
+
+#[tokio::test]
+async fn uploads_that_cannot_work_are_refused_with_the_reason() {
+    let redis = Redis::start();
+    let kiln = Kiln::serve(&redis, &[]);
+    let (manifest, component) = filter_guest();
+
+    /// Uploads and expects a problem with `status` whose detail mentions every needle.
+    async fn refused(kiln: &Kiln, name: &str, manifest: &Value, component: &[u8], status: u16, needles: &[&str]) {
+        let response = upload(kiln, name, manifest, component).await;
+        let problem = expect_problem(response, status).await;
+        let detail = problem["detail"].as_str().unwrap();
+        for needle in needles {
+            assert!(detail.contains(needle), "{detail:?} should mention {needle:?}");
+        }
+    }
+
+    // A core module (the 8-byte header alone is a valid, empty one): Kiln runs components only.
+    let core_module = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+    refused(
+        &kiln,
+        "filter",
+        &manifest,
+        &core_module,
+        422,
+        &["core wasm module", "wasm32-wasip2"],
+    )
+    .await;
+    // Not wasm at all.
+    let random: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    refused(
+        &kiln,
+        "filter",
+        &manifest,
+        &random,
+        422,
+        &["not a WebAssembly component"],
+    )
+    .await;
+    // A valid but empty component (header only): it does not export `run`.
+    let empty_component = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+    refused(
+        &kiln,
+        "filter",
+        &manifest,
+        &empty_component,
+        422,
+        &["kiln:job/handler@0.1.0", "run"],
+    )
+    .await;
+    // The manifest names another kind than the URL.
+    refused(&kiln, "other", &manifest, &component, 422, &["`filter`", "`other`"]).await;
+    // Not a kind name. (A small body: the API answers without reading it and closes the connection, so
+    // a client still sending a large component may see a broken pipe instead of the answer.)
+    refused(&kiln, "Filter", &manifest, &empty_component, 400, &["a-z"]).await;
+    refused(
+        &kiln,
+        "2d",
+        &manifest,
+        &empty_component,
+        400,
+        &["starting with a letter"],
+    )
+    .await;
+    // A manifest that is not one.
+    refused(
+        &kiln,
+        "filter",
+        &json!({"name": "filter"}),
+        &component,
+        422,
+        &["manifest"],
+    )
+    .await;
+    let mut bad_schema = manifest.clone();
+    bad_schema["params_schema"] = json!({"type": "no-such-type"});
+    refused(&kiln, "filter", &bad_schema, &component, 422, &["params_schema"]).await;
+
+    // Nothing of the above was registered.
+    let (status, _) = get_json(&kiln, "/v1/kinds/filter").await;
+    assert_eq!(status, 404);
+    let (status, _) = get_json(&kiln, "/v1/kinds/other").await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn queued_jobs_run_on_the_version_they_were_submitted_for() {
+    let redis = Redis::start();
+    // The API alone: jobs stay queued until a worker starts.
+    let api = Kiln::api_only(&redis, &[]);
+    let (manifest, component) = filter_guest();
+    let v1 = upload_ok(&api, "filter", &manifest, &component).await;
+    let source = encode_png(&coordinate_image(20, 10));
+    let before = submit_ok(&api, "filter", json!({"ops": [{"op": "invert"}]}), &source).await;
+
+    // Replace the component by a different one (guest-hostile's, under filter's manifest).
+    let (_, other_component) = test_guest("guest-hostile");
+    let v2 = upload_ok(&api, "filter", &manifest, &other_component).await;
+    assert_ne!(v1["version"], v2["version"]);
+    let after = submit_ok(&api, "filter", json!({"ops": [{"op": "invert"}]}), &source).await;
+
+    let _worker = Kiln::worker(&redis, &[]);
+    // Submitted for v1: guest-filter's code runs it, though the kind is now v2.
+    let doc = wait_final(&api, &before, JOB_TIMEOUT).await;
+    let image = result_image(&api, &doc).await.to_rgb8();
+    assert_eq!(image.get_pixel(3, 2).0, [252, 253, 127]);
+    // Submitted for v2: guest-hostile's code runs it, and does not understand filter params.
+    let doc = wait_final(&api, &after, JOB_TIMEOUT).await;
+    assert_eq!(doc["status"], "failed", "{doc}");
+    assert!(
+        doc["error"]["message"].as_str().unwrap().contains("bad params"),
+        "{doc}"
+    );
+}

@@ -1,0 +1,45 @@
+//! `deploy/topology.sh` brings up Redis, one API and two workers as separate processes, and jobs flow
+//! through that deployment end to end.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+
+#[test]
+fn the_local_topology_script_runs_jobs_across_processes() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // Submit a few plots, wait for them all, download each: workers are separate processes from the API.
+    let check = r#"
+        set -euo pipefail
+        ids=()
+        for i in 1 2 3 4; do
+          doc=$(curl -fsS -X POST "$KILN_URL/v1/jobs/plot" -H 'content-type: application/json' \
+            -d "{\"params\": {\"title\": \"job $i\", \"series\": [{\"x\": [0, 1], \"y\": [0, $i]}]}}")
+          ids+=("$(echo "$doc" | sed -E 's/.*"id":"([^"]+)".*/\1/')")
+        done
+        for id in "${ids[@]}"; do
+          for _ in $(seq 30); do
+            doc=$(curl -fsS "$KILN_URL/v1/jobs/$id?wait=2")
+            echo "$doc" | grep -Eq '"status":"(succeeded|failed|cancelled)"' && break
+          done
+          echo "$doc" | grep -q '"status":"succeeded"' || { echo "job $id did not succeed: $doc" >&2; exit 1; }
+          curl -fsS -o "$OUT/$id.png" "$KILN_URL/v1/jobs/$id/result"
+        done
+    "#;
+    let out = tempfile::tempdir().unwrap();
+    let status = Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/topology.sh"))
+        .args(["--workers", "2", "--port", &port.to_string(), "--", "bash", "-c", check])
+        .env("KILN_BIN", kiln_bin())
+        .env("OUT", out.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "topology script or jobs failed: {status}");
+    let pngs: Vec<_> = std::fs::read_dir(out.path()).unwrap().collect();
+    assert_eq!(pngs.len(), 4);
+    for png in pngs {
+        let image = decode_png(&std::fs::read(png.unwrap().path()).unwrap());
+        assert_eq!(image.width(), 800);
+    }
+}
