@@ -2,14 +2,22 @@
 # Set-up and entry points for a fresh Debian/Ubuntu machine with Rust (rustup) installed:
 #   deploy/local.sh run    build and run Kiln (API + workers; starts a private Redis if none is running)
 #   deploy/local.sh test   run the whole test suite
-# Both first install what is missing: redis-server (apt-get) and the wasm32-wasip2 Rust target.
+# Both first install what is missing: redis-server (apt-get) and the wasm32-wasip2 Rust target; `test` also
+# chromium, node and npm for the web page's browser test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# With `tests`, also what the web page's browser test needs: Debian's chromium, node and npm, and the
+# test's locked npm packages (host/tests/web).
 install_prerequisites() {
   local missing=()
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   command -v curl >/dev/null 2>&1 || missing+=(curl)
+  if [ "${1:-}" = tests ]; then
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    command -v node >/dev/null 2>&1 || missing+=(nodejs)
+    command -v npm >/dev/null 2>&1 || missing+=(npm)
+  fi
   if ((${#missing[@]})); then
     local sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -21,6 +29,10 @@ install_prerequisites() {
     echo "deploy/local.sh: adding the wasm32-wasip2 Rust target" >&2
     rustup target add wasm32-wasip2
   fi
+  if [ "${1:-}" = tests ] && [ ! -f host/tests/web/node_modules/playwright-core/package.json ]; then
+    echo "deploy/local.sh: installing the web test's npm packages" >&2
+    npm ci --prefix host/tests/web --no-audit --no-fund --loglevel=error >/dev/null
+  fi
 }
 
 case "${1:-}" in
@@ -30,12 +42,12 @@ case "${1:-}" in
     exec cargo run --release -- serve "$@"
     ;;
   test)
-    install_prerequisites
+    install_prerequisites tests
     shift
     exec cargo test --workspace "$@"
     ;;
   prerequisites)
-    install_prerequisites
+    install_prerequisites tests
     ;;
   *)
     echo "usage: deploy/local.sh run|test|prerequisites" >&2

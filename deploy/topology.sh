@@ -36,8 +36,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_for() { # URL: until it answers 200, for up to 60 s
-  for _ in $(seq 600); do
+wait_for() { # URL: until it answers 200, for up to 3 minutes (workers compile components first)
+  for _ in $(seq 1800); do
     curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
     sleep 0.1
   done
@@ -49,7 +49,8 @@ redis-server --port 0 --unixsocket "$dir/redis.sock" --dir "$dir" --appendonly y
   --maxmemory-policy noeviction --logfile "$dir/redis.log" &
 pids+=($!)
 for _ in $(seq 100); do [ -S "$dir/redis.sock" ] && break; sleep 0.1; done
-export KILN_REDIS_URL="redis+unix://$dir/redis.sock" KILN_DATA_DIR="$dir/kiln"
+# KILN_DATA_DIR, if set, is kept (e.g. to reuse compiled components); else a temp dir.
+export KILN_REDIS_URL="redis+unix://$dir/redis.sock" KILN_DATA_DIR="${KILN_DATA_DIR:-$dir/kiln}"
 
 "$kiln" api --listen "127.0.0.1:$port" >"$dir/api.log" 2>&1 &
 pids+=($!)

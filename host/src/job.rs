@@ -15,6 +15,14 @@ impl JobId {
     pub fn new() -> Self {
         Self(Uuid::now_v7())
     }
+
+    /// When the job was created, in Unix milliseconds: UUIDv7 carries it.
+    pub fn created_millis(&self) -> Option<i64> {
+        self.0.get_timestamp().map(|ts| {
+            let (secs, nanos) = ts.to_unix();
+            secs as i64 * 1000 + i64::from(nanos / 1_000_000)
+        })
+    }
 }
 
 impl Default for JobId {

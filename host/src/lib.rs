@@ -13,9 +13,11 @@
 //! - [`kinds`]: kind manifests, versions, and the built-in kinds embedded at build time.
 //! - [`runtime`]: the wasmtime sandbox that runs one job.
 //! - [`tenant_cli`]: `kiln tenant add|list|remove`.
+//! - [`metrics`]: Prometheus metrics of the process (`GET /metrics`).
 //! - [`refresh`]: keeps the in-memory copies of kinds and API keys fresh.
 //! - [`server`]: wires the parts together for `kiln serve|api|worker`.
 //! - [`store`]: every Redis key and every Redis call.
+//! - [`web`]: the web page at `/`, embedded in the binary.
 //! - [`worker`]: claims jobs, runs them, records outcomes.
 
 pub mod api;
@@ -26,9 +28,11 @@ pub mod config;
 pub mod embedded_redis;
 pub mod job;
 pub mod kinds;
+pub mod metrics;
 pub mod refresh;
 pub mod runtime;
 pub mod server;
 pub mod store;
 pub mod tenant_cli;
+pub mod web;
 pub mod worker;

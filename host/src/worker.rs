@@ -7,6 +7,7 @@
 
 use crate::job::{ErrorCode, JobError};
 use crate::kinds::Manifest;
+use crate::metrics::{Metrics, observe};
 use crate::runtime::{Prepared, RunRequest, RunSignals, Runtime, SandboxLimits};
 use crate::store::{Claim, Outcome, Store, StoreError};
 use std::collections::{BTreeMap, HashMap};
@@ -169,8 +170,23 @@ impl Worker {
     /// Runs one claimed job and records its outcome. Never returns early without recording one, unless
     /// the lease is gone (then the job belongs to someone else, or was cancelled).
     async fn process(self: Arc<Self>, claim: Claim, hard_stop: CancellationToken) {
+        let metrics = crate::metrics::global();
+        let kind = Metrics::kind(&claim.kind);
+        if let Some(created) = claim.id.created_millis() {
+            let waited = Duration::from_millis((crate::job::now_millis() - created).max(0) as u64);
+            observe(&metrics.queue_wait_seconds.get_or_create(&kind), waited);
+        }
+        let count = |outcome: &str| {
+            metrics
+                .jobs_finished
+                .get_or_create(&metrics.outcome(&claim.kind, &claim.tenant, outcome))
+                .inc()
+        };
         let signals = RunSignals::new();
-        let outcome = match self.execute(&claim, &signals, &hard_stop).await {
+        let started = std::time::Instant::now();
+        let result = self.execute(&claim, &signals, &hard_stop).await;
+        observe(&metrics.run_seconds.get_or_create(&kind), started.elapsed());
+        let outcome = match result {
             Ok(output) => Outcome::Succeeded {
                 media_type: output.media_type,
                 data: output.data,
@@ -181,6 +197,7 @@ impl Worker {
             }
             Err(_) if signals.is_interrupted() => {
                 info!("job interrupted: cancelled, or its lease was lost");
+                count("dropped");
                 return;
             }
             Err(error) if error.code.is_retryable() => Outcome::Retry {
@@ -189,6 +206,12 @@ impl Worker {
             },
             Err(error) => Outcome::Failed(error),
         };
+        count(match &outcome {
+            Outcome::Succeeded { .. } => "succeeded",
+            Outcome::Failed(_) => "failed",
+            Outcome::Retry { .. } => "retried",
+            Outcome::Release => "released",
+        });
         self.record(&claim, outcome).await;
     }
 

@@ -118,7 +118,12 @@ fn submit_a_folder_then_status_get_jobs_cancel_kinds() {
     assert_eq!(table.lines().count(), 4, "{table}");
     let output = kiln(base, &["jobs", "--status", "failed", "--kind", "crop", "--limit", "5"]);
     assert_eq!(code(&output), 0, "{}", describe(&output));
-    assert_eq!(stdout(&output).lines().count(), 1, "only the header: {}", describe(&output));
+    assert_eq!(
+        stdout(&output).lines().count(),
+        1,
+        "only the header: {}",
+        describe(&output)
+    );
     let output = kiln(base, &["jobs", "--status", "sleeping"]);
     assert_eq!(code(&output), 2, "a 400 is exit 2: {}", describe(&output));
 
@@ -174,7 +179,8 @@ fn failures_and_their_exit_codes() {
         "the summary names the failure and why: {}",
         describe(&output)
     );
-    let failed: Vec<&str> = stdout(&output).lines().filter(|l| l.contains("\tfailed\t")).collect();
+    let lines = stdout(&output);
+    let failed: Vec<&str> = lines.lines().filter(|l| l.contains("\tfailed\t")).collect();
     assert_eq!(failed.len(), 1, "{}", describe(&output));
     assert!(failed[0].contains("broken.png") && failed[0].contains("invalid-input"));
 
@@ -182,15 +188,30 @@ fn failures_and_their_exit_codes() {
     let output = kiln(base, &["submit", "no-such-kind", "--input", dir]);
     assert_eq!(code(&output), 2, "{}", describe(&output));
     assert!(stderr(&output).contains("no job kind named"), "{}", describe(&output));
-    assert!(stdout(&output).is_empty(), "no job was submitted: {}", describe(&output));
+    assert!(
+        stdout(&output).is_empty(),
+        "no job was submitted: {}",
+        describe(&output)
+    );
 
     // Params that do not fit the kind's schema: 422 for the job, exit 2.
     let output = kiln(
         base,
-        &["submit", "crop", "--params", r#"{"resize":{"width":"wide"}}"#, "--input", dir],
+        &[
+            "submit",
+            "crop",
+            "--params",
+            r#"{"resize":{"width":"wide"}}"#,
+            "--input",
+            dir,
+        ],
     );
     assert_eq!(code(&output), 2, "{}", describe(&output));
-    assert!(stdout(&output).lines().all(|l| l.contains("\trejected\t")), "{}", describe(&output));
+    assert!(
+        stdout(&output).lines().all(|l| l.contains("\trejected\t")),
+        "{}",
+        describe(&output)
+    );
     assert!(stderr(&output).contains("422"), "{}", describe(&output));
 
     // Params that are not JSON: a usage error before anything is sent.
@@ -226,7 +247,7 @@ fn queued_jobs_without_wait_can_be_cancelled() {
     );
     assert_eq!(code(&output), 0, "{}", describe(&output));
     let line = stdout(&output);
-    let fields: Vec<&str> = line.trim_end().split('\t').collect();
+    let fields: Vec<&str> = line.trim_end_matches('\n').split('\t').collect();
     assert_eq!(fields[1..], ["queued", "-", ""], "{}", describe(&output));
     let id = fields[0];
 
@@ -274,12 +295,19 @@ fn readme_client_examples_run_as_written() {
         .current_dir(dir.path())
         .output()
         .expect("bash is installed");
-    assert!(output.status.success(), "README client examples failed\n{}", describe(&output));
+    assert!(
+        output.status.success(),
+        "README client examples failed\n{}",
+        describe(&output)
+    );
     for name in ["a", "b"] {
         let image = decode_png(&std::fs::read(dir.path().join(format!("thumbs/{name}.png"))).unwrap());
         assert_eq!(image.width(), 20);
     }
-    assert_eq!(decode_png(&std::fs::read(dir.path().join("a-small.png")).unwrap()).width(), 20);
+    assert_eq!(
+        decode_png(&std::fs::read(dir.path().join("a-small.png")).unwrap()).width(),
+        20
+    );
     let stdout = stdout(&output);
     assert!(stdout.contains("\"status\": \"succeeded\""), "{stdout}");
     assert!(stdout.contains("exit code 2"), "cancel of a finished job: {stdout}");

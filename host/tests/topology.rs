@@ -8,7 +8,11 @@ use std::process::Command;
 
 #[test]
 fn the_local_topology_script_runs_jobs_across_processes() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     // Submit a few plots, wait for them all, download each: workers are separate processes from the API.
     let check = r#"
         set -euo pipefail
@@ -28,11 +32,16 @@ fn the_local_topology_script_runs_jobs_across_processes() {
         done
     "#;
     let out = tempfile::tempdir().unwrap();
+    // Reuse the suite's compiled components, so the workers are ready without compiling.
+    let data = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(shared_cache_dir()).unwrap();
+    std::os::unix::fs::symlink(shared_cache_dir(), data.path().join("cache")).unwrap();
     let status = Command::new("bash")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/topology.sh"))
         .args(["--workers", "2", "--port", &port.to_string(), "--", "bash", "-c", check])
         .env("KILN_BIN", kiln_bin())
         .env("OUT", out.path())
+        .env("KILN_DATA_DIR", data.path())
         .status()
         .unwrap();
     assert!(status.success(), "topology script or jobs failed: {status}");

@@ -60,7 +60,13 @@ pub async fn submit(
         })
         .await?;
     match submitted {
-        Submitted::New => {}
+        Submitted::New => {
+            let metrics = crate::metrics::global();
+            metrics
+                .jobs_submitted
+                .get_or_create(&metrics.kind_tenant(kind.name(), tenant.as_str()))
+                .inc();
+        }
         Submitted::Existing(earlier) => {
             // A replay: the job the key was first used for, as it is now; `200`, not `202`, since
             // nothing new was accepted.
@@ -98,7 +104,7 @@ pub async fn submit(
         progress: 0.0,
         attempts: 0,
         max_attempts: state.config.max_attempts,
-        created_at: now_millis(),
+        created_at: id.created_millis().unwrap_or_else(now_millis),
         started_at: None,
         finished_at: None,
         expires_at: None,

@@ -95,7 +95,7 @@ pub async fn put(
         .map_err(|e| ApiError::Internal(e.into()))?,
     };
     if manifest.name != name {
-        return Err(ApiError::InvalidParams(format!(
+        return Err(ApiError::InvalidKind(format!(
             "the manifest names kind `{}` but it is uploaded as `{name}`",
             manifest.name
         )));
@@ -113,12 +113,12 @@ pub async fn put(
         tokio::task::spawn_blocking(move || runtime.prepare(&version, &bytes))
     };
     checked.await.map_err(|e| ApiError::Internal(e.into()))?.map_err(|e| {
-        ApiError::InvalidParams(format!(
+        ApiError::InvalidKind(format!(
             "the component does not fit Kiln's `kiln:job/handler@0.1.0` world: {e:#}"
         ))
     })?;
     let kind = state.catalog.register(&package).await.map_err(|e| match e {
-        crate::catalog::RegisterError::Manifest(e) => ApiError::InvalidParams(e.to_string()),
+        crate::catalog::RegisterError::Manifest(e) => ApiError::InvalidKind(e.to_string()),
         crate::catalog::RegisterError::Store(e) => e.into(),
     })?;
     tracing::info!(kind = %name, %version, "kind registered");
@@ -131,12 +131,12 @@ fn check_wasm_header(bytes: &[u8]) -> Result<(), ApiError> {
     const CORE_MODULE: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
     match bytes.get(..8) {
         Some(header) if header == COMPONENT => Ok(()),
-        Some(header) if header == CORE_MODULE => Err(ApiError::InvalidParams(
+        Some(header) if header == CORE_MODULE => Err(ApiError::InvalidKind(
             "this is a core wasm module, not a component: build the kind for `wasm32-wasip2` (or wrap it with \
              `wasm-tools component new`)"
                 .into(),
         )),
-        _ => Err(ApiError::InvalidParams(
+        _ => Err(ApiError::InvalidKind(
             "the upload is not a WebAssembly component (it lacks the `\\0asm` component header)".into(),
         )),
     }
@@ -160,7 +160,7 @@ async fn read_multipart(request: Request) -> Result<(Option<Manifest>, Bytes), A
         match name.as_str() {
             "manifest" => {
                 let parsed: Manifest = serde_json::from_slice(&data)
-                    .map_err(|e| ApiError::InvalidParams(format!("the manifest is invalid: {e}")))?;
+                    .map_err(|e| ApiError::InvalidKind(format!("the manifest is invalid: {e}")))?;
                 manifest = Some(parsed);
             }
             "component" => component = Some(data),

@@ -76,10 +76,12 @@ pub fn app(state: AppState) -> Router {
             get(kinds::show).put(kinds::put).delete(kinds::delete),
         )
         .route("/v1/stats", get(stats))
+        .merge(crate::web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .merge(ops)
+        .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal(anyhow::anyhow!("a request handler panicked")).into_response_parts()
@@ -117,6 +119,7 @@ pub fn ops_app(store: Store) -> Router {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::metrics::handler))
         .with_state(store)
 }
 

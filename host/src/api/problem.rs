@@ -18,6 +18,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     InvalidParams(String),
+    /// An uploaded kind (component or manifest) that Kiln cannot accept.
+    #[error("{0}")]
+    InvalidKind(String),
     /// An `Idempotency-Key` sent again with another payload (422).
     #[error("{0}")]
     IdempotencyKeyReused(String),
@@ -38,6 +41,7 @@ pub enum ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        crate::metrics::global().redis_errors.inc();
         match e {
             StoreError::Unavailable(_) => ApiError::Unavailable(e),
             other => ApiError::Internal(other.into()),
@@ -53,6 +57,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::InvalidParams(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-params"),
+            ApiError::InvalidKind(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-kind"),
             ApiError::IdempotencyKeyReused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large"),
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type"),

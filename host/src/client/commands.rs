@@ -13,10 +13,7 @@ pub async fn status(remote: &Remote, id: &str) -> Result<(), Failure> {
     let doc: Value = remote
         .json(remote.request(Method::GET, &format!("/v1/jobs/{}", path_segment(id))))
         .await?;
-    print_stdout(&format!(
-        "{}\n",
-        serde_json::to_string_pretty(&doc).unwrap_or_default()
-    ))
+    print_stdout(&format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default()))
 }
 
 /// `kiln get ID [-o FILE] [--wait]`: downloads the result.
@@ -32,9 +29,7 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
         }
     }
     let bytes = download(&remote, &args.id).await?;
-    let output = args
-        .output
-        .unwrap_or_else(|| PathBuf::from(format!("{}.png", args.id)));
+    let output = args.output.unwrap_or_else(|| PathBuf::from(format!("{}.png", args.id)));
     if output == Path::new("-") {
         let mut stdout = std::io::stdout().lock();
         return stdout
@@ -63,7 +58,10 @@ pub async fn download(remote: &Remote, id: &str) -> Result<bytes::Bytes, Failure
 
 /// Writes `bytes` to `path` through a temporary file beside it, so a broken run leaves no half file.
 pub fn save(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let partial = path.with_file_name(format!(".{name}.partial"));
     std::fs::write(&partial, bytes)
         .and_then(|()| std::fs::rename(&partial, path))

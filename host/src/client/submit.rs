@@ -7,9 +7,7 @@
 //! not tight polling.
 
 use super::commands::{download, save};
-use super::{
-    EXIT_JOB_FAILED, EXIT_REFUSED, EXIT_UNREACHABLE, Failure, Job, Remote, field, path_segment,
-};
+use super::{EXIT_JOB_FAILED, EXIT_REFUSED, EXIT_UNREACHABLE, Failure, Job, Remote, field, path_segment};
 use crate::config::SubmitArgs;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use reqwest::Method;
@@ -51,7 +49,9 @@ impl Outcome {
             "{}\t{}\t{}\t{}",
             self.id.as_deref().unwrap_or("-"),
             self.status,
-            self.input.as_ref().map_or("-".into(), |p| field(&p.display().to_string())),
+            self.input
+                .as_ref()
+                .map_or("-".into(), |p| field(&p.display().to_string())),
             field(&self.error)
         )
     }
@@ -101,12 +101,18 @@ pub async fn run(args: SubmitArgs) -> Result<(), Failure> {
     let style = ProgressStyle::with_template("{prefix:>9} [{bar:30}] {pos}/{len} {wide_msg}")
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
-    let uploaded = multi.add(ProgressBar::new(total).with_style(style.clone()).with_prefix("uploaded"));
+    let uploaded = multi.add(
+        ProgressBar::new(total)
+            .with_style(style.clone())
+            .with_prefix("uploaded"),
+    );
     let finished = if wait {
         multi.add(ProgressBar::new(total).with_style(style).with_prefix("finished"))
     } else {
         ProgressBar::hidden()
     };
+    uploaded.tick();
+    finished.tick();
     let batch = Arc::new(Batch {
         remote,
         kind: args.kind.clone(),
@@ -187,7 +193,9 @@ async fn one(batch: Arc<Batch>, job: Planned) -> Outcome {
     if ended.status != "succeeded" {
         outcome.error = ended.reason();
         outcome.code = EXIT_JOB_FAILED;
-        batch.finished.set_message(format!("{} {}", outcome.label(), ended.status));
+        batch
+            .finished
+            .set_message(format!("{} {}", outcome.label(), ended.status));
         return outcome;
     }
     if let Some(out) = &batch.out {
@@ -254,18 +262,11 @@ fn summarise(outcomes: &[Outcome], wait: bool, out: Option<&Path>) -> Result<(),
     let bad: Vec<&Outcome> = outcomes.iter().filter(|o| o.code != 0).collect();
     let total = outcomes.len();
     let jobs = if total == 1 { "job" } else { "jobs" };
-    if wait {
-        eprintln!(
-            "kiln: {total} {jobs}: {} succeeded, {} did not",
-            count("succeeded"),
-            bad.len()
-        );
-    } else {
-        eprintln!(
-            "kiln: {total} {jobs}: {} submitted, {} not; `kiln status ID` follows one",
-            total - bad.len(),
-            bad.len()
-        );
+    match (wait, bad.len()) {
+        (true, 0) => eprintln!("kiln: {total} {jobs}: {total} succeeded"),
+        (true, n) => eprintln!("kiln: {total} {jobs}: {} succeeded, {n} did not", count("succeeded")),
+        (false, 0) => eprintln!("kiln: {total} {jobs} submitted; `kiln status ID` shows how one is doing"),
+        (false, n) => eprintln!("kiln: {total} {jobs}: {} submitted, {n} not", total - n),
     }
     for outcome in &bad {
         eprintln!("  {:<9}  {}: {}", outcome.status, outcome.label(), outcome.error);
@@ -320,8 +321,8 @@ fn plan(inputs: &[PathBuf]) -> Result<Vec<Planned>, Failure> {
     }
     let mut files = Vec::new();
     for input in inputs {
-        let meta = std::fs::metadata(input)
-            .map_err(|e| Failure::refused(format!("--input {}: {e}", input.display())))?;
+        let meta =
+            std::fs::metadata(input).map_err(|e| Failure::refused(format!("--input {}: {e}", input.display())))?;
         if !meta.is_dir() {
             files.push(input.clone());
             continue;
@@ -409,6 +410,9 @@ mod tests {
         let planned = plan(&[dir.path().to_owned()]).unwrap();
         let stems: Vec<_> = planned.iter().map(|p| p.stem.clone().unwrap()).collect();
         assert_eq!(stems, ["a", "b"]);
-        assert!(plan(&[dir.path().join("sub")]).is_err(), "an empty folder is a usage error");
+        assert!(
+            plan(&[dir.path().join("sub")]).is_err(),
+            "an empty folder is a usage error"
+        );
     }
 }

@@ -217,7 +217,7 @@ impl Store {
             .arg(job.kind)
             .arg(job.version)
             .arg(job.params)
-            .arg(now_millis())
+            .arg(job.id.created_millis().unwrap_or_else(now_millis))
             .arg(job.max_attempts)
             .arg(if job.input.is_some() { "1" } else { "0" })
             .arg(job.input.unwrap_or_default())
