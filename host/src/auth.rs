@@ -6,7 +6,7 @@
 //! few seconds, so checking a key costs no Redis round trip; a removed key stops working within that time.
 
 use crate::api::{ApiError, AppState};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, SubmitQuotas, TenantQuotas};
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
@@ -63,6 +63,8 @@ pub struct KeyRing {
     admin_hash: Option<String>,
     /// Key hash → tenant name.
     tenants: Arc<RwLock<HashMap<String, String>>>,
+    /// Tenant name → its own quotas.
+    quotas: Arc<RwLock<HashMap<String, TenantQuotas>>>,
 }
 
 impl KeyRing {
@@ -71,6 +73,7 @@ impl KeyRing {
             store,
             admin_hash: admin_key.filter(|k| !k.is_empty()).map(hash_key),
             tenants: Arc::default(),
+            quotas: Arc::default(),
         };
         ring.refresh().await?;
         Ok(ring)
@@ -83,8 +86,31 @@ impl KeyRing {
 
     pub async fn refresh(&self) -> Result<(), StoreError> {
         let keys = self.store.api_keys().await?;
+        let quotas = self
+            .store
+            .tenants()
+            .await?
+            .into_iter()
+            .map(|t| (t.name, t.quotas))
+            .collect();
         *self.tenants.write().expect("key ring poisoned") = keys;
+        *self.quotas.write().expect("key ring poisoned") = quotas;
         Ok(())
+    }
+
+    /// The tenant's submit quotas: its own where set, else the deployment's defaults.
+    pub fn submit_quotas(&self, tenant: &str, defaults: &SubmitQuotas) -> SubmitQuotas {
+        let own = self
+            .quotas
+            .read()
+            .expect("key ring poisoned")
+            .get(tenant)
+            .copied()
+            .unwrap_or_default();
+        SubmitQuotas {
+            max_queued: own.max_queued.unwrap_or(defaults.max_queued),
+            max_per_second: own.max_per_second.unwrap_or(defaults.max_per_second),
+        }
     }
 
     pub async fn keep_fresh(self, shutdown: CancellationToken) {

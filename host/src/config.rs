@@ -50,6 +50,14 @@ pub enum TenantCommand {
     Add {
         /// `[a-z0-9_-]{1,64}`
         name: String,
+        #[command(flatten)]
+        quotas: QuotaArgs,
+    },
+    /// Set a tenant's own quotas (unset ones use the deployment's defaults).
+    Set {
+        name: String,
+        #[command(flatten)]
+        quotas: QuotaArgs,
     },
     /// List tenants.
     List,
@@ -158,6 +166,30 @@ pub struct JobsArgs {
     pub remote: RemoteArgs,
 }
 
+/// A tenant's own quotas, overriding the deployment's `--max-*-per-tenant` defaults.
+#[derive(Debug, Args, Clone, Copy, Default)]
+pub struct QuotaArgs {
+    /// Jobs the tenant may have waiting at once (0: no limit).
+    #[arg(long)]
+    pub max_queued: Option<u64>,
+    /// Jobs the tenant may run at once (0: no limit).
+    #[arg(long)]
+    pub max_running: Option<u32>,
+    /// Jobs the tenant may submit per second (0: no limit).
+    #[arg(long)]
+    pub max_per_second: Option<u32>,
+}
+
+impl From<QuotaArgs> for crate::store::TenantQuotas {
+    fn from(args: QuotaArgs) -> Self {
+        Self {
+            max_queued: args.max_queued,
+            max_running: args.max_running,
+            max_per_second: args.max_per_second,
+        }
+    }
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct CommonArgs {
     /// Redis to keep jobs in, e.g. `redis://127.0.0.1:6379` or `redis+unix:///run/redis.sock`.
@@ -195,6 +227,15 @@ pub struct ServeArgs {
     /// Largest component a kind upload (`PUT /v1/kinds/{name}`) may carry, in MiB.
     #[arg(long, env = "KILN_MAX_COMPONENT_MB", default_value_t = 64)]
     pub max_component_mb: usize,
+    /// Jobs a tenant may have waiting at once, unless set per tenant (`kiln tenant set`); 0: no limit.
+    #[arg(long, env = "KILN_MAX_QUEUED_PER_TENANT", default_value_t = 10_000)]
+    pub max_queued_per_tenant: u64,
+    /// Jobs a tenant may submit per second, unless set per tenant; 0: no limit.
+    #[arg(long, env = "KILN_MAX_SUBMITS_PER_SECOND", default_value_t = 0)]
+    pub max_submits_per_second: u32,
+    /// Jobs a tenant may run at once across all workers, unless set per tenant; 0: no limit.
+    #[arg(long, env = "KILN_MAX_RUNNING_PER_TENANT", default_value_t = 0)]
+    pub max_running_per_tenant: u32,
     /// Attempts a job gets when it fails in a way that may pass (timeout, lost worker, host error).
     #[arg(long, env = "KILN_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
@@ -261,6 +302,10 @@ impl ServeArgs {
             max_body_bytes: self.max_body_bytes,
             max_attempts: self.max_attempts,
             max_component_bytes: self.max_component_mb << 20,
+            quotas: crate::store::SubmitQuotas {
+                max_queued: self.max_queued_per_tenant,
+                max_per_second: self.max_submits_per_second,
+            },
         }
     }
 
@@ -268,6 +313,7 @@ impl ServeArgs {
         StoreConfig {
             ttl: Duration::from_secs(self.job_ttl_secs),
             lease: Duration::from_secs(self.lease_secs),
+            max_running_per_tenant: self.max_running_per_tenant,
         }
     }
 

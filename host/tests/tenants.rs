@@ -22,9 +22,7 @@ fn tenant_cli(redis: &Redis, args: &[&str]) -> (bool, String) {
 
 /// Adds a tenant and returns its key: the last line of stdout.
 fn add_tenant(redis: &Redis, name: &str) -> String {
-    let (ok, stdout) = tenant_cli(redis, &["add", name]);
-    assert!(ok, "kiln tenant add {name} failed: {stdout}");
-    stdout.lines().last().unwrap().trim().to_owned()
+    add_tenant_with(redis, name, &[])
 }
 
 async fn submit_as(kiln: &Kiln, key: &str, kind: &str, params: Value) -> reqwest::Response {
@@ -241,4 +239,102 @@ async fn wait_final_as(kiln: &Kiln, key: &str, id: &str) -> Value {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("job {id} did not finish");
+}
+
+#[tokio::test]
+async fn quotas_refuse_with_429_and_name_the_quota() {
+    let redis = Redis::start();
+    let small = add_tenant_with(&redis, "small", &["--max-queued", "3"]);
+    let other = add_tenant(&redis, "other");
+    let (ok, _) = tenant_cli(&redis, &["set", "other", "--max-per-second", "2"]);
+    assert!(ok);
+    let (ok, _) = tenant_cli(&redis, &["set", "nobody", "--max-per-second", "2"]);
+    assert!(!ok, "setting quotas of an unknown tenant fails");
+    let (_, listed) = tenant_cli(&redis, &["list"]);
+    assert!(listed.contains("max-queued 3"), "{listed}");
+    // API only: nothing runs, so the queue only grows.
+    let kiln = Kiln::api_only(&redis, &["--admin-key", ADMIN_KEY]);
+
+    for _ in 0..3 {
+        assert_eq!(submit_as(&kiln, &small, "plot", tiny_plot()).await.status(), 202);
+    }
+    let refused = submit_as(&kiln, &small, "plot", tiny_plot()).await;
+    assert_eq!(refused.headers()["retry-after"], "5");
+    let problem = expect_problem(refused, 429).await;
+    assert!(problem["detail"].as_str().unwrap().contains("max-queued"), "{problem}");
+
+    // The rate quota: at most 2 per second; a burst of 6 gets some 429s naming it.
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let response = submit_as(&kiln, &other, "plot", tiny_plot()).await;
+        if response.status() == 429 {
+            let problem = expect_problem(response, 429).await;
+            assert!(problem["detail"].as_str().unwrap().contains("submit-rate"), "{problem}");
+            statuses.push(429);
+        } else {
+            statuses.push(response.status().as_u16());
+        }
+    }
+    let accepted = statuses.iter().filter(|s| **s == 202).count();
+    assert!(
+        (2..=4).contains(&accepted),
+        "2 per second over at most two seconds: {statuses:?}"
+    );
+    assert!(statuses.contains(&429));
+}
+
+#[tokio::test]
+async fn a_running_limit_holds_a_tenant_to_its_share() {
+    let redis = Redis::start();
+    let limited = add_tenant_with(&redis, "limited", &["--max-running", "1"]);
+    let free = add_tenant(&redis, "free");
+    let kinds = hostile_kinds_dir();
+    let kinds_dir = kinds.path().to_str().unwrap();
+    let kiln = Kiln::api_only(&redis, &["--admin-key", ADMIN_KEY, "--kinds-dir", kinds_dir]);
+    let job = json!({"mode": "spin", "ms": 300});
+    let mut limited_ids = Vec::new();
+    for _ in 0..3 {
+        let doc: Value = submit_as(&kiln, &limited, "hostile", job.clone())
+            .await
+            .json()
+            .await
+            .unwrap();
+        limited_ids.push(doc["id"].as_str().unwrap().to_owned());
+    }
+    let doc: Value = submit_as(&kiln, &free, "hostile", job.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let free_id = doc["id"].as_str().unwrap().to_owned();
+    let _worker = Kiln::worker(&redis, &["--kinds-dir", kinds_dir, "--workers", "2"]);
+
+    let mut spans = Vec::new();
+    for id in &limited_ids {
+        let doc = wait_final_as(&kiln, &limited, id).await;
+        assert_eq!(doc["status"], "succeeded");
+        spans.push((
+            time_of(doc["started_at"].as_str().unwrap()),
+            time_of(doc["finished_at"].as_str().unwrap()),
+        ));
+    }
+    spans.sort();
+    for pair in spans.windows(2) {
+        assert!(
+            pair[1].0 >= pair[0].1,
+            "the limited tenant ran two jobs at once: {spans:?}"
+        );
+    }
+    // Meanwhile the other worker served the other tenant.
+    let free_doc = wait_final_as(&kiln, &free, &free_id).await;
+    assert!(time_of(free_doc["started_at"].as_str().unwrap()) < spans[1].0);
+}
+
+/// Adds a tenant with quota flags and returns its key.
+fn add_tenant_with(redis: &Redis, name: &str, quotas: &[&str]) -> String {
+    let mut args = vec!["add", name];
+    args.extend_from_slice(quotas);
+    let (ok, stdout) = tenant_cli(redis, &args);
+    assert!(ok, "kiln tenant add {name} failed: {stdout}");
+    stdout.lines().last().unwrap().trim().to_owned()
 }

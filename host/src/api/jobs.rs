@@ -5,7 +5,7 @@ use super::{ApiError, AppState};
 use crate::auth::Tenant;
 use crate::job::{JobId, JobRecord, JobView, Status, now_millis};
 use crate::kinds::InputPolicy;
-use crate::store::{ListQuery, NewJob, Submitted};
+use crate::store::{ListQuery, NewJob, Quota, Submitted};
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -57,6 +57,7 @@ pub async fn submit(
             input: submission.input.as_deref(),
             max_attempts: state.config.max_attempts,
             idempotency: idempotency_key.as_deref().zip(payload_hash.as_deref()),
+            quotas: state.keys.submit_quotas(tenant.as_str(), &state.config.quotas),
         })
         .await?;
     match submitted {
@@ -86,6 +87,25 @@ pub async fn submit(
                 Json(record.view()),
             )
                 .into_response());
+        }
+        Submitted::OverQuota(quota) => {
+            return Err(match quota {
+                Quota::Queued(limit) => ApiError::TooManyRequests {
+                    detail: format!(
+                        "quota `max-queued` reached: tenant `{}` already has {limit} jobs waiting; \
+                         submit more when some have started",
+                        tenant.as_str()
+                    ),
+                    retry_after: 5,
+                },
+                Quota::Rate(limit) => ApiError::TooManyRequests {
+                    detail: format!(
+                        "quota `submit-rate` reached: tenant `{}` may submit {limit} jobs per second",
+                        tenant.as_str()
+                    ),
+                    retry_after: 1,
+                },
+            });
         }
         Submitted::KeyReused(earlier) => {
             return Err(ApiError::IdempotencyKeyReused(format!(

@@ -32,6 +32,8 @@ pub struct ApiConfig {
     pub max_attempts: u32,
     /// Largest component a kind upload may carry.
     pub max_component_bytes: usize,
+    /// Quotas of tenants without their own.
+    pub quotas: crate::store::SubmitQuotas,
 }
 
 impl Default for ApiConfig {
@@ -40,6 +42,10 @@ impl Default for ApiConfig {
             max_body_bytes: 20 << 20,
             max_attempts: 3,
             max_component_bytes: 64 << 20,
+            quotas: crate::store::SubmitQuotas {
+                max_queued: 10_000,
+                max_per_second: 0,
+            },
         }
     }
 }

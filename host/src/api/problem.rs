@@ -24,6 +24,9 @@ pub enum ApiError {
     /// An `Idempotency-Key` sent again with another payload (422).
     #[error("{0}")]
     IdempotencyKeyReused(String),
+    /// A tenant quota is used up; `retry_after` in seconds.
+    #[error("{detail}")]
+    TooManyRequests { detail: String, retry_after: u32 },
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -59,6 +62,7 @@ impl ApiError {
             ApiError::InvalidParams(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-params"),
             ApiError::InvalidKind(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-kind"),
             ApiError::IdempotencyKeyReused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused"),
+            ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "quota-exceeded"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large"),
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type"),
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed"),
@@ -89,6 +93,10 @@ impl IntoResponse for ApiError {
             "status": status.as_u16(),
             "detail": detail,
         });
+        let retry_after = match &self {
+            ApiError::TooManyRequests { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        };
         if let ApiError::Conflict { extra, .. } = self
             && let Value::Object(map) = &mut body
         {
@@ -102,6 +110,9 @@ impl IntoResponse for ApiError {
         );
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -23,6 +23,9 @@
 //! | `{kiln}:kinds`                       | hash   | kind name → registered kind (manifest + version)   | none                   |
 //! | `{kiln}:component:<sha256>`          | string | a kind's component bytes, by version               | none                   |
 //! | `{kiln}:manifest:<sha256>`           | string | the manifest JSON registered with that version     | none                   |
+//! | `{kiln}:running:<tenant>`            | set    | ids of the tenant's running jobs (for its limit)   | none                   |
+//! | `{kiln}:limits:running`              | hash   | tenant → jobs it may run at once (overrides)       | none                   |
+//! | `{kiln}:rate:<tenant>:<unix second>` | string | submits in that second (rate quota)                | 2 s                    |
 //! | `{kiln}:tenants`                     | hash   | tenant name → JSON {name, key_hash, created_at}    | none                   |
 //! | `{kiln}:api-keys`                    | hash   | SHA-256 of an API key → tenant name                | none                   |
 
@@ -39,6 +42,7 @@ pub const WAKE: &str = "{kiln}:wake";
 pub const KINDS: &str = "{kiln}:kinds";
 pub const INDEXED: &str = "{kiln}:indexed";
 pub const TENANTS: &str = "{kiln}:tenants";
+pub const RUNNING_LIMITS: &str = "{kiln}:limits:running";
 pub const API_KEYS: &str = "{kiln}:api-keys";
 
 pub fn job(tenant: &str, id: JobId) -> String {
@@ -64,6 +68,11 @@ pub fn index(tenant: &str) -> String {
 /// An `Idempotency-Key` as the tenant sent it (any visible ASCII; it is the key's last part, so `:` is harmless).
 pub fn idempotency(tenant: &str, key: &str) -> String {
     format!("{PREFIX}:idem:{tenant}:{key}")
+}
+
+/// Ids of a tenant's running jobs; its size is checked against the tenant's running limit.
+pub fn running(tenant: &str) -> String {
+    format!("{PREFIX}:running:{tenant}")
 }
 
 pub fn queue(tenant: &str) -> String {

@@ -9,7 +9,7 @@ mod stats;
 mod tenants;
 
 pub use stats::QueueStats;
-pub use tenants::TenantEntry;
+pub use tenants::{TenantEntry, TenantQuotas};
 
 use crate::job::{ErrorCode, JobError, JobId, JobRecord, Status, now_millis};
 use crate::kinds::{KindPackage, Manifest};
@@ -65,6 +65,8 @@ pub struct StoreConfig {
     pub ttl: Duration,
     /// How long a worker may go without renewing before its job is given to another worker.
     pub lease: Duration,
+    /// Jobs one tenant may run at once, unless its own limit says otherwise (0: no limit).
+    pub max_running_per_tenant: u32,
 }
 
 impl Default for StoreConfig {
@@ -72,6 +74,7 @@ impl Default for StoreConfig {
         Self {
             ttl: Duration::from_secs(24 * 3600),
             lease: Duration::from_secs(15),
+            max_running_per_tenant: 0,
         }
     }
 }
@@ -87,6 +90,21 @@ pub struct NewJob<'a> {
     pub max_attempts: u32,
     /// The client's `Idempotency-Key` and the hash of what it names (kind, params, input).
     pub idempotency: Option<(&'a str, &'a str)>,
+    pub quotas: SubmitQuotas,
+}
+
+/// The tenant's limits that a submit checks (0: no limit).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SubmitQuotas {
+    pub max_queued: u64,
+    pub max_per_second: u32,
+}
+
+/// Which quota a refused submit ran into, and its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quota {
+    Queued(u64),
+    Rate(u64),
 }
 
 /// What [`Store::submit`] did.
@@ -98,6 +116,8 @@ pub enum Submitted {
     Existing(JobId),
     /// The `Idempotency-Key` was used before for another payload (that job); nothing was queued.
     KeyReused(JobId),
+    /// A quota of the tenant is used up; nothing was queued.
+    OverQuota(Quota),
 }
 
 /// A job a worker has claimed; holding it means holding its lease.
@@ -221,7 +241,10 @@ impl Store {
             .arg(job.max_attempts)
             .arg(if job.input.is_some() { "1" } else { "0" })
             .arg(job.input.unwrap_or_default())
-            .arg(keys::PREFIX);
+            .arg(keys::PREFIX)
+            .arg(job.quotas.max_queued)
+            .arg(job.quotas.max_per_second)
+            .arg(now_millis() / 1000);
         if let Some((key, hash)) = job.idempotency {
             invocation
                 .key(keys::idempotency(job.tenant, key))
@@ -237,6 +260,16 @@ impl Store {
             None if answer == "new" => Ok(Submitted::New),
             Some(("same", id)) => Ok(Submitted::Existing(earlier(id)?)),
             Some(("reused", id)) => Ok(Submitted::KeyReused(earlier(id)?)),
+            Some(("quota", quota)) => {
+                let parsed = match quota.split_once(':') {
+                    Some(("queued", limit)) => limit.parse().ok().map(Quota::Queued),
+                    Some(("rate", limit)) => limit.parse().ok().map(Quota::Rate),
+                    _ => None,
+                };
+                parsed
+                    .map(Submitted::OverQuota)
+                    .ok_or_else(|| StoreError::Corrupt(format!("submit.lua answered `{answer}`")))
+            }
             _ => Err(StoreError::Corrupt(format!("submit.lua answered `{answer}`"))),
         }
     }
@@ -328,9 +361,11 @@ impl Store {
             .key(keys::input(tenant, id))
             .key(keys::LEASES)
             .key(keys::DELAYED)
+            .key(keys::running(tenant))
             .arg(keys::member(tenant, id))
             .arg(now_millis())
             .arg(self.ttl_ms())
+            .arg(id.to_string())
             .invoke_async(&mut conn)
             .await?;
         before.map(|s| s.parse().map_err(StoreError::Corrupt)).transpose()
@@ -347,11 +382,13 @@ impl Store {
             .key(keys::READY_SET)
             .key(keys::LEASES)
             .key(keys::DELAYED)
+            .key(keys::RUNNING_LIMITS)
             .arg(now_millis())
             .arg(self.config.lease.as_millis() as u64)
             .arg(worker)
             .arg(keys::PREFIX)
             .arg(self.ttl_ms())
+            .arg(self.config.max_running_per_tenant)
             .invoke_async(&mut conn)
             .await?;
         let Some((tenant, id, kind, version, params, attempts, lease, input)) = row else {
@@ -419,6 +456,7 @@ impl Store {
             .key(keys::READY_RING)
             .key(keys::READY_SET)
             .key(keys::WAKE)
+            .key(keys::running(&claim.tenant))
             .arg(claim.member())
             .arg(&claim.lease);
         let now = now_millis();

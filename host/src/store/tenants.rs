@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 static ADD_TENANT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(include_str!("lua/add_tenant.lua")));
+static SET_QUOTAS: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(include_str!("lua/set_quotas.lua")));
 static REMOVE_TENANT: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(include_str!("lua/remove_tenant.lua")));
 
@@ -15,6 +16,16 @@ pub struct TenantEntry {
     pub name: String,
     pub key_hash: String,
     pub created_at: i64,
+    /// The tenant's own quotas; unset ones fall back to the deployment's defaults.
+    #[serde(default)]
+    pub quotas: TenantQuotas,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TenantQuotas {
+    pub max_queued: Option<u64>,
+    pub max_running: Option<u32>,
+    pub max_per_second: Option<u32>,
 }
 
 impl Store {
@@ -25,9 +36,11 @@ impl Store {
         let added: i64 = ADD_TENANT
             .key(keys::TENANTS)
             .key(keys::API_KEYS)
+            .key(keys::RUNNING_LIMITS)
             .arg(&entry.name)
             .arg(&entry.key_hash)
             .arg(json)
+            .arg(entry.quotas.max_running.map(|n| n.to_string()).unwrap_or_default())
             .invoke_async(&mut conn)
             .await?;
         Ok(added == 1)
@@ -39,6 +52,7 @@ impl Store {
         let removed: i64 = REMOVE_TENANT
             .key(keys::TENANTS)
             .key(keys::API_KEYS)
+            .key(keys::RUNNING_LIMITS)
             .arg(name)
             .invoke_async(&mut conn)
             .await?;
@@ -49,6 +63,21 @@ impl Store {
         let mut tenants: Vec<TenantEntry> = self.json_values(keys::TENANTS).await?;
         tenants.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(tenants)
+    }
+
+    /// Sets a tenant's own quotas (replacing earlier ones); false if there is no such tenant.
+    pub async fn set_tenant_quotas(&self, name: &str, quotas: TenantQuotas) -> Result<bool> {
+        let json = serde_json::to_string(&quotas).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut conn = self.conn.clone();
+        let set: i64 = SET_QUOTAS
+            .key(keys::TENANTS)
+            .key(keys::RUNNING_LIMITS)
+            .arg(name)
+            .arg(json)
+            .arg(quotas.max_running.map(|n| n.to_string()).unwrap_or_default())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(set == 1)
     }
 
     /// Every key hash → tenant name; small enough to hold in memory and check without a round trip.

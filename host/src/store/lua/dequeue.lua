@@ -1,7 +1,9 @@
 -- Claims the next job for a worker, fairly across tenants, in one atomic step; first it moves due retries
 -- back to their queues and requeues (or fails) jobs whose worker stopped renewing its lease.
--- KEYS: 1 ready ring, 2 ready set, 3 leases, 4 delayed
--- ARGV: 1 now (ms), 2 lease length (ms), 3 worker token, 4 key prefix, 5 ttl of finished jobs (ms)
+-- A tenant already running as many jobs as its limit allows is passed over (its jobs wait; others run).
+-- KEYS: 1 ready ring, 2 ready set, 3 leases, 4 delayed, 5 per-tenant running limits
+-- ARGV: 1 now (ms), 2 lease length (ms), 3 worker token, 4 key prefix, 5 ttl of finished jobs (ms),
+--       6 default running limit per tenant (0: none)
 -- Returns {tenant, id, kind, version, params, attempts, lease, input|nil} or nil.
 local now = tonumber(ARGV[1])
 local lease_ms = tonumber(ARGV[2])
@@ -13,6 +15,13 @@ local function split(member)
 end
 local function job_key(tenant, id)
   return prefix .. ':job:' .. tenant .. ':' .. id
+end
+local function running_set(tenant)
+  return prefix .. ':running:' .. tenant
+end
+local function at_running_limit(tenant)
+  local limit = tonumber(redis.call('HGET', KEYS[5], tenant) or ARGV[6])
+  return limit > 0 and redis.call('SCARD', running_set(tenant)) >= limit
 end
 local function make_ready(tenant, id)
   redis.call('LPUSH', prefix .. ':queue:' .. tenant, id)
@@ -34,6 +43,7 @@ end
 for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 100)) do
   redis.call('ZREM', KEYS[3], member)
   local tenant, id = split(member)
+  redis.call('SREM', running_set(tenant), id)
   local key = job_key(tenant, id)
   local job = redis.call('HMGET', key, 'status', 'attempts', 'max_attempts')
   if job[1] == 'running' then
@@ -52,12 +62,22 @@ for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT
 end
 
 -- 3. The next job: take the tenant at the head of the ring and rotate it to the back (round-robin).
+-- Each tenant in the ring is visited at most once per call.
 local budget = 1000
-local tenants = redis.call('LLEN', KEYS[1])
-while tenants > 0 and budget > 0 do
+local visits = redis.call('LLEN', KEYS[1])
+while visits > 0 and budget > 0 do
+  visits = visits - 1
   local tenant = redis.call('LMOVE', KEYS[1], KEYS[1], 'LEFT', 'RIGHT')
   local queue = prefix .. ':queue:' .. tenant
-  local id = redis.call('RPOP', queue)
+  local id = false
+  if not at_running_limit(tenant) then
+    id = redis.call('RPOP', queue)
+    -- A tenant with nothing queued leaves the ring until its next submit.
+    if not id then
+      redis.call('LREM', KEYS[1], 0, tenant)
+      redis.call('SREM', KEYS[2], tenant)
+    end
+  end
   while id and budget > 0 do
     budget = budget - 1
     local key = job_key(tenant, id)
@@ -69,15 +89,15 @@ while tenants > 0 and budget > 0 do
       redis.call('HSET', key, 'status', 'running', 'attempts', attempts, 'started_at', now, 'progress', 0,
         'lease', lease)
       redis.call('ZADD', KEYS[3], now + lease_ms, tenant .. '/' .. id)
+      redis.call('SADD', running_set(tenant), id)
       local input = redis.call('GET', prefix .. ':input:' .. tenant .. ':' .. id)
       return {tenant, id, job[3], job[4], job[5], attempts, lease, input}
     end
     id = redis.call('RPOP', queue)
-  end
-  if not id then
-    redis.call('LREM', KEYS[1], 0, tenant)
-    redis.call('SREM', KEYS[2], tenant)
-    tenants = tenants - 1
+    if not id then
+      redis.call('LREM', KEYS[1], 0, tenant)
+      redis.call('SREM', KEYS[2], tenant)
+    end
   end
 end
 return false

@@ -2,7 +2,8 @@
 -- (after a lease expired) can never overwrite the result or the final state of the run that owns the job.
 -- A retry past the job's last attempt becomes a failure with the same error. A release (the worker is
 -- shutting down) puts the job back at the head of its queue at once and gives back the attempt.
--- KEYS: 1 job, 2 input, 3 result, 4 leases, 5 delayed, 6 queue, 7 ready ring, 8 ready set, 9 wake
+-- KEYS: 1 job, 2 input, 3 result, 4 leases, 5 delayed, 6 queue, 7 ready ring, 8 ready set, 9 wake,
+--       10 the tenant's running set
 -- ARGV: 1 member, 2 lease, 3 outcome (succeeded|failed|retry|release), 4 now, 5 ttl (ms),
 --       6 error code, 7 error message, 8 retry at (ms), 9 media type, 10 result bytes
 if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[2] then
@@ -11,6 +12,7 @@ end
 local now = tonumber(ARGV[4])
 local ttl = tonumber(ARGV[5])
 redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('SREM', KEYS[10], redis.call('HGET', KEYS[1], 'id'))
 redis.call('HDEL', KEYS[1], 'lease')
 local outcome = ARGV[3]
 if outcome == 'release' then

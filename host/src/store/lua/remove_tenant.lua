@@ -1,5 +1,5 @@
 -- Removes a tenant and its key hash together.
--- KEYS: 1 tenants, 2 api keys
+-- KEYS: 1 tenants, 2 api keys, 3 running limits
 -- ARGV: 1 name
 local entry = redis.call('HGET', KEYS[1], ARGV[1])
 if not entry then
@@ -7,4 +7,5 @@ if not entry then
 end
 redis.call('HDEL', KEYS[2], cjson.decode(entry)['key_hash'])
 redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
 return 1

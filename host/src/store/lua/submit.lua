@@ -1,24 +1,45 @@
 -- Accepts a job: document, input, listing entry and queue entry in one atomic step, then wakes a worker.
 -- With an Idempotency-Key (KEYS[9]), a key already used for the same payload returns that job instead, and
 -- one used for another payload refuses; the key is kept for the job TTL (the idempotency window).
+-- Quotas are checked here too, so a burst of concurrent submits cannot overshoot them: at most ARGV[11]
+-- jobs in the tenant's queue, at most ARGV[12] submits in one second (0: no limit).
 -- KEYS: 1 job, 2 input, 3 index, 4 queue, 5 ready ring, 6 ready set, 7 wake, 8 indexed tenants,
 --       [9 idempotency key]
 -- ARGV: 1 id, 2 tenant, 3 kind, 4 version, 5 params, 6 created_at, 7 max_attempts, 8 has_input, 9 input,
---       10 key prefix, [11 payload hash, 12 idempotency window (ms)]
--- Returns 'new', 'same:<id>' (the key's job, same payload) or 'reused:<id>' (the key's job, other payload).
+--       10 key prefix, 11 max queued, 12 max submits per second, 13 now (s),
+--       [14 payload hash, 15 idempotency window (ms)]
+-- Returns 'new', 'same:<id>' (the key's job, same payload), 'reused:<id>' (the key's job, other payload),
+-- or 'quota:queued:<limit>' / 'quota:rate:<limit>' (nothing was queued).
 if KEYS[9] then
   local seen = redis.call('GET', KEYS[9])
   if seen then
     local id, hash = string.match(seen, '^(%S+) (%S+)$')
     -- A key outliving its job (it should not: the job lasts longer) is free again.
     if id and redis.call('EXISTS', ARGV[10] .. ':job:' .. ARGV[2] .. ':' .. id) == 1 then
-      if hash == ARGV[11] then
+      if hash == ARGV[14] then
         return 'same:' .. id
       end
       return 'reused:' .. id
     end
   end
-  redis.call('SET', KEYS[9], ARGV[1] .. ' ' .. ARGV[11], 'PX', ARGV[12])
+end
+local max_queued = tonumber(ARGV[11])
+if max_queued > 0 and redis.call('LLEN', KEYS[4]) >= max_queued then
+  return 'quota:queued:' .. max_queued
+end
+local max_rate = tonumber(ARGV[12])
+if max_rate > 0 then
+  local bucket = ARGV[10] .. ':rate:' .. ARGV[2] .. ':' .. ARGV[13]
+  local count = redis.call('INCR', bucket)
+  if count == 1 then
+    redis.call('EXPIRE', bucket, 2)
+  end
+  if count > max_rate then
+    return 'quota:rate:' .. max_rate
+  end
+end
+if KEYS[9] then
+  redis.call('SET', KEYS[9], ARGV[1] .. ' ' .. ARGV[14], 'PX', ARGV[15])
 end
 redis.call('HSET', KEYS[1],
   'id', ARGV[1], 'tenant', ARGV[2], 'kind', ARGV[3], 'version', ARGV[4], 'params', ARGV[5],

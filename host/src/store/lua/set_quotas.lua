@@ -1,0 +1,16 @@
+-- Sets a tenant's own quotas in its entry, and its running limit where the claim script reads it.
+-- KEYS: 1 tenants, 2 running limits
+-- ARGV: 1 name, 2 quotas JSON, 3 running limit ('' for the default)
+local entry = redis.call('HGET', KEYS[1], ARGV[1])
+if not entry then
+  return 0
+end
+local tenant = cjson.decode(entry)
+tenant['quotas'] = cjson.decode(ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(tenant))
+if ARGV[3] == '' then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+else
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+end
+return 1
