@@ -158,11 +158,8 @@ async fn read_multipart(request: Request) -> Result<(Option<Manifest>, Bytes), A
             .await
             .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text())))?;
         match name.as_str() {
-            "manifest" => {
-                let parsed: Manifest = serde_json::from_slice(&data)
-                    .map_err(|e| ApiError::InvalidKind(format!("the manifest is invalid: {e}")))?;
-                manifest = Some(parsed);
-            }
+            // Parsed only after the whole body is read: answering mid-upload breaks the client's pipe.
+            "manifest" => manifest = Some(data),
             "component" => component = Some(data),
             other => {
                 return Err(ApiError::BadRequest(format!(
@@ -172,5 +169,9 @@ async fn read_multipart(request: Request) -> Result<(Option<Manifest>, Bytes), A
         }
     }
     let component = component.ok_or_else(|| ApiError::BadRequest("the `component` part is missing".into()))?;
+    let manifest = manifest
+        .map(|json| serde_json::from_slice::<Manifest>(&json))
+        .transpose()
+        .map_err(|e| ApiError::InvalidKind(format!("the manifest is invalid: {e}")))?;
     Ok((manifest, component))
 }

@@ -4,6 +4,7 @@
 //! (`lua/*.lua`), so a crash between two steps can neither lose nor duplicate a job. The schema is in
 //! [`keys`].
 
+mod conn;
 pub mod keys;
 mod stats;
 mod tenants;
@@ -14,7 +15,8 @@ pub use tenants::{TenantEntry, TenantQuotas};
 use crate::job::{ErrorCode, JobError, JobId, JobRecord, Status, now_millis};
 use crate::kinds::{KindPackage, Manifest};
 use bytes::Bytes;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use conn::Target;
+pub use conn::{CLUSTER_SCHEME, Conn};
 use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -174,31 +176,23 @@ pub struct RegisteredKind {
 
 #[derive(Clone)]
 pub struct Store {
-    conn: ConnectionManager,
-    client: redis::Client,
+    conn: Conn,
+    target: Target,
     config: Arc<StoreConfig>,
 }
 
 impl Store {
     /// Connects, failing within a few seconds when Redis is not there (callers explain what to do).
     pub async fn connect(url: &str, config: StoreConfig) -> Result<Self> {
-        let client = redis::Client::open(url)?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(5)))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(2));
-        let conn = tokio::time::timeout(
-            Duration::from_secs(5),
-            client.get_connection_manager_with_config(manager_config),
-        )
-        .await
-        .map_err(|_| {
-            StoreError::Unavailable(redis::RedisError::from((redis::ErrorKind::Io, "timed out connecting")))
-        })??;
+        let target = Target::parse(url)?;
+        let conn = tokio::time::timeout(Duration::from_secs(5), target.shared())
+            .await
+            .map_err(|_| {
+                StoreError::Unavailable(redis::RedisError::from((redis::ErrorKind::Io, "timed out connecting")))
+            })??;
         Ok(Self {
             conn,
-            client,
+            target,
             config: Arc::new(config),
         })
     }
@@ -410,18 +404,12 @@ impl Store {
 
     /// A dedicated connection for [`Store::wait_for_work`]: a blocking pop would stall every other
     /// command multiplexed on a shared connection.
-    pub async fn waiter(&self) -> Result<MultiplexedConnection> {
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(10)));
-        Ok(self
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?)
+    pub async fn waiter(&self) -> Result<Conn> {
+        Ok(self.target.dedicated(Duration::from_secs(10)).await?)
     }
 
     /// Blocks until a submit wakes this worker or `timeout` passes (then retries and leases are due).
-    pub async fn wait_for_work(&self, waiter: &mut MultiplexedConnection, timeout: Duration) -> Result<()> {
+    pub async fn wait_for_work(&self, waiter: &mut Conn, timeout: Duration) -> Result<()> {
         let _: Option<(String, String)> = waiter.blpop(keys::WAKE, timeout.as_secs_f64()).await?;
         Ok(())
     }
@@ -530,8 +518,9 @@ impl Store {
         let json = serde_json::to_string(&registered).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let manifest = serde_json::to_string(&registered.manifest).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut conn = self.conn.clone();
+        // Not MULTI (clusters refuse transactions in pipelines) but ordered: the kind is listed only
+        // after its component and manifest are stored, so a crash in between leaves nothing dangling.
         let _: () = redis::pipe()
-            .atomic()
             .set_nx(keys::component(&registered.version), package.component.as_ref())
             .ignore()
             .set(keys::manifest(&registered.version), manifest)

@@ -139,6 +139,15 @@ impl Kiln {
     }
 
     pub fn start(role: &str, redis: &Redis, extra: &[&str]) -> Self {
+        Self::start_with_url(role, &redis.url, extra)
+    }
+
+    /// `kiln serve` against any Redis URL (e.g. a `redis+cluster://` one).
+    pub fn serve_at(redis_url: &str, extra: &[&str]) -> Self {
+        Self::start_with_url("serve", redis_url, extra)
+    }
+
+    fn start_with_url(role: &str, redis_url: &str, extra: &[&str]) -> Self {
         let data = tempfile::tempdir().expect("temp dir");
         // The compile cache lives under the data dir; point it at the shared one.
         std::fs::create_dir_all(shared_cache_dir()).unwrap();
@@ -153,7 +162,7 @@ impl Kiln {
             .args(["--listen", "127.0.0.1:0"])
             .args(workers)
             .args(extra)
-            .env("KILN_REDIS_URL", &redis.url)
+            .env("KILN_REDIS_URL", redis_url)
             .env("KILN_DATA_DIR", data.path())
             .env("KILN_LOG", "warn")
             .stdout(Stdio::piped())
