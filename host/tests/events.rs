@@ -106,3 +106,63 @@ async fn wait_long_polls_for_a_change() {
         expect_problem(response, 400).await;
     }
 }
+
+#[tokio::test]
+async fn submit_with_wait_returns_the_png_like_a_function_call() {
+    let redis = Redis::start();
+    let kinds = hostile_kinds_dir();
+    let kiln = Kiln::serve(&redis, &["--kinds-dir", kinds.path().to_str().unwrap()]);
+    let http = client();
+    let plot = json!({"params": {"title": "invoke", "series": [{"x": [0, 1], "y": [1, 0]}]}});
+
+    // Finishes in time: the PNG itself, with the job's Location.
+    let response = http
+        .post(kiln.url("/v1/jobs/plot?wait=30"))
+        .json(&plot)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/png");
+    assert!(
+        response.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/v1/jobs/")
+    );
+    assert_eq!(decode_png(&response.bytes().await.unwrap()).width(), 800);
+
+    // The header form, and a job that fails: a 409 problem carrying the error.
+    let response = http
+        .post(kiln.url("/v1/jobs/hostile"))
+        .header("prefer", "respond-async, wait=30")
+        .json(&json!({"params": {"mode": "panic"}}))
+        .send()
+        .await
+        .unwrap();
+    let problem = expect_problem(response, 409).await;
+    assert_eq!(problem["job_status"], "failed");
+    assert_eq!(problem["error"]["code"], "trap");
+
+    // Not done within the wait: the usual 202 and job document.
+    let response = http
+        .post(kiln.url("/v1/jobs/hostile?wait=1"))
+        .json(&json!({"params": {"mode": "spin", "ms": 3000}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let doc: Value = response.json().await.unwrap();
+    assert!(
+        ["queued", "running"].contains(&doc["status"].as_str().unwrap()),
+        "{doc}"
+    );
+
+    let response = http
+        .post(kiln.url("/v1/jobs/plot?wait=99"))
+        .json(&plot)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(response, 400).await;
+}

@@ -28,7 +28,7 @@ const MAX_STREAM: Duration = Duration::from_secs(15 * 60);
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WaitQuery {
-    wait: Option<String>,
+    pub(super) wait: Option<String>,
 }
 
 /// What a watcher compares: a change in either is news.
@@ -57,6 +57,20 @@ async fn next_change(
         current = load(store, tenant, id).await?;
     }
     Ok(current)
+}
+
+/// Follows the job until it reaches a final state or `deadline` passes; returns it as last seen.
+pub async fn until_final(
+    store: &Store,
+    tenant: &str,
+    start: &JobRecord,
+    deadline: Instant,
+) -> Result<JobRecord, ApiError> {
+    let mut record = start.clone();
+    while !record.status.is_final() && Instant::now() < deadline {
+        record = next_change(store, tenant, record.id, &record, deadline).await?;
+    }
+    Ok(record)
 }
 
 pub fn parse_wait(raw: Option<&str>) -> Result<Option<Duration>, ApiError> {

@@ -14,12 +14,21 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// `POST /v1/jobs/{kind}`
+///
+/// With `?wait=N` or `Prefer: wait=N` (N ≤ 60), it waits for the job like a function call: the PNG
+/// (`200`) if it succeeds within N seconds, a `409` problem if it fails, else the usual `202`.
 pub async fn submit(
     State(state): State<AppState>,
     Path(kind_name): Path<String>,
     tenant: Tenant,
+    query: Result<Query<super::events::WaitQuery>, axum::extract::rejection::QueryRejection>,
     request: Request,
 ) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(format!("bad query: {}", e.body_text())))?;
+    let wait = match query.wait {
+        Some(wait) => super::events::parse_wait(Some(&wait))?,
+        None => prefer_wait(request.headers())?,
+    };
     let kind = state
         .catalog
         .get(&kind_name)
@@ -116,7 +125,7 @@ pub async fn submit(
     }
     let record = JobRecord {
         id,
-        tenant: tenant.0,
+        tenant: tenant.0.clone(),
         kind: kind_name,
         version: kind.version.clone(),
         params,
@@ -132,12 +141,37 @@ pub async fn submit(
         media_type: None,
     };
     let location = HeaderValue::try_from(format!("/v1/jobs/{id}")).map_err(|e| ApiError::Internal(e.into()))?;
+    if let Some(wait) = wait {
+        let deadline = tokio::time::Instant::now() + wait;
+        let finished = super::events::until_final(&state.store, tenant.as_str(), &record, deadline).await?;
+        if finished.status.is_final() {
+            let (finished, data) = state
+                .store
+                .get_with_result(tenant.as_str(), id)
+                .await?
+                .ok_or_else(|| unknown(id))?;
+            let mut response = result_response(&finished, data).into_response();
+            response.headers_mut().insert(header::LOCATION, location);
+            return Ok(response);
+        }
+    }
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, location)],
         Json(record.view()),
     )
         .into_response())
+}
+
+/// `Prefer: wait=N` (RFC 7240), the header form of `?wait=N`.
+fn prefer_wait(headers: &HeaderMap) -> Result<Option<std::time::Duration>, ApiError> {
+    let wait = headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|pref| pref.trim().strip_prefix("wait="));
+    super::events::parse_wait(wait)
 }
 
 /// Marks the answer to a submit whose `Idempotency-Key` named an earlier job.
@@ -247,6 +281,12 @@ pub async fn result(
         .get_with_result(tenant.as_str(), id)
         .await?
         .ok_or_else(|| unknown(id))?;
+    result_response(&record, data)
+}
+
+/// The result as a download (`200`), or a `409` problem that says why there is none.
+fn result_response(record: &JobRecord, data: Option<bytes::Bytes>) -> Result<Response, ApiError> {
+    let id = record.id;
     let detail = match record.status {
         Status::Succeeded => match data {
             Some(data) => {
@@ -283,7 +323,7 @@ pub async fn result(
     };
     Err(ApiError::Conflict {
         detail,
-        extra: job_state(&record),
+        extra: job_state(record),
     })
 }
 
