@@ -149,12 +149,15 @@ fn builtin(name: &str) -> Vec<u8> {
         .expect("a built-in kind")
 }
 
+/// A built-in kind's logic called natively: params and input to PNG bytes.
+type NativeRun = fn(&str, &[u8]) -> Vec<u8>;
+
 fn workloads(runtime: &Arc<Runtime>, executor: &tokio::runtime::Runtime) {
     let photo = test_photo();
     println!("\n## workloads: the same Rust in wasm and natively, same process (ms)\n");
     println!("| workload | runs | native p50 | wasm p50 | wasm / native |");
     println!("|---|---|---|---|---|");
-    let cases: [(&str, &str, &[u8], fn(&str, &[u8]) -> Vec<u8>); 2] = [
+    let cases: [(&str, &str, &[u8], NativeRun); 2] = [
         (
             "crop 1024×768 → 800×600 → 300×300 lanczos3",
             CROP,

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// A job id. UUIDv7, so ids sort by creation time; the per-tenant listing relies on that.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct JobId(pub Uuid);
 
@@ -45,7 +45,7 @@ impl FromStr for JobId {
 }
 
 /// Where a job is in its life. `Succeeded`, `Failed` and `Cancelled` are final: a job reaches exactly one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Queued,
@@ -92,7 +92,7 @@ impl FromStr for Status {
 }
 
 /// Why a job failed. The first three come from the guest (the WIT `error-code`); the rest from the host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ErrorCode {
     InvalidParams,
@@ -137,7 +137,8 @@ impl FromStr for ErrorCode {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Why a job failed: a machine-readable code and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobError {
     pub code: ErrorCode,
     pub message: String,
@@ -159,12 +160,14 @@ impl fmt::Display for JobError {
 }
 
 /// The job document of the HTTP API (`GET /v1/jobs/{id}`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobView {
     pub id: JobId,
     pub kind: String,
     pub status: Status,
+    /// From 0 to 1, as the guest reports it.
     pub progress: f32,
+    /// Runs started so far (a retried job has more than one).
     pub attempts: u32,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -174,7 +177,9 @@ pub struct JobView {
     pub finished_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
+    /// Why the job failed.
     pub error: Option<JobError>,
+    /// Where to download the result, once the job has succeeded.
     pub result_url: Option<String>,
 }
 

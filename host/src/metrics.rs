@@ -222,7 +222,17 @@ pub async fn track_http(request: Request, next: Next) -> Response {
     response
 }
 
+/// Prometheus metrics
+///
 /// `GET /metrics`: refreshes the queue gauges from Redis (best effort), then encodes.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = crate::api::openapi::tags::OPS,
+    responses((status = 200, description = "The process's metrics (OpenMetrics text)", body = String,
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")),
+)]
 pub async fn handler(axum::extract::State(store): axum::extract::State<crate::store::Store>) -> impl IntoResponse {
     let metrics = global();
     match store.queue_stats().await {

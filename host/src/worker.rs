@@ -9,7 +9,7 @@ use crate::job::{ErrorCode, JobError};
 use crate::kinds::Manifest;
 use crate::metrics::{Metrics, observe};
 use crate::runtime::{Prepared, RunRequest, RunSignals, Runtime, SandboxLimits};
-use crate::store::{Claim, Outcome, Store, StoreError};
+use crate::store::{Claim, Outcome, Store, StoreError, WorkerBeat};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -73,7 +73,14 @@ pub struct Worker {
     id: String,
     /// Manifests by version, as registered when the job was submitted.
     manifests: Mutex<HashMap<String, Arc<Manifest>>>,
+    /// `<tenant>/<id>` of the jobs running now, for the heartbeat.
+    running: Mutex<std::collections::BTreeSet<String>>,
+    host: String,
+    started_at: i64,
 }
+
+/// How often a worker tells Redis it is alive (well within `WORKER_GONE_AFTER_MS`).
+const HEARTBEAT: Duration = Duration::from_secs(2);
 
 impl Worker {
     pub fn new(store: Store, runtime: Arc<Runtime>, config: WorkerConfig) -> Arc<Self> {
@@ -84,6 +91,9 @@ impl Worker {
             config,
             id: format!("{host}-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
             manifests: Mutex::new(HashMap::new()),
+            running: Mutex::default(),
+            host,
+            started_at: crate::job::now_millis(),
         })
     }
 
@@ -97,6 +107,7 @@ impl Worker {
         let mut backoff = Duration::from_millis(100);
         info!(worker = %self.id, concurrency = self.config.concurrency, "worker started");
         tokio::spawn(self.clone().sweep(shutdown.clone()));
+        tokio::spawn(self.clone().heartbeat(shutdown.clone()));
         loop {
             let permit = tokio::select! {
                 permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
@@ -117,9 +128,15 @@ impl Worker {
                     let worker = self.clone();
                     let hard_stop = hard_stop.clone();
                     let span = info_span!("job", id = %claim.id, kind = %claim.kind, tenant = %claim.tenant, attempt = claim.attempts);
+                    let member = format!("{}/{}", claim.tenant, claim.id);
+                    self.running
+                        .lock()
+                        .expect("running set poisoned")
+                        .insert(member.clone());
                     tracker.spawn(
                         async move {
-                            worker.process(claim, hard_stop).await;
+                            worker.clone().process(claim, hard_stop).await;
+                            worker.running.lock().expect("running set poisoned").remove(&member);
                             drop(permit);
                         }
                         .instrument(span),
@@ -163,6 +180,9 @@ impl Worker {
             warn!("grace period over: interrupting running jobs and handing them back to the queue");
             hard_stop.cancel();
             tracker.wait().await;
+        }
+        if let Err(e) = self.store.forget_worker(&self.id).await {
+            warn!(error = %e, "could not remove this worker's heartbeat");
         }
         info!(worker = %self.id, "worker stopped");
     }
@@ -328,6 +348,34 @@ impl Worker {
                 ),
             )),
             Err(e) => Err(JobError::new(ErrorCode::HostError, format!("loading the kind: {e}"))),
+        }
+    }
+
+    /// Tells Redis every [`HEARTBEAT`] that this worker is alive and what it runs, until `shutdown`.
+    async fn heartbeat(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            let beat = WorkerBeat {
+                id: self.id.clone(),
+                host: self.host.clone(),
+                pid: std::process::id(),
+                concurrency: self.config.concurrency,
+                started_at: self.started_at,
+                last_seen: crate::job::now_millis(),
+                running: self
+                    .running
+                    .lock()
+                    .expect("running set poisoned")
+                    .iter()
+                    .cloned()
+                    .collect(),
+            };
+            if let Err(e) = self.store.heartbeat(&beat).await {
+                debug!(error = %e, "heartbeat failed");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(HEARTBEAT) => {}
+                () = shutdown.cancelled() => return,
+            }
         }
     }
 

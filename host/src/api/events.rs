@@ -5,6 +5,7 @@
 //! bounded in time. Progress itself is flushed by workers at most every 500 ms, so finer ticks would see
 //! nothing new.
 
+use super::openapi::{Problem, tags};
 use super::{ApiError, AppState};
 use crate::auth::Tenant;
 use crate::job::{JobId, JobRecord};
@@ -89,8 +90,32 @@ pub fn parse_wait(raw: Option<&str>) -> Result<Option<Duration>, ApiError> {
     }
 }
 
-/// `GET /v1/jobs/{id}`, optionally `?wait=N`: answers at once if the job is final, else when its status
-/// or progress changes, or after N seconds with the document as it is.
+/// A job's document
+///
+/// With `?wait=N` (long-poll): answers at once if the job is final, else when its status or progress
+/// changes, or after N seconds with the document as it is.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}",
+    operation_id = "getJob",
+    tag = tags::JOBS,
+    security(("api_key" = [])),
+    params(
+        ("id" = String, Path, description = "The job's id"),
+        ("wait" = Option<u32>, Query, minimum = 0, maximum = 60,
+            description = "Wait up to this many seconds for a change of status or progress"),
+    ),
+    responses(
+        (status = 200, description = "The job", body = crate::job::JobView),
+        (status = 400, description = "A bad `wait`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No key, or an unknown one", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "The admin key: jobs belong to tenants", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job (or another tenant's, or expired)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis is unreachable", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    ),
+)]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -108,8 +133,28 @@ pub async fn get(
     Ok(Json(record.view()))
 }
 
-/// `GET /v1/jobs/{id}/events`: an `event: job` with the job document now and after every change; the
+/// A job's events
+///
+/// Server-Sent Events: an `event: job` whose data is the job document, now and after every change; the
 /// stream ends after the final state.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/events",
+    operation_id = "getJobEvents",
+    tag = tags::JOBS,
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "The event stream; each `data:` is a JobView", body = String,
+            content_type = "text/event-stream"),
+        (status = 401, description = "No key, or an unknown one", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "The admin key: jobs belong to tenants", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job (or another tenant's, or expired)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis is unreachable", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    ),
+)]
 pub async fn events(
     State(state): State<AppState>,
     Path(id): Path<String>,

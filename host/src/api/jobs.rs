@@ -1,5 +1,6 @@
 //! The job routes of HTTP API v1.
 
+use super::openapi::{Problem, SubmitForm, SubmitJson, tags};
 use super::submit::read_submission;
 use super::{ApiError, AppState};
 use crate::auth::Tenant;
@@ -13,10 +14,54 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// `POST /v1/jobs/{kind}`
+/// Submit a job
 ///
-/// With `?wait=N` or `Prefer: wait=N` (N ≤ 60), it waits for the job like a function call: the PNG
-/// (`200`) if it succeeds within N seconds, a `409` problem if it fails, else the usual `202`.
+/// The path segment is the job kind's name (`POST /v1/jobs/{kind}`; axum routes it as `{id}`, shared
+/// with the job routes). With `?wait=N` or `Prefer: wait=N` (N ≤ 60), it waits for the job like a
+/// function call: the PNG (`200`) if it succeeds within N seconds, a `409` problem if it fails, else
+/// the usual `202`.
+#[utoipa::path(
+    post,
+    path = "/v1/jobs/{id}",
+    operation_id = "submitJob",
+    tag = tags::JOBS,
+    security(("api_key" = [])),
+    params(
+        ("id" = String, Path, description = "For a submit, the job kind's name, e.g. `crop` (GET /v1/kinds lists them)"),
+        ("wait" = Option<u32>, Query, minimum = 0, maximum = 60,
+            description = "Wait up to this many seconds for the job to finish"),
+        ("Prefer" = Option<String>, Header, description = "`wait=N`, the header form of `?wait=N` (RFC 7240)"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
+            description = "1-255 visible ASCII characters; the same key with the same payload within the job TTL queues nothing"),
+    ),
+    request_body(
+        description = "The params, and the input file if the kind takes one",
+        content((SubmitJson = "application/json"), (SubmitForm = "multipart/form-data")),
+    ),
+    responses(
+        (status = 200, description = "With `wait`: the job succeeded in time, and this is its result (the kind's             output media type). With an `Idempotency-Key` sent before: the first job's current document.",
+            content(("image/png"), (JobView = "application/json")),
+            headers(
+                ("Location" = String, description = "The job, `/v1/jobs/{id}`"),
+                ("Idempotent-Replayed" = String, description = "`true` when the key named an earlier job"),
+            )),
+        (status = 202, description = "The job is queued", body = JobView,
+            headers(("Location" = String, description = "The job, `/v1/jobs/{id}`"))),
+        (status = 400, description = "Bad JSON, multipart, base64, query or header, or a missing or unexpected input", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No key, or an unknown one", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "The admin key: jobs belong to tenants", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No kind has this name", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "With `wait`: the job failed or was cancelled (with `job_status` and `error`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Neither JSON nor multipart", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The params do not fit the kind's schema, or the Idempotency-Key was used for another payload", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "A tenant quota is used up (the detail names it)", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        (status = 503, description = "Redis is unreachable", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    ),
+)]
 pub async fn submit(
     State(state): State<AppState>,
     Path(kind_name): Path<String>,
@@ -235,7 +280,27 @@ fn unknown(id: JobId) -> ApiError {
     ApiError::NotFound(format!("no job with id `{id}` (it never existed, or it expired)"))
 }
 
-/// `DELETE /v1/jobs/{id}`: queued or running → cancelled; finished → 409.
+/// Cancel a job
+///
+/// Queued or running → cancelled; finished → 409.
+#[utoipa::path(
+    delete,
+    path = "/v1/jobs/{id}",
+    operation_id = "cancelJob",
+    tag = tags::JOBS,
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "The job, now cancelled", body = JobView),
+        (status = 401, description = "No key, or an unknown one", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "The admin key: jobs belong to tenants", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job (or another tenant's, or expired)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job already finished (with `job_status` and `error`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis is unreachable", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    ),
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -260,8 +325,27 @@ pub async fn cancel(
     Ok(Json(record.view()))
 }
 
-/// `GET /v1/jobs/{id}/log`: what the guest logged in its last attempt (host `log` calls, then captured
-/// stdout/stderr), as plain text; empty until an attempt ends.
+/// A job's log
+///
+/// What the guest logged in its last attempt (host `log` calls, then captured stdout/stderr), as plain
+/// text, at most 64 KiB; empty until an attempt ends.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/log",
+    operation_id = "getJobLog",
+    tag = tags::JOBS,
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "The log", body = String, content_type = "text/plain"),
+        (status = 401, description = "No key, or an unknown one", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "The admin key: jobs belong to tenants", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job (or another tenant's, or expired)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis is unreachable", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    ),
+)]
 pub async fn log(State(state): State<AppState>, Path(id): Path<String>, tenant: Tenant) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     state.store.get(tenant.as_str(), id).await?.ok_or_else(|| unknown(id))?;
@@ -269,7 +353,26 @@ pub async fn log(State(state): State<AppState>, Path(id): Path<String>, tenant: 
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], log).into_response())
 }
 
-/// `GET /v1/jobs/{id}/result`
+/// Download a job's result
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/result",
+    operation_id = "getJobResult",
+    tag = tags::JOBS,
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "The result, in the kind's output media type", content_type = "image/png",
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"<id>.png\"`"))),
+        (status = 401, description = "No key, or an unknown one", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "The admin key: jobs belong to tenants", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job (or another tenant's, or expired), or its result expired", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job has not finished, failed or was cancelled (with `job_status` and `error`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis is unreachable", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    ),
+)]
 pub async fn result(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -346,9 +449,11 @@ pub struct ListParams {
     cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// A page of jobs, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct JobList {
     jobs: Vec<JobView>,
+    /// Pass as `cursor` for the next page; null on the last.
     next_cursor: Option<String>,
 }
 
@@ -356,7 +461,31 @@ pub struct JobList {
 pub const MAX_PAGE: usize = 100;
 const DEFAULT_PAGE: usize = 20;
 
-/// `GET /v1/jobs?status=&kind=&limit=&cursor=`, newest first.
+/// List jobs
+///
+/// The tenant's jobs, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs",
+    operation_id = "listJobs",
+    tag = tags::JOBS,
+    security(("api_key" = [])),
+    params(
+        ("status" = Option<Status>, Query, description = "Only jobs in this state (`failed` is the dead-letter view)"),
+        ("kind" = Option<String>, Query, description = "Only jobs of this kind"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Jobs per page (20 by default)"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page of jobs", body = JobList),
+        (status = 400, description = "A bad status, limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No key, or an unknown one", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "The admin key: jobs belong to tenants", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis is unreachable", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     tenant: Tenant,

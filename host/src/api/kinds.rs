@@ -5,46 +5,108 @@
 //! anything Kiln does not provide is refused with 422 naming the problem. Checking compiles the
 //! component; the compiled code lands in the shared cache, so workers don't compile it again.
 
+use super::openapi::{KindUpload, Problem, tags};
 use super::{ApiError, AppState};
 use crate::auth::Admin;
-use crate::kinds::{Kind, KindPackage, Manifest, is_valid_kind_name};
+use crate::kinds::{InputPolicy, Kind, KindPackage, Manifest, is_valid_kind_name};
 use axum::Json;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{StatusCode, header};
 use bytes::Bytes;
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// The JSON a kind is shown as.
-fn describe(kind: &Kind) -> Value {
-    let m = &kind.manifest;
-    json!({
-        "name": m.name,
-        "description": m.description,
-        "version": kind.version,
-        "input": m.input,
-        "output_media_type": m.output_media_type,
-        "params_schema": m.params_schema,
-    })
+/// A job kind as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct KindView {
+    pub name: String,
+    pub description: String,
+    /// The SHA-256 of the component: jobs run on the version they were submitted for.
+    pub version: String,
+    /// Whether a job of this kind needs, may take or takes no input file.
+    pub input: InputPolicy,
+    /// The media type of the results, e.g. `image/png`.
+    pub output_media_type: String,
+    /// The JSON Schema a job's `params` must fit.
+    pub params_schema: Value,
 }
 
-/// `GET /v1/kinds`
-pub async fn list(State(state): State<AppState>) -> Json<Value> {
-    let kinds: Vec<Value> = state.catalog.all().iter().map(|k| describe(k)).collect();
-    Json(json!({ "kinds": kinds }))
+/// `GET /v1/kinds`'s answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct KindList {
+    pub kinds: Vec<KindView>,
+}
+
+/// The JSON a kind is shown as.
+fn describe(kind: &Kind) -> KindView {
+    let m = &kind.manifest;
+    KindView {
+        name: m.name.clone(),
+        description: m.description.clone(),
+        version: kind.version.clone(),
+        input: m.input,
+        output_media_type: m.output_media_type.clone(),
+        params_schema: m.params_schema.clone(),
+    }
+}
+
+/// The job kinds
+///
+/// Every registered kind, with its description, version and params JSON Schema.
+#[utoipa::path(
+    get,
+    path = "/v1/kinds",
+    operation_id = "listKinds",
+    tag = tags::KINDS,
+    responses((status = 200, description = "The registered kinds", body = KindList)),
+)]
+pub async fn list(State(state): State<AppState>) -> Json<KindList> {
+    let kinds = state.catalog.all().iter().map(|k| describe(k)).collect();
+    Json(KindList { kinds })
 }
 
 fn unknown_kind(name: &str) -> ApiError {
     ApiError::NotFound(format!("no job kind named `{name}`; GET /v1/kinds lists them"))
 }
 
-/// `GET /v1/kinds/{name}`
-pub async fn show(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+/// One job kind
+#[utoipa::path(
+    get,
+    path = "/v1/kinds/{name}",
+    operation_id = "getKind",
+    tag = tags::KINDS,
+    params(("name" = String, Path, description = "The kind's name, e.g. `crop`")),
+    responses(
+        (status = 200, description = "The kind", body = KindView),
+        (status = 404, description = "No kind has this name", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn show(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<KindView>, ApiError> {
     let kind = state.catalog.get(&name).ok_or_else(|| unknown_kind(&name))?;
     Ok(Json(describe(&kind)))
 }
 
-/// `DELETE /v1/kinds/{name}` (admin). Jobs already queued for it still run on their version.
+/// Unregister a kind (admin)
+///
+/// Jobs already queued for it still run on their version.
+#[utoipa::path(
+    delete,
+    path = "/v1/kinds/{name}",
+    operation_id = "deleteKind",
+    tags = [tags::KINDS, tags::ADMIN],
+    security(("admin_key" = [])),
+    params(("name" = String, Path, description = "The kind's name")),
+    responses(
+        (status = 204, description = "The kind is gone"),
+        (status = 401, description = "No key, or an unknown one", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "Not the admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No kind has this name", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis is unreachable", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    ),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     _admin: Admin,
@@ -57,14 +119,42 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `PUT /v1/kinds/{name}` (admin): the component as the raw body (`application/wasm`), or
-/// `multipart/form-data` with a `manifest` part (JSON, as `kind.json`) and a `component` file part.
+/// Register or update a kind (admin)
+///
+/// The component as the raw body (`application/wasm`), or `multipart/form-data` with a `manifest` part
+/// (JSON, as `kind.json`) and a `component` file part. The component is checked before it is accepted.
+#[utoipa::path(
+    put,
+    path = "/v1/kinds/{name}",
+    operation_id = "putKind",
+    tags = [tags::KINDS, tags::ADMIN],
+    security(("admin_key" = [])),
+    params(("name" = String, Path, description = "The kind's name: 1-64 of a-z, 0-9 and `-`, starting with a letter")),
+    request_body(
+        description = "The component alone, or with its manifest",
+        content(
+            ("application/wasm"),
+            (KindUpload = "multipart/form-data"),
+        ),
+    ),
+    responses(
+        (status = 201, description = "The kind is registered", body = KindView),
+        (status = 400, description = "A bad kind name or a malformed multipart body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No key, or an unknown one", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "Not the admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The component is over the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a component that fits Kiln's world, or a bad manifest", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis is unreachable", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    ),
+)]
 pub async fn put(
     State(state): State<AppState>,
     _admin: Admin,
     Path(name): Path<String>,
     request: Request,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<KindView>), ApiError> {
     if !is_valid_kind_name(&name) {
         return Err(ApiError::BadRequest(format!(
             "kind name `{name}` must be 1-64 characters of a-z, 0-9 and `-`, starting with a letter"

@@ -5,6 +5,7 @@
 mod events;
 mod jobs;
 mod kinds;
+pub mod openapi;
 mod problem;
 mod submit;
 
@@ -16,13 +17,15 @@ use crate::runtime::Runtime;
 use crate::store::Store;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, StatusCode};
-use axum::routing::get;
 use axum::{Json, Router};
+use openapi::Problem;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
@@ -66,23 +69,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn app(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
     let ops = ops_app(state.store.clone());
-    Router::new()
-        .route("/v1/jobs", get(jobs::list))
-        // One path segment is a kind when posting (`POST /v1/jobs/{kind}`) and a job id otherwise.
-        .route(
-            "/v1/jobs/{id}",
-            get(events::get).delete(jobs::cancel).post(jobs::submit),
-        )
-        .route("/v1/jobs/{id}/result", get(jobs::result))
-        .route("/v1/jobs/{id}/events", get(events::events))
-        .route("/v1/jobs/{id}/log", get(jobs::log))
-        .route("/v1/kinds", get(kinds::list))
-        .route(
-            "/v1/kinds/{name}",
-            get(kinds::show).put(kinds::put).delete(kinds::delete),
-        )
-        .route("/v1/stats", get(stats))
-        .merge(crate::web::routes())
+    let (api, _) = api_routes().split_for_parts();
+    api.merge(crate::web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -95,6 +83,23 @@ pub fn app(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// The API's routes, each registered with its `#[utoipa::path]` operation: the router and the OpenAPI
+/// document (`openapi::document`) are built from this one list, so they cannot disagree.
+fn api_routes() -> OpenApiRouter<AppState> {
+    use utoipa::OpenApi as _;
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(jobs::list))
+        // One path segment is a kind when posting (`POST /v1/jobs/{kind}`) and a job id otherwise.
+        .routes(routes!(events::get, jobs::cancel, jobs::submit))
+        .routes(routes!(jobs::result))
+        .routes(routes!(events::events))
+        .routes(routes!(jobs::log))
+        .routes(routes!(kinds::list))
+        .routes(routes!(kinds::show, kinds::put, kinds::delete))
+        .routes(routes!(stats))
+        .routes(routes!(openapi::serve))
 }
 
 impl ApiError {
@@ -111,24 +116,84 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     ApiError::MethodNotAllowed(format!("`{method}` is not allowed on `{}`", uri.path()))
 }
 
-/// `GET /v1/stats` (admin): queue depth per tenant, retries and running jobs; what autoscalers read.
-async fn stats(
-    State(state): State<AppState>,
-    _admin: crate::auth::Admin,
-) -> Result<Json<crate::store::QueueStats>, ApiError> {
-    Ok(Json(state.store.queue_stats().await?))
+/// `GET /v1/stats`: the whole deployment at a glance.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Stats {
+    /// Queue depth (`queued` is what autoscalers read), retries and running jobs.
+    #[serde(flatten)]
+    pub queue: crate::store::QueueStats,
+    /// Worker processes that sent a heartbeat lately, with what they run.
+    #[schema(value_type = Vec<Object>)]
+    pub workers: Vec<crate::store::WorkerBeat>,
+    /// Jobs finished in each of the last five minutes, oldest first (the last one is still counting).
+    pub finished_per_minute: Vec<u64>,
+}
+
+/// Queue and worker statistics (admin)
+///
+/// `GET /v1/stats` (admin): queue depth per tenant, retries, running jobs, live workers, throughput.
+#[utoipa::path(
+    get,
+    path = "/v1/stats",
+    operation_id = "getStats",
+    tags = [openapi::tags::OPS, openapi::tags::ADMIN],
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "The statistics", body = Stats),
+        (status = 401, description = "No key, or an unknown one", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "Not the admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis is unreachable", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    ),
+)]
+async fn stats(State(state): State<AppState>, _admin: crate::auth::Admin) -> Result<Json<Stats>, ApiError> {
+    let now = crate::job::now_millis();
+    Ok(Json(Stats {
+        queue: state.store.queue_stats().await?,
+        workers: state.store.workers(now).await?,
+        finished_per_minute: state.store.throughput(now, 5).await?,
+    }))
 }
 
 /// The operations routes, served by the API and (with `--ops-listen`) by worker processes:
 /// `GET /healthz` (the process is up) and `GET /readyz` (Redis answers).
 pub fn ops_app(store: Store) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(crate::metrics::handler))
-        .with_state(store)
+    ops_routes().split_for_parts().0.with_state(store)
 }
 
+/// The operations routes with their OpenAPI operations.
+fn ops_routes() -> OpenApiRouter<Store> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(crate::metrics::handler))
+}
+
+/// The process is up
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = openapi::tags::OPS,
+    responses((status = 200, description = "Always `{\"status\": \"ok\"}`", body = Object)),
+)]
+async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Redis answers
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    tag = openapi::tags::OPS,
+    responses(
+        (status = 200, description = "`{\"status\": \"ready\"}`", body = Object),
+        (status = 503, description = "Redis is unreachable", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    ),
+)]
 async fn readyz(State(store): State<Store>) -> Result<Json<Value>, ApiError> {
     store.ping().await?;
     Ok(Json(json!({"status": "ready"})))

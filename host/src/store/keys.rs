@@ -26,6 +26,8 @@
 //! | `{kiln}:running:<tenant>`            | set    | ids of the tenant's running jobs (for its limit)   | none                   |
 //! | `{kiln}:limits:running`              | hash   | tenant → jobs it may run at once (overrides)       | none                   |
 //! | `{kiln}:rate:<tenant>:<unix second>` | string | submits in that second (rate quota)                | 2 s                    |
+//! | `{kiln}:workers`                     | hash   | worker id → JSON heartbeat (host, pid, running)    | gone after 30 s silence|
+//! | `{kiln}:finished:<unix minute>`      | string | jobs that reached a final state in that minute     | 1 h                    |
 //! | `{kiln}:tenants`                     | hash   | tenant name → JSON {name, key_hash, created_at}    | none                   |
 //! | `{kiln}:api-keys`                    | hash   | SHA-256 of an API key → tenant name                | none                   |
 
@@ -43,6 +45,7 @@ pub const KINDS: &str = "{kiln}:kinds";
 pub const INDEXED: &str = "{kiln}:indexed";
 pub const TENANTS: &str = "{kiln}:tenants";
 pub const RUNNING_LIMITS: &str = "{kiln}:limits:running";
+pub const WORKERS: &str = "{kiln}:workers";
 pub const API_KEYS: &str = "{kiln}:api-keys";
 
 pub fn job(tenant: &str, id: JobId) -> String {
@@ -73,6 +76,11 @@ pub fn idempotency(tenant: &str, key: &str) -> String {
 /// Ids of a tenant's running jobs; its size is checked against the tenant's running limit.
 pub fn running(tenant: &str) -> String {
     format!("{PREFIX}:running:{tenant}")
+}
+
+/// A per-minute counter of finished jobs, for throughput in stats.
+pub fn finished_in_minute(unix_minute: i64) -> String {
+    format!("{PREFIX}:finished:{unix_minute}")
 }
 
 pub fn queue(tenant: &str) -> String {

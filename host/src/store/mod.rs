@@ -8,9 +8,11 @@ mod conn;
 pub mod keys;
 mod stats;
 mod tenants;
+mod workers;
 
 pub use stats::QueueStats;
 pub use tenants::{TenantEntry, TenantQuotas};
+pub use workers::{WORKER_GONE_AFTER_MS, WorkerBeat};
 
 use crate::job::{ErrorCode, JobError, JobId, JobRecord, Status, now_millis};
 use crate::kinds::{KindPackage, Manifest};
@@ -445,6 +447,7 @@ impl Store {
             .key(keys::READY_SET)
             .key(keys::WAKE)
             .key(keys::running(&claim.tenant))
+            .key(keys::finished_in_minute(now_millis() / 60_000))
             .arg(claim.member())
             .arg(&claim.lease);
         let now = now_millis();

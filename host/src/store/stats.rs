@@ -4,7 +4,7 @@ use super::{Result, Store, keys};
 use std::collections::BTreeMap;
 
 /// How much work is waiting and running, across all tenants.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct QueueStats {
     /// Jobs waiting in tenant queues (may briefly count cancelled jobs whose entry is not yet skipped).
     pub queued: u64,

@@ -41,14 +41,25 @@ fn etag(body: &str) -> String {
     format!("\"{}\"", &hex::encode(Sha256::digest(body.as_bytes()))[..16])
 }
 
+/// Every path the page is served at, and what it serves.
+static PAGES: [(&str, &Asset); 5] = [
+    ("/", &INDEX),
+    ("/index.html", &INDEX),
+    ("/app.js", &APP_JS),
+    ("/style.css", &STYLE_CSS),
+    ("/favicon.svg", &FAVICON),
+];
+
 /// The page's routes: `/` (also `/index.html`), `/app.js`, `/style.css` and `/favicon.svg`.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new()
-        .route("/", asset_route(&INDEX))
-        .route("/index.html", asset_route(&INDEX))
-        .route("/app.js", asset_route(&APP_JS))
-        .route("/style.css", asset_route(&STYLE_CSS))
-        .route("/favicon.svg", asset_route(&FAVICON))
+    PAGES.iter().fold(Router::new(), |router, (path, asset)| {
+        router.route(path, asset_route(asset))
+    })
+}
+
+/// Each route of [`routes`] with its media type, for the OpenAPI document.
+pub fn pages() -> impl Iterator<Item = (&'static str, &'static str)> {
+    PAGES.iter().map(|(path, asset)| (*path, asset.media_type))
 }
 
 fn asset_route<S: Clone + Send + Sync + 'static>(asset: &'static Asset) -> MethodRouter<S> {

@@ -3,7 +3,7 @@
 -- A retry past the job's last attempt becomes a failure with the same error. A release (the worker is
 -- shutting down) puts the job back at the head of its queue at once and gives back the attempt.
 -- KEYS: 1 job, 2 input, 3 result, 4 leases, 5 delayed, 6 queue, 7 ready ring, 8 ready set, 9 wake,
---       10 the tenant's running set
+--       10 the tenant's running set, 11 this minute's finished-jobs counter
 -- ARGV: 1 member, 2 lease, 3 outcome (succeeded|failed|retry|release), 4 now, 5 ttl (ms),
 --       6 error code, 7 error message, 8 retry at (ms), 9 media type, 10 result bytes
 if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[2] then
@@ -48,6 +48,9 @@ else
   redis.call('HSET', KEYS[1], 'status', 'failed', 'error_code', ARGV[6], 'error_message', ARGV[7])
 end
 redis.call('HSET', KEYS[1], 'finished_at', now, 'expires_at', now + ttl)
+if redis.call('INCR', KEYS[11]) == 1 then
+  redis.call('EXPIRE', KEYS[11], 3600)
+end
 redis.call('DEL', KEYS[2])
 redis.call('PEXPIRE', KEYS[1], ttl)
 return 1

@@ -1,0 +1,121 @@
+//! What operators watch: `GET /v1/stats` (queue, live workers with their jobs, throughput), `GET /metrics`
+//! on the API and on a worker's `--ops-listen`, and request ids.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+#[tokio::test]
+async fn stats_show_live_workers_their_jobs_and_throughput() {
+    let redis = Redis::start();
+    let kinds = hostile_kinds_dir();
+    let kinds_dir = kinds.path().to_str().unwrap();
+    let kiln = Kiln::serve(&redis, &["--kinds-dir", kinds_dir]);
+    let ops_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ops = format!("127.0.0.1:{ops_port}");
+    let _worker = Kiln::worker(&redis, &["--kinds-dir", kinds_dir, "--ops-listen", &ops]);
+    let http = client();
+
+    for i in 0..3 {
+        let plot = json!({"params": {"title": format!("{i}"), "series": [{"x": [0, 1], "y": [0, i]}]}});
+        let response = http
+            .post(kiln.url("/v1/jobs/plot?wait=30"))
+            .json(&plot)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(
+            response.headers().contains_key("x-request-id"),
+            "every answer carries its request id"
+        );
+    }
+    let response = http
+        .post(kiln.url("/v1/jobs/hostile"))
+        .json(&json!({"params": {"mode": "spin", "ms": 3000}}))
+        .send()
+        .await
+        .unwrap();
+    let spin: Value = response.json().await.unwrap();
+    let spin_member = format!("default/{}", spin["id"].as_str().unwrap());
+
+    // Both worker processes (the one inside `serve` and the separate one) report in, one of them
+    // running the spin job.
+    let mut seen = None;
+    for _ in 0..50 {
+        let stats: Value = http
+            .get(kiln.url("/v1/stats"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let workers = stats["workers"].as_array().unwrap().clone();
+        let running_spin = workers.iter().any(|w| {
+            w["running"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m == spin_member.as_str())
+        });
+        if workers.len() == 2 && running_spin {
+            seen = Some(stats);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stats = seen.expect("two live workers, one running the spin job");
+    for worker in stats["workers"].as_array().unwrap() {
+        assert!(
+            worker["pid"].as_u64().unwrap() > 0 && worker["host"].is_string(),
+            "{worker}"
+        );
+    }
+    let finished: u64 = stats["finished_per_minute"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert!(finished >= 3, "{stats}");
+    assert_eq!(stats["running"], 1, "{stats}");
+
+    // Metrics: the API's counters and gauges, and the worker's on its ops address.
+    let metrics = http
+        .get(kiln.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("kiln_jobs_submitted_total{kind=\"plot\",tenant=\"default\"} 3"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("kiln_http_requests_total{"), "{metrics}");
+    assert!(metrics.contains("kiln_running 1"), "{metrics}");
+    let worker_metrics = http
+        .get(format!("http://{ops}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        worker_metrics.contains("# TYPE kiln_run_seconds histogram"),
+        "{worker_metrics}"
+    );
+    assert_eq!(
+        http.get(format!("http://{ops}/readyz")).send().await.unwrap().status(),
+        200
+    );
+}
