@@ -39,7 +39,8 @@ use serde_json::{Map, Value};
         content((SubmitJson = "application/json"), (SubmitForm = "multipart/form-data")),
     ),
     responses(
-        (status = 200, description = "With `wait`: the job succeeded in time, and this is its result (the kind's             output media type). With an `Idempotency-Key` sent before: the first job's current document.",
+        (status = 200, description = "With `wait`, the job's result (in the kind's output media type); with an \
+            `Idempotency-Key` sent before, the first job's current document",
             content(("image/png"), (JobView = "application/json")),
             headers(
                 ("Location" = String, description = "The job, `/v1/jobs/{id}`"),

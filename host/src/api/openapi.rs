@@ -126,8 +126,12 @@ pub fn document() -> OpenApi {
     let mut doc = super::api_routes().into_openapi();
     doc.merge(super::ops_routes().into_openapi());
     for (path, media_type) in crate::web::pages() {
+        let name = match path.trim_start_matches('/') {
+            "" => "root".to_owned(),
+            file => file.replace('.', "_"),
+        };
         let operation = OperationBuilder::new()
-            .operation_id(Some(format!("web{}", path.replace(['/', '.'], "_"))))
+            .operation_id(Some(format!("web_{name}")))
             .summary(Some(format!("The web page: `{path}`")))
             .tag(tags::WEB)
             .response(

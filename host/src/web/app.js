@@ -679,9 +679,36 @@ function initJobs() {
   setInterval(() => { if (!document.hidden && !needKey) refreshJobs(); }, LIST_EVERY_MS);
 }
 
+/// The deployment dashboard: `GET /v1/stats` needs the admin key (or dev mode), so it stays hidden
+/// for tenant keys, which get 403.
+async function refreshStats() {
+  try {
+    const stats = await (await api('/v1/stats')).json();
+    $('stat-queued').textContent = stats.queued;
+    $('stat-running').textContent = stats.running;
+    $('stat-retrying').textContent = stats.retrying;
+    $('stat-throughput').textContent = stats.finished_per_minute.reduce((a, b) => a + b, 0);
+    $('workers').replaceChildren(...stats.workers.map((w) => h('tr', {},
+      h('td', {}, h('code', {}, w.id.slice(-8))),
+      h('td', {}, w.host),
+      h('td', {}, String(w.pid)),
+      h('td', {}, `${w.running.length} / ${w.concurrency}`),
+      h('td', { class: 'hint' }, ago(new Date(w.last_seen).toISOString())))));
+    show($('dashboard'), true);
+  } catch (err) {
+    show($('dashboard'), false);
+  }
+}
+
+function initDashboard() {
+  refreshStats();
+  setInterval(() => { if (!document.hidden) refreshStats(); }, LIST_EVERY_MS);
+}
+
 initKey();
 initKind();
 initCrop();
 initPlot();
 initSubmit();
 initJobs();
+initDashboard();
