@@ -187,7 +187,7 @@ async fn connect(
 /// Compiles every registered kind before the first job needs it, so no job pays for compilation.
 async fn warm_up(store: &Store, catalog: &Catalog, runtime: &Arc<Runtime>) {
     for kind in catalog.all() {
-        let package = match store.kind_version(&kind.version).await {
+        let package = match store.kind_version(kind.name(), &kind.version).await {
             Ok(Some(package)) => package,
             Ok(None) => continue,
             Err(e) => {

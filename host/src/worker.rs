@@ -71,8 +71,8 @@ pub struct Worker {
     config: WorkerConfig,
     /// Names this process in leases and logs.
     id: String,
-    /// Manifests by version, as registered when the job was submitted.
-    manifests: Mutex<HashMap<String, Arc<Manifest>>>,
+    /// Manifests by kind and version, as registered when the job was submitted.
+    manifests: Mutex<HashMap<(String, String), Arc<Manifest>>>,
     /// `<tenant>/<id>` of the jobs running now, for the heartbeat.
     running: Mutex<std::collections::BTreeSet<String>>,
     host: String,
@@ -305,7 +305,7 @@ impl Worker {
             .manifests
             .lock()
             .expect("manifest cache poisoned")
-            .get(&claim.version)
+            .get(&(claim.kind.clone(), claim.version.clone()))
         {
             return Ok(manifest.clone());
         }
@@ -314,7 +314,7 @@ impl Worker {
         self.manifests
             .lock()
             .expect("manifest cache poisoned")
-            .insert(claim.version.clone(), manifest.clone());
+            .insert((claim.kind.clone(), claim.version.clone()), manifest.clone());
         Ok(manifest)
     }
 
@@ -338,7 +338,7 @@ impl Worker {
     }
 
     async fn load_version(&self, claim: &Claim) -> Result<crate::kinds::KindPackage, JobError> {
-        match self.store.kind_version(&claim.version).await {
+        match self.store.kind_version(&claim.kind, &claim.version).await {
             Ok(Some(package)) => Ok(package),
             Ok(None) => Err(JobError::new(
                 ErrorCode::Internal,

@@ -15,7 +15,8 @@ pub const CLUSTER_SCHEME: &str = "redis+cluster://";
 #[derive(Clone)]
 pub enum Target {
     Single(redis::Client),
-    Cluster(ClusterClient),
+    /// Boxed: the cluster client is twice the size of the single one, and there is one per process.
+    Cluster(Box<ClusterClient>),
 }
 
 /// A connection to the [`Target`]; cheap to clone (all variants multiplex).
@@ -55,7 +56,7 @@ impl Target {
             .response_timeout(Duration::from_secs(10))
             .retries(3)
             .build()?;
-        Ok(Self::Cluster(client))
+        Ok(Self::Cluster(Box::new(client)))
     }
 
     /// The connection for ordinary traffic.

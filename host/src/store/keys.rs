@@ -22,7 +22,7 @@
 //! | `{kiln}:wake`                        | list   | tokens that wake idle workers (BLPOP), capped      | none                   |
 //! | `{kiln}:kinds`                       | hash   | kind name → registered kind (manifest + version)   | none                   |
 //! | `{kiln}:component:<sha256>`          | string | a kind's component bytes, by version               | none                   |
-//! | `{kiln}:manifest:<sha256>`           | string | the manifest JSON registered with that version     | none                   |
+//! | `{kiln}:manifest:<kind>:<sha256>`   | string | the manifest JSON registered with that version     | none                   |
 //! | `{kiln}:running:<tenant>`            | set    | ids of the tenant's running jobs (for its limit)   | none                   |
 //! | `{kiln}:limits:running`              | hash   | tenant → jobs it may run at once (overrides)       | none                   |
 //! | `{kiln}:rate:<tenant>:<unix second>` | string | submits in that second (rate quota)                | 2 s                    |
@@ -96,6 +96,7 @@ pub fn member(tenant: &str, id: JobId) -> String {
     format!("{tenant}/{id}")
 }
 
-pub fn manifest(version: &str) -> String {
-    format!("{PREFIX}:manifest:{version}")
+/// Per kind and version: two kinds may share a component but not a manifest (limits, schema).
+pub fn manifest(kind: &str, version: &str) -> String {
+    format!("{PREFIX}:manifest:{kind}:{version}")
 }

@@ -526,7 +526,7 @@ impl Store {
         let _: () = redis::pipe()
             .set_nx(keys::component(&registered.version), package.component.as_ref())
             .ignore()
-            .set(keys::manifest(&registered.version), manifest)
+            .set(keys::manifest(&registered.manifest.name, &registered.version), manifest)
             .ignore()
             .hset(keys::KINDS, &registered.manifest.name, json)
             .ignore()
@@ -552,10 +552,10 @@ impl Store {
 
     /// A kind exactly as registered at `version`: what a job submitted for that version runs on, even
     /// after the kind was updated.
-    pub async fn kind_version(&self, version: &str) -> Result<Option<KindPackage>> {
+    pub async fn kind_version(&self, kind: &str, version: &str) -> Result<Option<KindPackage>> {
         let mut conn = self.conn.clone();
         let (manifest, component): (Option<String>, Option<Vec<u8>>) = redis::pipe()
-            .get(keys::manifest(version))
+            .get(keys::manifest(kind, version))
             .get(keys::component(version))
             .query_async(&mut conn)
             .await?;
