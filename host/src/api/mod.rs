@@ -123,7 +123,6 @@ pub struct Stats {
     #[serde(flatten)]
     pub queue: crate::store::QueueStats,
     /// Worker processes that sent a heartbeat lately, with what they run.
-    #[schema(value_type = Vec<Object>)]
     pub workers: Vec<crate::store::WorkerBeat>,
     /// Jobs finished in each of the last five minutes, oldest first (the last one is still counting).
     pub finished_per_minute: Vec<u64>,

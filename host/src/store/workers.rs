@@ -8,7 +8,7 @@ use std::collections::HashMap;
 /// A heartbeat older than this marks a worker as gone: it is left out of stats and deleted.
 pub const WORKER_GONE_AFTER_MS: i64 = 30_000;
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct WorkerBeat {
     pub id: String,
     pub host: String,
