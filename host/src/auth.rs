@@ -52,6 +52,34 @@ pub fn new_key() -> String {
     format!("kiln_{}{}", a.simple(), b.simple())
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum AddTenantError {
+    #[error("tenant name `{0}` must be 1-64 characters of a-z, 0-9, `-` and `_`")]
+    InvalidName(String),
+    #[error("tenant `{0}` exists already (remove it first to issue a new key)")]
+    Exists(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Adds a tenant with a fresh key and returns the key: the only time it exists outside the caller.
+pub async fn add_tenant(store: &Store, name: &str, quotas: TenantQuotas) -> Result<String, AddTenantError> {
+    if !is_valid_tenant_name(name) {
+        return Err(AddTenantError::InvalidName(name.to_owned()));
+    }
+    let key = new_key();
+    let entry = crate::store::TenantEntry {
+        name: name.to_owned(),
+        key_hash: hash_key(&key),
+        created_at: crate::job::now_millis(),
+        quotas,
+    };
+    if !store.add_tenant(&entry).await? {
+        return Err(AddTenantError::Exists(name.to_owned()));
+    }
+    Ok(key)
+}
+
 enum Caller {
     Admin,
     Tenant(String),

@@ -1,27 +1,16 @@
-//! `kiln tenant add|list|remove`: operator commands on tenants, straight against Redis.
+//! `kiln tenant add|set|list|remove`: operator commands on tenants, straight against Redis (the same
+//! operations as the admin routes under `/v1/tenants`).
 
-use crate::auth::{hash_key, is_valid_tenant_name, new_key};
+use crate::auth::add_tenant;
 use crate::config::TenantCommand;
-use crate::job::{from_millis, now_millis};
-use crate::store::{Store, TenantEntry};
+use crate::job::from_millis;
+use crate::store::Store;
 use anyhow::bail;
 
 pub async fn run(store: &Store, command: TenantCommand) -> anyhow::Result<()> {
     match command {
         TenantCommand::Add { name, quotas } => {
-            if !is_valid_tenant_name(&name) {
-                bail!("tenant name `{name}` must be 1-64 characters of a-z, 0-9, `-` and `_`");
-            }
-            let key = new_key();
-            let entry = TenantEntry {
-                name: name.clone(),
-                key_hash: hash_key(&key),
-                created_at: now_millis(),
-                quotas: quotas.into(),
-            };
-            if !store.add_tenant(&entry).await? {
-                bail!("tenant `{name}` exists already (remove it first to issue a new key)");
-            }
+            let key = add_tenant(store, &name, quotas.into()).await?;
             eprintln!("kiln: added tenant `{name}`; its API key follows (it is shown only now):");
             println!("{key}");
         }

@@ -283,6 +283,14 @@ impl Worker {
         };
         let report =
             report.map_err(|e| JobError::new(ErrorCode::HostError, format!("the job's thread failed: {e}")))?;
+        let metrics = crate::metrics::global();
+        if let Some(instantiate) = report.instantiate {
+            observe(&metrics.instantiate_seconds, instantiate);
+        }
+        metrics
+            .guest_memory_peak_bytes
+            .get_or_create(&Metrics::kind(&claim.kind))
+            .observe(report.memory_peak as f64);
         for line in report.log.lines() {
             debug!(target: "kiln::guest", "{line}");
         }

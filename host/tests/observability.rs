@@ -111,9 +111,25 @@ async fn stats_show_live_workers_their_jobs_and_throughput() {
         .await
         .unwrap();
     assert!(
-        worker_metrics.contains("# TYPE kiln_run_seconds histogram"),
+        worker_metrics.contains("# TYPE kiln_redis_errors counter"),
         "{worker_metrics}"
     );
+    // Instantiation time and guest memory are recorded where jobs ran: `serve`'s own workers or the
+    // separate one; the three plots ran in one or the other.
+    let count = |text: &str, prefix: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let both = [&metrics, &worker_metrics];
+    let instantiations: u64 = both.iter().map(|m| count(m, "kiln_instantiate_seconds_count ")).sum();
+    assert!(instantiations >= 3, "{metrics}\n{worker_metrics}");
+    let plot_peaks: u64 = both
+        .iter()
+        .map(|m| count(m, "kiln_guest_memory_peak_bytes_count{kind=\"plot\"} "))
+        .sum();
+    assert!(plot_peaks >= 3, "{metrics}\n{worker_metrics}");
     assert_eq!(
         http.get(format!("http://{ops}/readyz")).send().await.unwrap().status(),
         200

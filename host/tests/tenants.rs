@@ -338,3 +338,87 @@ fn add_tenant_with(redis: &Redis, name: &str, quotas: &[&str]) -> String {
     assert!(ok, "kiln tenant add {name} failed: {stdout}");
     stdout.lines().last().unwrap().trim().to_owned()
 }
+
+#[tokio::test]
+async fn the_admin_key_manages_tenants_over_http() {
+    let redis = Redis::start();
+    let kiln = Kiln::api_only(&redis, &["--admin-key", ADMIN_KEY]);
+    let http = client();
+    let admin = |request: reqwest::RequestBuilder| request.bearer_auth(ADMIN_KEY);
+
+    let response = admin(http.post(kiln.url("/v1/tenants")))
+        .json(&json!({"name": "web", "quotas": {"max_queued": 1}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let issued: Value = response.json().await.unwrap();
+    let key = issued["key"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("kiln_"));
+
+    // The key works at once on this API, and the quota with it.
+    assert_eq!(submit_as(&kiln, &key, "plot", tiny_plot()).await.status(), 202);
+    expect_problem(submit_as(&kiln, &key, "plot", tiny_plot()).await, 429).await;
+    let response = admin(http.put(kiln.url("/v1/tenants/web/quotas")))
+        .json(&json!({"max_queued": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(submit_as(&kiln, &key, "plot", tiny_plot()).await.status(), 202);
+
+    let listed: Value = admin(http.get(kiln.url("/v1/tenants")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["tenants"][0]["name"], "web");
+    assert_eq!(listed["tenants"][0]["quotas"]["max_queued"], 5);
+    assert!(listed.to_string().find(&key).is_none(), "keys are never shown again");
+
+    // Tenant keys cannot manage tenants; bad names and repeats are refused.
+    expect_problem(
+        http.get(kiln.url("/v1/tenants"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap(),
+        403,
+    )
+    .await;
+    let taken = admin(http.post(kiln.url("/v1/tenants")))
+        .json(&json!({"name": "web"}))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(taken, 409).await;
+    let bad = admin(http.post(kiln.url("/v1/tenants")))
+        .json(&json!({"name": "No Good"}))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(bad, 400).await;
+    let typo = admin(http.post(kiln.url("/v1/tenants")))
+        .json(&json!({"nmae": "x"}))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(typo, 400).await;
+
+    assert_eq!(
+        admin(http.delete(kiln.url("/v1/tenants/web")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    expect_problem(submit_as(&kiln, &key, "plot", tiny_plot()).await, 401).await;
+    expect_problem(
+        admin(http.delete(kiln.url("/v1/tenants/web"))).send().await.unwrap(),
+        404,
+    )
+    .await;
+}

@@ -8,6 +8,7 @@ mod kinds;
 pub mod openapi;
 mod problem;
 mod submit;
+mod tenants;
 
 pub use problem::ApiError;
 
@@ -99,6 +100,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(kinds::list))
         .routes(routes!(kinds::show, kinds::put, kinds::delete))
         .routes(routes!(stats))
+        .routes(routes!(tenants::list, tenants::add))
+        .routes(routes!(tenants::set_quotas))
+        .routes(routes!(tenants::remove))
         .routes(routes!(openapi::serve))
 }
 

@@ -52,6 +52,8 @@ pub const MAX_TABLE_ELEMENTS: usize = 1 << 16;
 pub struct MemoryLimiter {
     limit: usize,
     exceeded: bool,
+    /// The largest linear memory granted, for the guest-memory metric.
+    peak: usize,
 }
 
 impl MemoryLimiter {
@@ -59,7 +61,12 @@ impl MemoryLimiter {
         Self {
             limit: limits.memory_bytes,
             exceeded: false,
+            peak: 0,
         }
+    }
+
+    pub fn peak(&self) -> usize {
+        self.peak
     }
 
     /// The limit, if the guest ever tried to pass it.
@@ -72,6 +79,9 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
     fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         let allowed = desired <= self.limit;
         self.exceeded |= !allowed;
+        if allowed {
+            self.peak = self.peak.max(desired);
+        }
         Ok(allowed)
     }
 

@@ -102,6 +102,10 @@ pub struct RunReport {
     /// The guest's `log` lines and captured stdout/stderr, at most [`MAX_LOG_BYTES`].
     pub log: String,
     pub elapsed: Duration,
+    /// Store creation to a ready instance; None if instantiation did not finish.
+    pub instantiate: Option<Duration>,
+    /// The largest linear memory the guest was granted, in bytes.
+    pub memory_peak: usize,
 }
 
 #[derive(Debug)]
@@ -318,8 +322,10 @@ impl Runtime {
         });
 
         // A guest blocked in a host call never reaches an epoch check: dropping its future stops it.
+        let mut instantiated = None;
         let call = async {
             let handler = pre.instantiate_async(&mut store).await?;
+            instantiated = Some(started.elapsed());
             handler.call_run(&mut store, &request.params, &request.input).await
         };
         let outcome = tokio::select! {
@@ -344,6 +350,8 @@ impl Runtime {
             result,
             log: bounded_log(&log),
             elapsed: started.elapsed(),
+            instantiate: instantiated,
+            memory_peak: store.data().limiter.peak(),
         }
     }
 }

@@ -21,7 +21,9 @@ pub struct TenantEntry {
     pub quotas: TenantQuotas,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// A tenant's own quotas; `null` (unset) means the deployment's default, 0 means no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TenantQuotas {
     pub max_queued: Option<u64>,
     pub max_running: Option<u32>,
