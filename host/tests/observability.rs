@@ -135,3 +135,66 @@ async fn stats_show_live_workers_their_jobs_and_throughput() {
         200
     );
 }
+
+#[tokio::test]
+async fn stats_count_queued_jobs_by_kind_and_tenant() {
+    let redis = Redis::start();
+    let kiln = Kiln::api_only(&redis, &[]);
+    let http = client();
+    let plot = json!({"params": {"series": [{"x": [0, 1], "y": [0, 1]}]}});
+    let mut plots = Vec::new();
+    for _ in 0..2 {
+        let doc: Value = http
+            .post(kiln.url("/v1/jobs/plot"))
+            .json(&plot)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        plots.push(doc["id"].as_str().unwrap().to_owned());
+    }
+    let png = encode_png(&coordinate_image(8, 8));
+    let form = reqwest::multipart::Form::new().part("input", reqwest::multipart::Part::bytes(png).file_name("a.png"));
+    assert_eq!(
+        http.post(kiln.url("/v1/jobs/crop"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
+
+    let stats = |http: reqwest::Client, url: String| async move {
+        http.get(url).send().await.unwrap().json::<Value>().await.unwrap()
+    };
+    let now = stats(http.clone(), kiln.url("/v1/stats")).await;
+    assert_eq!(now["queued_by_kind"], json!({"plot": 2, "crop": 1}), "{now}");
+    assert_eq!(now["queued_by_tenant"], json!({"default": 3}), "{now}");
+
+    http.delete(kiln.url(&format!("/v1/jobs/{}", plots[0])))
+        .send()
+        .await
+        .unwrap();
+    let now = stats(http.clone(), kiln.url("/v1/stats")).await;
+    assert_eq!(
+        now["queued_by_kind"],
+        json!({"plot": 1, "crop": 1}),
+        "a cancelled job leaves the count: {now}"
+    );
+
+    // A worker drains the queue, and the counts with it.
+    let _worker = Kiln::worker(&redis, &[]);
+    let mut drained = false;
+    for _ in 0..200 {
+        let now = stats(http.clone(), kiln.url("/v1/stats")).await;
+        if now["queued_by_kind"] == json!({}) && now["running"] == 0 {
+            drained = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(drained, "the queue and its per-kind counts drain");
+}

@@ -26,6 +26,7 @@
 //! | `{kiln}:running:<tenant>`            | set    | ids of the tenant's running jobs (for its limit)   | none                   |
 //! | `{kiln}:limits:running`              | hash   | tenant → jobs it may run at once (overrides)       | none                   |
 //! | `{kiln}:rate:<tenant>:<unix second>` | string | submits in that second (rate quota)                | 2 s                    |
+//! | `{kiln}:queued-by-kind`              | hash   | kind → jobs waiting in queues (kept by the scripts) | none                   |
 //! | `{kiln}:workers`                     | hash   | worker id → JSON heartbeat (host, pid, running)    | gone after 30 s silence|
 //! | `{kiln}:finished:<unix minute>`      | string | jobs that reached a final state in that minute     | 1 h                    |
 //! | `{kiln}:tenants`                     | hash   | tenant name → JSON {name, key_hash, created_at}    | none                   |
@@ -46,6 +47,7 @@ pub const INDEXED: &str = "{kiln}:indexed";
 pub const TENANTS: &str = "{kiln}:tenants";
 pub const RUNNING_LIMITS: &str = "{kiln}:limits:running";
 pub const WORKERS: &str = "{kiln}:workers";
+pub const QUEUED_BY_KIND: &str = "{kiln}:queued-by-kind";
 pub const API_KEYS: &str = "{kiln}:api-keys";
 
 pub fn job(tenant: &str, id: JobId) -> String {

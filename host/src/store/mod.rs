@@ -358,6 +358,7 @@ impl Store {
             .key(keys::LEASES)
             .key(keys::DELAYED)
             .key(keys::running(tenant))
+            .key(keys::QUEUED_BY_KIND)
             .arg(keys::member(tenant, id))
             .arg(now_millis())
             .arg(self.ttl_ms())
@@ -448,6 +449,7 @@ impl Store {
             .key(keys::WAKE)
             .key(keys::running(&claim.tenant))
             .key(keys::finished_in_minute(now_millis() / 60_000))
+            .key(keys::QUEUED_BY_KIND)
             .arg(claim.member())
             .arg(&claim.lease);
         let now = now_millis();

@@ -9,6 +9,8 @@ pub struct QueueStats {
     /// Jobs waiting in tenant queues (may briefly count cancelled jobs whose entry is not yet skipped).
     pub queued: u64,
     pub queued_by_tenant: BTreeMap<String, u64>,
+    /// Jobs waiting in queues, by kind.
+    pub queued_by_kind: BTreeMap<String, u64>,
     /// Jobs waiting for a retry's backoff to pass.
     pub retrying: u64,
     /// Jobs holding a lease, i.e. running on some worker.
@@ -16,7 +18,7 @@ pub struct QueueStats {
 }
 
 impl Store {
-    /// Two round trips: the tenants with queued work, then every queue length and the set sizes.
+    /// Three round trips: the tenants with queued work, every queue length and the set sizes, the kinds.
     pub async fn queue_stats(&self) -> Result<QueueStats> {
         let mut conn = self.conn.clone();
         let tenants: Vec<String> = redis::cmd("SMEMBERS")
@@ -29,12 +31,22 @@ impl Store {
         }
         pipe.zcard(keys::DELAYED).zcard(keys::LEASES);
         let mut counts: Vec<u64> = pipe.query_async(&mut conn).await?;
+        let by_kind: BTreeMap<String, i64> = redis::cmd("HGETALL")
+            .arg(keys::QUEUED_BY_KIND)
+            .query_async(&mut conn)
+            .await?;
+        let queued_by_kind = by_kind
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| (k, n as u64))
+            .collect();
         let running = counts.pop().unwrap_or_default();
         let retrying = counts.pop().unwrap_or_default();
         let queued_by_tenant: BTreeMap<String, u64> = tenants.into_iter().zip(counts).filter(|(_, n)| *n > 0).collect();
         Ok(QueueStats {
             queued: queued_by_tenant.values().sum(),
             queued_by_tenant,
+            queued_by_kind,
             retrying,
             running,
         })

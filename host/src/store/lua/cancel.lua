@@ -1,6 +1,6 @@
 -- Cancels a queued or running job. A running job loses its lease, so its worker's next renewal fails and
 -- the worker interrupts the guest. The queue entry stays behind and is skipped by dequeue.
--- KEYS: 1 job, 2 input, 3 leases, 4 delayed, 5 the tenant's running set
+-- KEYS: 1 job, 2 input, 3 leases, 4 delayed, 5 the tenant's running set, 6 queued jobs by kind
 -- ARGV: 1 member, 2 now, 3 ttl (ms), 4 id
 -- Returns the status before the call, or nil for an unknown job.
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -12,7 +12,10 @@ if status == 'queued' or status == 'running' then
   redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', now, 'expires_at', now + tonumber(ARGV[3]))
   redis.call('HDEL', KEYS[1], 'lease')
   redis.call('ZREM', KEYS[3], ARGV[1])
-  redis.call('ZREM', KEYS[4], ARGV[1])
+  local was_retrying = redis.call('ZREM', KEYS[4], ARGV[1]) == 1
+  if status == 'queued' and not was_retrying then
+    redis.call('HINCRBY', KEYS[6], redis.call('HGET', KEYS[1], 'kind'), -1)
+  end
   redis.call('SREM', KEYS[5], ARGV[4])
   redis.call('DEL', KEYS[2])
   redis.call('PEXPIRE', KEYS[1], ARGV[3])

@@ -23,7 +23,9 @@ local function at_running_limit(tenant)
   local limit = tonumber(redis.call('HGET', KEYS[5], tenant) or ARGV[6])
   return limit > 0 and redis.call('SCARD', running_set(tenant)) >= limit
 end
+local queued_by_kind = prefix .. ':queued-by-kind'
 local function make_ready(tenant, id)
+  redis.call('HINCRBY', queued_by_kind, redis.call('HGET', job_key(tenant, id), 'kind'), 1)
   redis.call('LPUSH', prefix .. ':queue:' .. tenant, id)
   if redis.call('SADD', KEYS[2], tenant) == 1 then
     redis.call('RPUSH', KEYS[1], tenant)
@@ -90,6 +92,7 @@ while visits > 0 and budget > 0 do
         'lease', lease)
       redis.call('ZADD', KEYS[3], now + lease_ms, tenant .. '/' .. id)
       redis.call('SADD', running_set(tenant), id)
+      redis.call('HINCRBY', queued_by_kind, job[3], -1)
       local input = redis.call('GET', prefix .. ':input:' .. tenant .. ':' .. id)
       return {tenant, id, job[3], job[4], job[5], attempts, lease, input}
     end

@@ -3,7 +3,7 @@
 -- A retry past the job's last attempt becomes a failure with the same error. A release (the worker is
 -- shutting down) puts the job back at the head of its queue at once and gives back the attempt.
 -- KEYS: 1 job, 2 input, 3 result, 4 leases, 5 delayed, 6 queue, 7 ready ring, 8 ready set, 9 wake,
---       10 the tenant's running set, 11 this minute's finished-jobs counter
+--       10 the tenant's running set, 11 this minute's finished-jobs counter, 12 queued jobs by kind
 -- ARGV: 1 member, 2 lease, 3 outcome (succeeded|failed|retry|release), 4 now, 5 ttl (ms),
 --       6 error code, 7 error message, 8 retry at (ms), 9 media type, 10 result bytes
 if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[2] then
@@ -20,6 +20,7 @@ if outcome == 'release' then
   redis.call('HINCRBY', KEYS[1], 'attempts', -1)
   redis.call('HSET', KEYS[1], 'status', 'queued', 'progress', 0)
   redis.call('RPUSH', KEYS[6], id)
+  redis.call('HINCRBY', KEYS[12], redis.call('HGET', KEYS[1], 'kind'), 1)
   local tenant = redis.call('HGET', KEYS[1], 'tenant')
   if redis.call('SADD', KEYS[8], tenant) == 1 then
     redis.call('RPUSH', KEYS[7], tenant)

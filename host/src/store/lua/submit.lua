@@ -50,6 +50,7 @@ end
 redis.call('ZADD', KEYS[3], 0, ARGV[1])
 redis.call('SADD', KEYS[8], ARGV[2])
 redis.call('LPUSH', KEYS[4], ARGV[1])
+redis.call('HINCRBY', ARGV[10] .. ':queued-by-kind', ARGV[3], 1)
 if redis.call('SADD', KEYS[6], ARGV[2]) == 1 then
   redis.call('RPUSH', KEYS[5], ARGV[2])
 end
