@@ -493,3 +493,25 @@ async fn soak_full() {
     let summary = soak(var("KILN_SOAK_JOBS", 5000), var("KILN_SOAK_CLIENTS", 16)).await;
     println!("soak: {summary}");
 }
+
+/// A claim pops at most 1000 queue entries; a live job right behind exactly that many cancelled ones (the
+/// 1001st pop) must still run on a later claim, never be dropped with the stale entries.
+#[tokio::test]
+async fn a_job_behind_many_cancelled_ones_is_not_lost() {
+    let redis = Redis::start();
+    let kinds = hostile_kinds_dir();
+    let api = Kiln::api_only(&redis, &args(&kinds, &[]));
+    let http = client();
+    let mut stale = Vec::new();
+    for _ in 0..1000 {
+        stale.push(submit(&api, "hostile", json!({"params": {"mode": "noop"}})).await);
+    }
+    let live = submit(&api, "hostile", json!({"params": {"mode": "noop"}})).await;
+    for id in &stale {
+        let response = http.delete(api.url(&format!("/v1/jobs/{id}"))).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let _worker = Kiln::worker(&redis, &args(&kinds, &[]));
+    let done = wait_status(&api, &live, "succeeded", Duration::from_secs(30)).await;
+    assert_eq!(done["attempts"], 1);
+}

@@ -64,43 +64,39 @@ for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT
 end
 
 -- 3. The next job: take the tenant at the head of the ring and rotate it to the back (round-robin).
--- Each tenant in the ring is visited at most once per call.
+-- Each tenant in the ring is visited at most once per call; at most `budget` queue entries are popped.
 local budget = 1000
 local visits = redis.call('LLEN', KEYS[1])
 while visits > 0 and budget > 0 do
   visits = visits - 1
   local tenant = redis.call('LMOVE', KEYS[1], KEYS[1], 'LEFT', 'RIGHT')
-  local queue = prefix .. ':queue:' .. tenant
-  local id = false
   if not at_running_limit(tenant) then
-    id = redis.call('RPOP', queue)
+    local queue = prefix .. ':queue:' .. tenant
+    local id = redis.call('RPOP', queue)
+    while id do
+      budget = budget - 1
+      local key = job_key(tenant, id)
+      local job = redis.call('HMGET', key, 'status', 'attempts', 'kind', 'version', 'params')
+      -- Cancelled or expired jobs leave their queue entry behind; skip it here.
+      if job[1] == 'queued' then
+        local attempts = tonumber(job[2]) + 1
+        local lease = ARGV[3] .. ':' .. attempts
+        redis.call('HSET', key, 'status', 'running', 'attempts', attempts, 'started_at', now, 'progress', 0,
+          'lease', lease)
+        redis.call('ZADD', KEYS[3], now + lease_ms, tenant .. '/' .. id)
+        redis.call('SADD', running_set(tenant), id)
+        redis.call('HINCRBY', queued_by_kind, job[3], -1)
+        local input = redis.call('GET', prefix .. ':input:' .. tenant .. ':' .. id)
+        return {tenant, id, job[3], job[4], job[5], attempts, lease, input}
+      end
+      if budget == 0 then
+        return false
+      end
+      id = redis.call('RPOP', queue)
+    end
     -- A tenant with nothing queued leaves the ring until its next submit.
-    if not id then
-      redis.call('LREM', KEYS[1], 0, tenant)
-      redis.call('SREM', KEYS[2], tenant)
-    end
-  end
-  while id and budget > 0 do
-    budget = budget - 1
-    local key = job_key(tenant, id)
-    local job = redis.call('HMGET', key, 'status', 'attempts', 'kind', 'version', 'params')
-    -- Cancelled or expired jobs leave their queue entry behind; skip it here.
-    if job[1] == 'queued' then
-      local attempts = tonumber(job[2]) + 1
-      local lease = ARGV[3] .. ':' .. attempts
-      redis.call('HSET', key, 'status', 'running', 'attempts', attempts, 'started_at', now, 'progress', 0,
-        'lease', lease)
-      redis.call('ZADD', KEYS[3], now + lease_ms, tenant .. '/' .. id)
-      redis.call('SADD', running_set(tenant), id)
-      redis.call('HINCRBY', queued_by_kind, job[3], -1)
-      local input = redis.call('GET', prefix .. ':input:' .. tenant .. ':' .. id)
-      return {tenant, id, job[3], job[4], job[5], attempts, lease, input}
-    end
-    id = redis.call('RPOP', queue)
-    if not id then
-      redis.call('LREM', KEYS[1], 0, tenant)
-      redis.call('SREM', KEYS[2], tenant)
-    end
+    redis.call('LREM', KEYS[1], 0, tenant)
+    redis.call('SREM', KEYS[2], tenant)
   end
 end
 return false
