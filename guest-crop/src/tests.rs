@@ -486,12 +486,15 @@ mod manifest {
             [
                 "description",
                 "input",
+                "limits",
                 "name",
                 "output_media_type",
                 "params_schema",
                 "settings"
             ]
         );
+        // A 40-megapixel RGBA image (160 MB) and its resize buffers need more than the 256 MiB default.
+        assert_eq!(kind["limits"], serde_json::json!({"memory_mb": 512}));
         assert_eq!(kind["name"], "crop");
         assert_eq!(kind["output_media_type"], crate::MEDIA_TYPE);
         assert_eq!(kind["input"], "required");
