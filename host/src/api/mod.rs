@@ -1,6 +1,7 @@
 //! The HTTP API (v1): routes, shared state and the layers every request passes through.
 //!
-//! The API never touches wasmtime: it validates, stores and reads. Workers do the running.
+//! The API never runs a guest: it validates, stores and reads (wasmtime only compiles and link-checks
+//! uploaded components). Workers do the running.
 
 mod events;
 mod jobs;
