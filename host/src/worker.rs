@@ -118,7 +118,7 @@ impl Worker {
             let claimed = self.store.dequeue(&self.id).await;
             if shutdown.is_cancelled() {
                 if let Ok(Some(claim)) = claimed {
-                    self.record(&claim, Outcome::Release).await;
+                    self.record(&claim, Outcome::Release, "").await;
                 }
                 break;
             }
@@ -204,7 +204,8 @@ impl Worker {
         };
         let signals = RunSignals::new();
         let started = std::time::Instant::now();
-        let result = self.execute(&claim, &signals, &hard_stop).await;
+        let mut log = String::new();
+        let result = self.execute(&claim, &signals, &hard_stop, &mut log).await;
         observe(&metrics.run_seconds.get_or_create(&kind), started.elapsed());
         let outcome = match result {
             Ok(output) => Outcome::Succeeded {
@@ -232,7 +233,7 @@ impl Worker {
             Outcome::Retry { .. } => "retried",
             Outcome::Release => "released",
         });
-        self.record(&claim, outcome).await;
+        self.record(&claim, outcome, &log).await;
     }
 
     /// Loads, runs and watches the job; `Err` is a failure of the job (the guest's or Kiln's).
@@ -241,6 +242,7 @@ impl Worker {
         claim: &Claim,
         signals: &Arc<RunSignals>,
         hard_stop: &CancellationToken,
+        log: &mut String,
     ) -> Result<crate::runtime::Output, JobError> {
         let manifest = self.manifest(claim).await?;
         let pre = self.prepare(claim).await?;
@@ -294,17 +296,13 @@ impl Worker {
         for line in report.log.lines() {
             debug!(target: "kiln::guest", "{line}");
         }
-        if !report.log.is_empty()
-            && let Err(e) = self.store.put_log(claim, &report.log).await
-        {
-            warn!(error = %e, "could not store the job's log");
-        }
         match &report.result {
             Ok(output) => info!(elapsed = ?report.elapsed, bytes = output.data.len(), "job succeeded"),
             Err(error) => {
                 info!(elapsed = ?report.elapsed, code = error.code.as_str(), message = %error.message, "job failed")
             }
         }
+        *log = report.log;
         report.result
     }
 
@@ -432,11 +430,11 @@ impl Worker {
 
     /// Stores the outcome, retrying while Redis is unreachable. If it stays unreachable past the lease,
     /// the job will be run again elsewhere: at-least-once, never lost.
-    async fn record(&self, claim: &Claim, outcome: Outcome) {
+    async fn record(&self, claim: &Claim, outcome: Outcome, log: &str) {
         let give_up = tokio::time::Instant::now() + self.store.config().lease;
         let mut backoff = Duration::from_millis(50);
         loop {
-            match self.store.finish(claim, &outcome).await {
+            match self.store.finish(claim, &outcome, log).await {
                 Ok(true) => return,
                 Ok(false) => {
                     info!("outcome dropped: the job was cancelled or reassigned meanwhile");

@@ -434,7 +434,9 @@ impl Store {
     }
 
     /// Records an attempt's outcome. `false`: the lease was lost, so the outcome was dropped on purpose.
-    pub async fn finish(&self, claim: &Claim, outcome: &Outcome) -> Result<bool> {
+    /// With the outcome it keeps the guest's log of this attempt (`log`, bounded by the runtime), under
+    /// the same lease check: a run that lost its job cannot overwrite the log of the one that has it.
+    pub async fn finish(&self, claim: &Claim, outcome: &Outcome, log: &str) -> Result<bool> {
         let mut conn = self.conn.clone();
         let mut invocation = FINISH.prepare_invoke();
         invocation
@@ -450,34 +452,34 @@ impl Store {
             .key(keys::running(&claim.tenant))
             .key(keys::finished_in_minute(now_millis() / 60_000))
             .key(keys::QUEUED_BY_KIND)
+            .key(keys::log(&claim.tenant, claim.id))
             .arg(claim.member())
             .arg(&claim.lease);
         let now = now_millis();
-        match outcome {
-            Outcome::Succeeded { media_type, data } => invocation
-                .arg("succeeded")
-                .arg(now)
-                .arg(self.ttl_ms())
-                .arg("")
-                .arg("")
-                .arg(0)
-                .arg(media_type)
-                .arg(data.as_slice()),
-            Outcome::Failed(error) => invocation
-                .arg("failed")
-                .arg(now)
-                .arg(self.ttl_ms())
-                .arg(error.code.as_str())
-                .arg(&error.message),
-            Outcome::Retry { error, after } => invocation
-                .arg("retry")
-                .arg(now)
-                .arg(self.ttl_ms())
-                .arg(error.code.as_str())
-                .arg(&error.message)
-                .arg(now + after.as_millis() as i64),
-            Outcome::Release => invocation.arg("release").arg(now).arg(self.ttl_ms()).arg("").arg(""),
+        // (outcome, error code, error message, retry at, media type, result bytes)
+        let (name, code, message, retry_at, media_type, data): (&str, &str, &str, i64, &str, &[u8]) = match outcome {
+            Outcome::Succeeded { media_type, data } => ("succeeded", "", "", 0, media_type, data),
+            Outcome::Failed(error) => ("failed", error.code.as_str(), &error.message, 0, "", &[]),
+            Outcome::Retry { error, after } => (
+                "retry",
+                error.code.as_str(),
+                &error.message,
+                now + after.as_millis() as i64,
+                "",
+                &[],
+            ),
+            Outcome::Release => ("release", "", "", 0, "", &[]),
         };
+        invocation
+            .arg(name)
+            .arg(now)
+            .arg(self.ttl_ms())
+            .arg(code)
+            .arg(message)
+            .arg(retry_at)
+            .arg(media_type)
+            .arg(data)
+            .arg(log);
         let recorded: i64 = invocation.invoke_async(&mut conn).await?;
         Ok(recorded == 1)
     }
@@ -494,16 +496,6 @@ impl Store {
             .arg(per_tenant)
             .invoke_async(&mut conn)
             .await?)
-    }
-
-    /// Keeps the guest's log of this attempt (bounded by the runtime) for as long as a finished job.
-    /// One key, so no script: a lost write only loses the log, never job state.
-    pub async fn put_log(&self, claim: &Claim, log: &str) -> Result<()> {
-        let mut conn = self.conn.clone();
-        let _: () = conn
-            .pset_ex(keys::log(&claim.tenant, claim.id), log, self.ttl_ms())
-            .await?;
-        Ok(())
     }
 
     /// The guest's log of the job's last attempt, if it logged anything.

@@ -3,14 +3,19 @@
 -- A retry past the job's last attempt becomes a failure with the same error. A release (the worker is
 -- shutting down) puts the job back at the head of its queue at once and gives back the attempt.
 -- KEYS: 1 job, 2 input, 3 result, 4 leases, 5 delayed, 6 queue, 7 ready ring, 8 ready set, 9 wake,
---       10 the tenant's running set, 11 this minute's finished-jobs counter, 12 queued jobs by kind
+--       10 the tenant's running set, 11 this minute's finished-jobs counter, 12 queued jobs by kind,
+--       13 the job's log
 -- ARGV: 1 member, 2 lease, 3 outcome (succeeded|failed|retry|release), 4 now, 5 ttl (ms),
---       6 error code, 7 error message, 8 retry at (ms), 9 media type, 10 result bytes
+--       6 error code, 7 error message, 8 retry at (ms), 9 media type, 10 result bytes,
+--       11 the guest's log of this attempt ('' for none: an earlier log is kept)
 if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[2] then
   return 0
 end
 local now = tonumber(ARGV[4])
 local ttl = tonumber(ARGV[5])
+if ARGV[11] ~= '' then
+  redis.call('SET', KEYS[13], ARGV[11], 'PX', ttl)
+end
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('SREM', KEYS[10], redis.call('HGET', KEYS[1], 'id'))
 redis.call('HDEL', KEYS[1], 'lease')
