@@ -43,6 +43,8 @@ pub struct KindLimits {
     pub memory_mb: Option<u64>,
     pub timeout_secs: Option<f64>,
     pub max_output_mb: Option<u64>,
+    /// The largest input the kind accepts; the API's body limit (`KILN_MAX_BODY_BYTES`) is the ceiling.
+    pub max_input_mb: Option<u64>,
 }
 
 fn any_object_schema() -> serde_json::Value {

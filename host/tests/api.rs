@@ -484,3 +484,27 @@ async fn jobs_live_in_redis_under_the_tenant() {
         .unwrap();
     assert_eq!(queued, [id]);
 }
+
+#[tokio::test]
+async fn a_kind_may_accept_less_input_than_the_body_limit() {
+    let redis = Redis::start();
+    // The hostile component, registered under a manifest that caps its input at 1 MiB.
+    let kinds = hostile_kinds_dir();
+    let manifest = kinds.path().join("hostile.json");
+    let mut parsed: Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    parsed["limits"] = json!({"max_input_mb": 1});
+    std::fs::write(&manifest, parsed.to_string()).unwrap();
+    let kiln = Kiln::api_only(&redis, &["--kinds-dir", kinds.path().to_str().unwrap()]);
+    let upload = |bytes: usize| {
+        let form = reqwest::multipart::Form::new()
+            .text("params", json!({"mode": "echo"}).to_string())
+            .part(
+                "input",
+                reqwest::multipart::Part::bytes(vec![7u8; bytes]).file_name("in.bin"),
+            );
+        client().post(kiln.url("/v1/jobs/hostile")).multipart(form).send()
+    };
+    let body = expect_problem(upload(2 << 20).await.unwrap(), 413).await;
+    assert!(body["detail"].as_str().unwrap().contains("at most 1 MiB"), "{body}");
+    assert_eq!(upload(100_000).await.unwrap().status(), 202);
+}

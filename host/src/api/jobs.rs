@@ -81,6 +81,16 @@ pub async fn submit(
         .ok_or_else(|| ApiError::NotFound(format!("no job kind named `{kind_name}`; GET /v1/kinds lists them")))?;
     let idempotency_key = idempotency_key(request.headers())?;
     let submission = read_submission(request, state.config.max_body_bytes).await?;
+    if let (Some(input), Some(max_mb)) = (
+        &submission.input,
+        kind.manifest.limits.as_ref().and_then(|l| l.max_input_mb),
+    ) && input.len() as u64 > max_mb << 20
+    {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "kind `{kind_name}` takes inputs of at most {max_mb} MiB; this one has {} bytes",
+            input.len()
+        )));
+    }
     match (kind.manifest.input, &submission.input) {
         (InputPolicy::Required, None) => {
             return Err(ApiError::BadRequest(format!(

@@ -109,6 +109,7 @@ mod tests {
             memory_mb: Some(4096),
             timeout_secs: Some(2.5),
             max_output_mb: None,
+            max_input_mb: None,
         };
         let limits = defaults.for_kind(Some(&asks), &ceiling);
         assert_eq!(limits.memory_bytes, 1 << 30, "capped at the ceiling");
