@@ -244,8 +244,7 @@ impl Worker {
         hard_stop: &CancellationToken,
         log: &mut String,
     ) -> Result<crate::runtime::Output, JobError> {
-        let manifest = self.manifest(claim).await?;
-        let pre = self.prepare(claim).await?;
+        let (manifest, pre) = self.load(claim).await?;
         let mut settings = manifest.settings.clone();
         if let Some(overrides) = self.config.settings.get(&manifest.name) {
             settings.extend(overrides.clone());
@@ -306,41 +305,41 @@ impl Worker {
         report.result
     }
 
-    async fn manifest(&self, claim: &Claim) -> Result<Arc<Manifest>, JobError> {
-        if let Some(manifest) = self
+    /// The job's manifest and pre-linked component: from this process's caches, or else from Redis in
+    /// one read (the package holds both) and compiled once.
+    async fn load(&self, claim: &Claim) -> Result<(Arc<Manifest>, Arc<Prepared>), JobError> {
+        let key = (claim.kind.clone(), claim.version.clone());
+        let cached = self
             .manifests
             .lock()
             .expect("manifest cache poisoned")
-            .get(&(claim.kind.clone(), claim.version.clone()))
-        {
-            return Ok(manifest.clone());
-        }
-        let package = self.load_version(claim).await?;
-        let manifest = Arc::new(package.manifest);
-        self.manifests
-            .lock()
-            .expect("manifest cache poisoned")
-            .insert((claim.kind.clone(), claim.version.clone()), manifest.clone());
-        Ok(manifest)
-    }
-
-    async fn prepare(&self, claim: &Claim) -> Result<Arc<Prepared>, JobError> {
-        let component = if self.runtime.is_prepared(&claim.version) {
-            None
-        } else {
-            Some(self.load_version(claim).await?.component)
+            .get(&key)
+            .cloned();
+        let (manifest, component) = match cached {
+            Some(manifest) if self.runtime.is_prepared(&claim.version) => (manifest, None),
+            _ => {
+                let package = self.load_version(claim).await?;
+                let manifest = Arc::new(package.manifest);
+                self.manifests
+                    .lock()
+                    .expect("manifest cache poisoned")
+                    .insert(key, manifest.clone());
+                (manifest, Some(package.component))
+            }
         };
         let runtime = self.runtime.clone();
         let version = claim.version.clone();
-        tokio::task::spawn_blocking(move || runtime.prepare(&version, component.as_deref().unwrap_or_default()))
-            .await
-            .map_err(|e| JobError::new(ErrorCode::HostError, format!("compiling the component failed: {e}")))?
-            .map_err(|e| {
-                JobError::new(
-                    ErrorCode::HostError,
-                    format!("the kind's component could not be loaded: {e:#}"),
-                )
-            })
+        let pre =
+            tokio::task::spawn_blocking(move || runtime.prepare(&version, component.as_deref().unwrap_or_default()))
+                .await
+                .map_err(|e| JobError::new(ErrorCode::HostError, format!("compiling the component failed: {e}")))?
+                .map_err(|e| {
+                    JobError::new(
+                        ErrorCode::HostError,
+                        format!("the kind's component could not be loaded: {e:#}"),
+                    )
+                })?;
+        Ok((manifest, pre))
     }
 
     async fn load_version(&self, claim: &Claim) -> Result<crate::kinds::KindPackage, JobError> {
