@@ -3,7 +3,7 @@
 //! It cannot drift from the router: `api::api_routes` and `api::ops_routes` register every handler through
 //! `utoipa_axum::routes!`, which builds the axum route and the document's operation from the same
 //! `#[utoipa::path]` annotation, so a route without an annotation does not exist. The web page's routes
-//! come from `web::pages`, the same table `web::routes` is built from. `host/tests/openapi.rs` checks the
+//! come from `web::pages`, the same table `web::routes` is built from. `host/tests/e2e/openapi.rs` checks the
 //! document against the live server and README's routes table.
 
 use crate::job::{JobError, Status};

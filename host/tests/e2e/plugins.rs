@@ -1,9 +1,7 @@
 //! Plugin kinds end to end: `guest-filter`, which no host code knows, is uploaded through the API to a
 //! running Kiln and runs jobs; uploads that cannot work are refused with the reason.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use image::GenericImageView;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};

@@ -4,9 +4,7 @@
 //! Jobs that are "in the middle" when something is killed use the test-only `hostile` kind
 //! (`{"mode": "spin", "ms": N}` is a CPU-bound job of known length).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};

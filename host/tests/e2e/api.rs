@@ -1,9 +1,7 @@
 //! The HTTP API v1 end to end: real Redis, the real `kiln` binary, the real components.
 
-mod common;
-
+use crate::common::*;
 use base64::Engine as _;
-use common::*;
 use image::GenericImageView;
 use serde_json::{Value, json};
 use std::time::Duration;

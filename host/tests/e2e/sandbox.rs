@@ -1,9 +1,7 @@
 //! The sandbox against hostile components, end to end: the real `kiln` binary, real Redis, and the
 //! test-only `hostile` kind (guest-hostile), which misbehaves on request.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::{Duration, Instant};

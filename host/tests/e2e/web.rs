@@ -6,9 +6,7 @@
 //! Needs `chromium`, `node` and `npm` (`deploy/local.sh prerequisites` installs them); fails, saying so,
 //! when they are missing. Screenshots: /tmp/kiln-web.png and /tmp/kiln-web-phone.png.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,13 +1,11 @@
 //! The README's curl examples, run word for word against a live Kiln, so they cannot drift from the API.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::process::Command;
 
 #[tokio::test]
 async fn readme_examples_run_as_written() {
-    let readme = include_str!("../../README.md");
+    let readme = include_str!("../../../README.md");
     let start = readme.find("<!-- readme-examples:start -->").expect("start marker");
     let end = readme.find("<!-- readme-examples:end -->").expect("end marker");
     let script = readme[start..end]

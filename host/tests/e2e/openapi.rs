@@ -2,9 +2,7 @@
 //! exists and answers with a status (and content type) it documents, every route in README is
 //! documented, and every documented error is problem+json.
 
-mod common;
-
-use common::{Kiln, Redis, client};
+use crate::common::{Kiln, Redis, client};
 use serde_json::Value;
 use std::collections::BTreeSet;
 

@@ -2,9 +2,7 @@
 //! `kiln serve` starts a private redis-server (and says so); with no Redis to be had at all, it exits
 //! with a message that says what was tried and how to fix it, never a backtrace.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

@@ -1,8 +1,6 @@
 //! Watching jobs: long-poll (`?wait=N`) and Server-Sent Events.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 

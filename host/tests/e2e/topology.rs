@@ -1,9 +1,7 @@
 //! `deploy/topology.sh` brings up Redis, one API and two workers as separate processes, and jobs flow
 //! through that deployment end to end.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::process::Command;
 
 #[test]

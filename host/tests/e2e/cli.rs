@@ -1,9 +1,7 @@
 //! The command-line client (`kiln submit|status|get|jobs|cancel|kinds`): the real binary against a live
 //! Kiln, its stdout lines, saved files and exit codes.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -266,7 +264,7 @@ fn queued_jobs_without_wait_can_be_cancelled() {
 
 #[test]
 fn readme_client_examples_run_as_written() {
-    let readme = include_str!("../../README.md");
+    let readme = include_str!("../../../README.md");
     let start = readme.find("<!-- cli-examples:start -->").expect("start marker");
     let end = readme.find("<!-- cli-examples:end -->").expect("end marker");
     let script = readme[start..end]

@@ -4,8 +4,6 @@
 //! restart their Redis. Compiled components are cached in one dir shared by all tests (wasmtime's cache
 //! is safe to share), so only the first test pays for compilation.
 
-#![allow(dead_code)]
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

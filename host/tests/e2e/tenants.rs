@@ -1,8 +1,6 @@
 //! Tenants: API keys, isolation between tenants, admin-only routes, and fair scheduling under a flood.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use std::process::Command;
 use std::time::Duration;

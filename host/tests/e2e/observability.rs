@@ -1,9 +1,7 @@
 //! What operators watch: `GET /v1/stats` (queue, live workers with their jobs, throughput), `GET /metrics`
 //! on the API and on a worker's `--ops-listen`, and request ids.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use std::time::Duration;
 

@@ -1,9 +1,7 @@
 //! Kiln on a real Redis Cluster: three masters from `redis-server` processes, the client in cluster mode
 //! (`redis+cluster://`), and the end-to-end flow on top.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};

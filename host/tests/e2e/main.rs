@@ -1,0 +1,22 @@
+//! End-to-end tests: the real `kiln` binary against private `redis-server` processes.
+//!
+//! One test binary with a module per area, not one binary per file: each binary links all of wasmtime, so
+//! fifteen of them cost gigabytes of disk and minutes of linking for nothing. Run one area with
+//! `cargo test --test e2e sandbox::`.
+
+mod common;
+
+mod api;
+mod cli;
+mod cluster;
+mod events;
+mod first_run;
+mod observability;
+mod openapi;
+mod plugins;
+mod readme;
+mod reliability;
+mod sandbox;
+mod tenants;
+mod topology;
+mod web;
