@@ -110,6 +110,38 @@ pub enum ClientCommand {
         #[command(flatten)]
         remote: RemoteArgs,
     },
+    /// Load-test a Kiln: concurrent clients each submit a job, wait for it and download its result.
+    #[command(after_help = crate::client::EXIT_CODES)]
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BenchArgs {
+    /// The job kind.
+    pub kind: String,
+    /// The jobs' params: inline JSON, or `@FILE`.
+    #[arg(long, value_name = "JSON|@FILE")]
+    pub params: Option<String>,
+    /// An input file, sent with every job.
+    #[arg(long, short, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Jobs to measure.
+    #[arg(long, short = 'n', default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub jobs: u32,
+    /// Concurrent clients, each with one job in flight.
+    #[arg(long, short, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub clients: u32,
+    /// Jobs run one at a time before measuring.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub warmup: u32,
+    /// Fail a job whose result is not a PNG of this size, e.g. `300x300`.
+    #[arg(long, value_name = "WxH", value_parser = crate::client::bench::parse_size)]
+    pub expect: Option<(u32, u32)>,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -196,7 +228,8 @@ pub struct CommonArgs {
     #[arg(long, env = "KILN_REDIS_URL", global = true)]
     pub redis_url: Option<String>,
     /// Where Kiln keeps local state: the embedded Redis's data and the compiled-component cache.
-    #[arg(long, env = "KILN_DATA_DIR", default_value = ".kiln", global = true)]
+    /// Made absolute at start (wasmtime's cache and the embedded Redis's socket URL need that).
+    #[arg(long, env = "KILN_DATA_DIR", default_value = ".kiln", global = true, value_parser = absolute_path)]
     pub data_dir: PathBuf,
     /// Log as JSON lines instead of human-readable text (`KILN_LOG_FORMAT=json`).
     #[arg(long, env = "KILN_LOG_FORMAT", default_value = "text", global = true)]
@@ -367,6 +400,11 @@ fn parse_setting(raw: &str) -> Result<(String, String, String), String> {
         return Err(format!("`{raw}` is not KIND.NAME=VALUE"));
     }
     Ok((kind.to_owned(), name.to_owned(), value.to_owned()))
+}
+
+/// A path relative to the working directory, made absolute (it need not exist yet).
+fn absolute_path(raw: &str) -> Result<PathBuf, String> {
+    std::path::absolute(raw).map_err(|e| format!("`{raw}` is not a usable path: {e}"))
 }
 
 #[cfg(test)]

@@ -19,13 +19,17 @@ async fn serve_starts_its_own_redis_when_none_is_configured() {
         eprintln!("skipped: a Redis answers on 127.0.0.1:6379, so no embedded one would start");
         return;
     }
-    let data = tempfile::tempdir().unwrap();
+    // The default data dir, `.kiln` relative to where kiln starts, as on a first `deploy/local.sh run`.
+    let cwd = tempfile::tempdir().unwrap();
+    let data = cwd.path().join(".kiln");
+    std::fs::create_dir_all(&data).unwrap();
     std::fs::create_dir_all(shared_cache_dir()).unwrap();
-    std::os::unix::fs::symlink(shared_cache_dir(), data.path().join("cache")).unwrap();
+    std::os::unix::fs::symlink(shared_cache_dir(), data.join("cache")).unwrap();
     let mut child = Command::new(kiln_bin())
         .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1"])
+        .current_dir(cwd.path())
         .env_remove("KILN_REDIS_URL")
-        .env("KILN_DATA_DIR", data.path())
+        .env_remove("KILN_DATA_DIR")
         .env("KILN_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
@@ -40,7 +44,7 @@ async fn serve_starts_its_own_redis_when_none_is_configured() {
         }
     };
     assert!(said_so, "kiln says that it started its own Redis");
-    assert!(data.path().join("redis").join("redis.sock").exists());
+    assert!(data.join("redis").join("redis.sock").exists());
 
     let response = client()
         .post(format!("{base}/v1/jobs/plot?wait=60"))
@@ -59,10 +63,10 @@ async fn serve_starts_its_own_redis_when_none_is_configured() {
     let exit = child.wait().unwrap();
     assert!(exit.success(), "kiln exits 0 on SIGTERM: {exit}");
     assert!(
-        !data.path().join("redis").join("redis.sock").exists(),
+        !data.join("redis").join("redis.sock").exists(),
         "the embedded redis-server stopped"
     );
-    let aof = data.path().join("redis").join("appendonlydir");
+    let aof = data.join("redis").join("appendonlydir");
     assert!(aof.exists(), "persistence was on");
 }
 
