@@ -1,13 +1,15 @@
-//! `kiln submit|status|get|jobs|cancel|kinds`: a command-line client of a (possibly remote) Kiln's HTTP
+//! `kiln submit|status|get|jobs|cancel|kinds|bench`: a command-line client of a (possibly remote) Kiln's HTTP
 //! API. It talks HTTP only, never Redis, so it works against any Kiln it can reach.
 //!
 //! - [`Remote`] (here): the HTTP client: base URL, API key, problem+json errors turned into [`Failure`]s.
 //! - `submit`: a batch of files as one job each, bounded concurrency, progress bars, results to a folder.
 //! - `commands`: the one-request commands.
+//! - `bench`: a load generator, concurrent clients each running whole job lifecycles.
 //!
 //! Exit codes are part of the interface (scripts rely on them), see [`EXIT_CODES`]: every error this
 //! module returns is a [`Failure`] carrying its code, and `main` exits with it ([`exit_code`]).
 
+pub mod bench;
 mod commands;
 mod submit;
 
@@ -17,9 +19,9 @@ use serde::Deserialize;
 use std::time::Duration;
 
 /// The exit codes, as `--help` and the README state them.
-pub const EXIT_CODES: &str = "Exit codes of the client commands (submit, status, get, jobs, cancel, kinds):
+pub const EXIT_CODES: &str = "Exit codes of the client commands (submit, status, get, jobs, cancel, kinds, bench):
   0  success (submit: every job succeeded, or was queued without --wait)
-  1  some job failed or was cancelled (submit --wait, get --wait)
+  1  some job failed or was cancelled (submit --wait, get --wait, bench)
   2  usage error or request refused (4xx: bad params, unknown kind or job, job not finished or already
      finished, payload too large, bad API key); the server's reason is printed
   3  cannot reach the server, or it failed (5xx, e.g. 503 when its Redis is down)
@@ -77,6 +79,7 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Jobs(args) => commands::jobs(args).await,
         ClientCommand::Cancel { remote, id } => commands::cancel(&Remote::new(&remote)?, &id).await,
         ClientCommand::Kinds { remote } => commands::kinds(&Remote::new(&remote)?).await,
+        ClientCommand::Bench(args) => bench::run(args).await,
     };
     result.map_err(anyhow::Error::new)
 }

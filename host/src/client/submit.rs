@@ -228,24 +228,11 @@ async fn submit(batch: &Batch, input: Option<&Path>) -> Result<Job, Failure> {
         }
         None => None,
     };
-    let path = format!("/v1/jobs/{}", path_segment(&batch.kind));
     let key = uuid::Uuid::new_v4().to_string();
     let mut attempt = 1;
     loop {
-        let request = batch
-            .remote
-            .request(Method::POST, &path)
-            .timeout(UPLOAD_TIMEOUT)
+        let request = submit_request(&batch.remote, &batch.kind, &batch.params, input.as_ref())
             .header("idempotency-key", &key);
-        let request = match &input {
-            Some((bytes, name)) => {
-                let part = Part::stream_with_length(bytes.clone(), bytes.len() as u64).file_name(name.clone());
-                request.multipart(Form::new().text("params", batch.params.clone()).part("input", part))
-            }
-            None => request
-                .header("content-type", "application/json")
-                .body(format!("{{\"params\":{}}}", batch.params)),
-        };
         match batch.remote.json::<Job>(request).await {
             Err(e) if e.is_transient() && attempt < SUBMIT_ATTEMPTS => {
                 tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
@@ -253,6 +240,27 @@ async fn submit(batch: &Batch, input: Option<&Path>) -> Result<Job, Failure> {
             }
             other => return other,
         }
+    }
+}
+
+/// `POST /v1/jobs/{kind}`: params (JSON text) as a JSON body, or with an input file as multipart.
+pub(super) fn submit_request(
+    remote: &Remote,
+    kind: &str,
+    params: &str,
+    input: Option<&(bytes::Bytes, String)>,
+) -> reqwest::RequestBuilder {
+    let request = remote
+        .request(Method::POST, &format!("/v1/jobs/{}", path_segment(kind)))
+        .timeout(UPLOAD_TIMEOUT);
+    match input {
+        Some((bytes, name)) => {
+            let part = Part::stream_with_length(bytes.clone(), bytes.len() as u64).file_name(name.clone());
+            request.multipart(Form::new().text("params", params.to_owned()).part("input", part))
+        }
+        None => request
+            .header("content-type", "application/json")
+            .body(format!("{{\"params\":{params}}}")),
     }
 }
 
@@ -286,7 +294,7 @@ fn summarise(outcomes: &[Outcome], wait: bool, out: Option<&Path>) -> Result<(),
 }
 
 /// `--params`: inline JSON or `@FILE`; must be an object. Absent: `{}`.
-fn read_params(raw: Option<&str>) -> Result<Map<String, Value>, Failure> {
+pub(super) fn read_params(raw: Option<&str>) -> Result<Map<String, Value>, Failure> {
     let (text, origin) = match raw {
         None => return Ok(Map::new()),
         Some(raw) => match raw.strip_prefix('@') {
