@@ -109,6 +109,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         tokio::spawn(keys.clone().keep_fresh(shutdown.clone()));
         let router = app(AppState {
             store: store.clone(),
+            changes: crate::store::Changes::start(&store, shutdown.clone()),
             catalog: catalog.clone(),
             keys,
             runtime: runtime.clone(),

@@ -1,15 +1,14 @@
 //! Watching a job without hammering the API: `GET /v1/jobs/{id}?wait=N` (long-poll) and
 //! `GET /v1/jobs/{id}/events` (Server-Sent Events of each status or progress change until the job ends).
 //!
-//! Both watch by rereading the job document every [`POLL`]: one cheap HGETALL per watcher per tick,
-//! bounded in time. Progress itself is flushed by workers at most every 500 ms, so finer ticks would see
-//! nothing new.
+//! Both reread the job document when the scripts announce a change to it ([`crate::store::Changes`]):
+//! a finished job answers its waiter at once, with no polling in between.
 
 use super::openapi::{Problem, tags};
 use super::{ApiError, AppState};
 use crate::auth::Tenant;
 use crate::job::{JobId, JobRecord};
-use crate::store::Store;
+use crate::store::{Store, Watch, keys};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -19,8 +18,6 @@ use std::convert::Infallible;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// How often a watcher rereads the job.
-const POLL: Duration = Duration::from_millis(100);
 /// Longest `?wait=`, in seconds.
 pub const MAX_WAIT_SECS: u64 = 60;
 /// Longest an event stream stays open; clients reconnect if the job is still going.
@@ -44,32 +41,36 @@ async fn load(store: &Store, tenant: &str, id: JobId) -> Result<JobRecord, ApiEr
         .ok_or_else(|| ApiError::NotFound(format!("no job with id `{id}` (it never existed, or it expired)")))
 }
 
-/// Rereads the job until it differs from `seen` (or is final), or `deadline` passes.
+/// Rereads the job until it differs from `seen` (or is final), or `deadline` passes. `watch` must have
+/// been taken before `seen` was read.
 async fn next_change(
     store: &Store,
+    watch: &mut Watch,
     tenant: &str,
-    id: JobId,
     seen: &JobRecord,
     deadline: Instant,
 ) -> Result<JobRecord, ApiError> {
+    let member = keys::member(tenant, seen.id);
     let mut current = seen.clone();
     while !current.status.is_final() && observed(&current) == observed(seen) && Instant::now() < deadline {
-        tokio::time::sleep(POLL.min(deadline.saturating_duration_since(Instant::now()))).await;
-        current = load(store, tenant, id).await?;
+        watch.changed(&member, deadline).await;
+        current = load(store, tenant, seen.id).await?;
     }
     Ok(current)
 }
 
-/// Follows the job until it reaches a final state or `deadline` passes; returns it as last seen.
+/// Follows the job until it reaches a final state or `deadline` passes; returns it as last seen. `watch`
+/// must have been taken before `start` was read.
 pub async fn until_final(
     store: &Store,
+    watch: &mut Watch,
     tenant: &str,
     start: &JobRecord,
     deadline: Instant,
 ) -> Result<JobRecord, ApiError> {
     let mut record = start.clone();
     while !record.status.is_final() && Instant::now() < deadline {
-        record = next_change(store, tenant, record.id, &record, deadline).await?;
+        record = next_change(store, watch, tenant, &record, deadline).await?;
     }
     Ok(record)
 }
@@ -125,9 +126,19 @@ pub async fn get(
     let Query(query) = query.map_err(|e| ApiError::BadRequest(format!("bad query: {}", e.body_text())))?;
     let wait = parse_wait(query.wait.as_deref())?;
     let id = super::jobs::parse_id(&id)?;
+    let mut watch = state.changes.watch();
     let record = load(&state.store, tenant.as_str(), id).await?;
     let record = match wait {
-        Some(wait) => next_change(&state.store, tenant.as_str(), id, &record, Instant::now() + wait).await?,
+        Some(wait) => {
+            next_change(
+                &state.store,
+                &mut watch,
+                tenant.as_str(),
+                &record,
+                Instant::now() + wait,
+            )
+            .await?
+        }
         None => record,
     };
     Ok(Json(record.view()))
@@ -161,11 +172,12 @@ pub async fn events(
     tenant: Tenant,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let id = super::jobs::parse_id(&id)?;
+    let watch = state.changes.watch();
     let first = load(&state.store, tenant.as_str(), id).await?;
     let store = state.store.clone();
     let closes_at = Instant::now() + MAX_STREAM;
-    // State: the record to send next, and whether the stream is done.
-    let stream = futures_util::stream::unfold(Some(first), move |next| {
+    // State: the record to send next (none: the stream is done), and the watch.
+    let stream = futures_util::stream::unfold((Some(first), watch), move |(next, mut watch)| {
         let store = store.clone();
         let tenant = tenant.clone();
         async move {
@@ -177,7 +189,7 @@ pub async fn events(
             let following = if record.status.is_final() || Instant::now() >= closes_at {
                 None
             } else {
-                match next_change(&store, tenant.as_str(), id, &record, closes_at).await {
+                match next_change(&store, &mut watch, tenant.as_str(), &record, closes_at).await {
                     Ok(changed) => Some(changed),
                     Err(e) => {
                         tracing::warn!(error = %e, job = %id, "event stream ended early");
@@ -185,7 +197,7 @@ pub async fn events(
                     }
                 }
             };
-            Some((Ok(event), following))
+            Some((Ok(event), (following, watch)))
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))

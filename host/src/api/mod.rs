@@ -58,6 +58,8 @@ impl Default for ApiConfig {
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// Wakes the requests that wait for a job to change.
+    pub changes: crate::store::Changes,
     pub catalog: Catalog,
     pub keys: KeyRing,
     /// Used by the API only to check uploaded components; jobs run in workers.

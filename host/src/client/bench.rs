@@ -66,7 +66,11 @@ impl Workload {
     /// One job's whole lifecycle; the error says which step failed.
     async fn round(&self) -> Result<(), String> {
         let request = submit_request(&self.remote, &self.kind, &self.params, self.input.as_ref());
-        let job = self.remote.json::<super::Job>(request).await.map_err(|e| format!("submit: {e}"))?;
+        let job = self
+            .remote
+            .json::<super::Job>(request)
+            .await
+            .map_err(|e| format!("submit: {e}"))?;
         let ended = self
             .remote
             .wait_final(&job.id, |_| {})
@@ -108,8 +112,8 @@ pub async fn run(args: BenchArgs) -> Result<(), Failure> {
     let params = serde_json::Value::Object(read_params(args.params.as_deref())?).to_string();
     let input = match &args.input {
         Some(path) => {
-            let bytes = std::fs::read(path)
-                .map_err(|e| Failure::refused(format!("cannot read {}: {e}", path.display())))?;
+            let bytes =
+                std::fs::read(path).map_err(|e| Failure::refused(format!("cannot read {}: {e}", path.display())))?;
             let name = path
                 .file_name()
                 .map_or_else(|| "input".into(), |n| n.to_string_lossy().into_owned());

@@ -231,8 +231,8 @@ async fn submit(batch: &Batch, input: Option<&Path>) -> Result<Job, Failure> {
     let key = uuid::Uuid::new_v4().to_string();
     let mut attempt = 1;
     loop {
-        let request = submit_request(&batch.remote, &batch.kind, &batch.params, input.as_ref())
-            .header("idempotency-key", &key);
+        let request =
+            submit_request(&batch.remote, &batch.kind, &batch.params, input.as_ref()).header("idempotency-key", &key);
         match batch.remote.json::<Job>(request).await {
             Err(e) if e.is_transient() && attempt < SUBMIT_ATTEMPTS => {
                 tokio::time::sleep(Duration::from_millis(500 << attempt)).await;

@@ -15,8 +15,9 @@ pub const CLUSTER_SCHEME: &str = "redis+cluster://";
 #[derive(Clone)]
 pub enum Target {
     Single(redis::Client),
-    /// Boxed: the cluster client is twice the size of the single one, and there is one per process.
-    Cluster(Box<ClusterClient>),
+    /// Boxed: the cluster client is twice the size of the single one, and there is one per process. With
+    /// a plain client per node named in the URL, for pub/sub (a cluster delivers PUBLISH on every node).
+    Cluster(Box<ClusterClient>, Vec<redis::Client>),
 }
 
 /// A connection to the [`Target`]; cheap to clone (all variants multiplex).
@@ -51,12 +52,16 @@ impl Target {
             )
                 .into());
         }
+        let plain = nodes
+            .iter()
+            .map(|node| redis::Client::open(node.as_str()))
+            .collect::<RedisResult<_>>()?;
         let client = ClusterClient::builder(nodes)
             .connection_timeout(Duration::from_secs(2))
             .response_timeout(Duration::from_secs(10))
             .retries(3)
             .build()?;
-        Ok(Self::Cluster(Box::new(client)))
+        Ok(Self::Cluster(Box::new(client), plain))
     }
 
     /// The connection for ordinary traffic.
@@ -70,7 +75,7 @@ impl Target {
                     .set_max_delay(Duration::from_secs(2));
                 Ok(Conn::Managed(client.get_connection_manager_with_config(config).await?))
             }
-            Self::Cluster(client) => Ok(Conn::Cluster(client.get_async_connection().await?)),
+            Self::Cluster(client, _) => Ok(Conn::Cluster(client.get_async_connection().await?)),
         }
     }
 
@@ -85,8 +90,18 @@ impl Target {
                     client.get_multiplexed_async_connection_with_config(&config).await?,
                 ))
             }
-            Self::Cluster(client) => Ok(Conn::Cluster(client.get_async_connection().await?)),
+            Self::Cluster(client, _) => Ok(Conn::Cluster(client.get_async_connection().await?)),
         }
+    }
+
+    /// A pub/sub connection; on a cluster to node `attempt` (mod the nodes named), so that reconnecting
+    /// goes round them.
+    pub async fn pubsub(&self, attempt: usize) -> RedisResult<redis::aio::PubSub> {
+        let client = match self {
+            Self::Single(client) => client,
+            Self::Cluster(_, nodes) => &nodes[attempt % nodes.len()],
+        };
+        client.get_async_pubsub().await
     }
 }
 

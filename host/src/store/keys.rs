@@ -31,6 +31,9 @@
 //! | `{kiln}:finished:<unix minute>`      | string | jobs that reached a final state in that minute     | 1 h                    |
 //! | `{kiln}:tenants`                     | hash   | tenant name → JSON {name, key_hash, created_at}    | none                   |
 //! | `{kiln}:api-keys`                    | hash   | SHA-256 of an API key → tenant name                | none                   |
+//!
+//! One pub/sub channel, not a key: `{kiln}:changed` carries `<tenant>/<id>` each time a script changes a
+//! job's status or progress, so the API's watchers (`?wait=`, SSE) wake at once instead of polling.
 
 use crate::job::JobId;
 
@@ -49,6 +52,8 @@ pub const RUNNING_LIMITS: &str = "{kiln}:limits:running";
 pub const WORKERS: &str = "{kiln}:workers";
 pub const QUEUED_BY_KIND: &str = "{kiln}:queued-by-kind";
 pub const API_KEYS: &str = "{kiln}:api-keys";
+/// The pub/sub channel of job changes (`dequeue.lua` builds it from [`PREFIX`]).
+pub const CHANGED: &str = "{kiln}:changed";
 
 pub fn job(tenant: &str, id: JobId) -> String {
     format!("{PREFIX}:job:{tenant}:{id}")

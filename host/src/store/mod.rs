@@ -4,12 +4,14 @@
 //! (`lua/*.lua`), so a crash between two steps can neither lose nor duplicate a job. The schema is in
 //! [`keys`].
 
+mod changes;
 mod conn;
 pub mod keys;
 mod stats;
 mod tenants;
 mod workers;
 
+pub use changes::{Changes, Watch};
 pub use stats::QueueStats;
 pub use tenants::{TenantEntry, TenantQuotas};
 pub use workers::{WORKER_GONE_AFTER_MS, WorkerBeat};
@@ -363,6 +365,7 @@ impl Store {
             .arg(now_millis())
             .arg(self.ttl_ms())
             .arg(id.to_string())
+            .arg(keys::CHANGED)
             .invoke_async(&mut conn)
             .await?;
         before.map(|s| s.parse().map_err(StoreError::Corrupt)).transpose()
@@ -428,6 +431,7 @@ impl Store {
             .arg(&claim.lease)
             .arg(deadline)
             .arg(progress.map(|p| format!("{p:.3}")).unwrap_or_default())
+            .arg(keys::CHANGED)
             .invoke_async(&mut conn)
             .await?;
         Ok(held == 1)
@@ -479,7 +483,8 @@ impl Store {
             .arg(retry_at)
             .arg(media_type)
             .arg(data)
-            .arg(log);
+            .arg(log)
+            .arg(keys::CHANGED);
         let recorded: i64 = invocation.invoke_async(&mut conn).await?;
         Ok(recorded == 1)
     }

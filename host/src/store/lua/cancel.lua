@@ -1,7 +1,7 @@
 -- Cancels a queued or running job. A running job loses its lease, so its worker's next renewal fails and
 -- the worker interrupts the guest. The queue entry stays behind and is skipped by dequeue.
 -- KEYS: 1 job, 2 input, 3 leases, 4 delayed, 5 the tenant's running set, 6 queued jobs by kind
--- ARGV: 1 member, 2 now, 3 ttl (ms), 4 id
+-- ARGV: 1 member, 2 now, 3 ttl (ms), 4 id, 5 the changes channel
 -- Returns the status before the call, or nil for an unknown job.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then
@@ -19,5 +19,6 @@ if status == 'queued' or status == 'running' then
   redis.call('SREM', KEYS[5], ARGV[4])
   redis.call('DEL', KEYS[2])
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  redis.call('PUBLISH', ARGV[5], ARGV[1])
 end
 return status

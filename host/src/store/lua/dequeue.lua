@@ -16,6 +16,8 @@ end
 local function job_key(tenant, id)
   return prefix .. ':job:' .. tenant .. ':' .. id
 end
+-- Status changes are announced here (the member), for the API's watchers.
+local changes = prefix .. ':changed'
 local function running_set(tenant)
   return prefix .. ':running:' .. tenant
 end
@@ -49,6 +51,7 @@ for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT
   local key = job_key(tenant, id)
   local job = redis.call('HMGET', key, 'status', 'attempts', 'max_attempts')
   if job[1] == 'running' then
+    redis.call('PUBLISH', changes, member)
     local message = 'the worker running this job stopped renewing its lease (it crashed or lost Redis)'
     redis.call('HDEL', key, 'lease')
     redis.call('HSET', key, 'error_code', 'lost-worker', 'error_message', message)
@@ -84,6 +87,7 @@ while visits > 0 and budget > 0 do
         redis.call('HSET', key, 'status', 'running', 'attempts', attempts, 'started_at', now, 'progress', 0,
           'lease', lease)
         redis.call('ZADD', KEYS[3], now + lease_ms, tenant .. '/' .. id)
+        redis.call('PUBLISH', changes, tenant .. '/' .. id)
         redis.call('SADD', running_set(tenant), id)
         redis.call('HINCRBY', queued_by_kind, job[3], -1)
         local input = redis.call('GET', prefix .. ':input:' .. tenant .. ':' .. id)

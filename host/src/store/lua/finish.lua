@@ -7,12 +7,14 @@
 --       13 the job's log
 -- ARGV: 1 member, 2 lease, 3 outcome (succeeded|failed|retry|release), 4 now, 5 ttl (ms),
 --       6 error code, 7 error message, 8 retry at (ms), 9 media type, 10 result bytes,
---       11 the guest's log of this attempt ('' for none: an earlier log is kept)
+--       11 the guest's log of this attempt ('' for none: an earlier log is kept), 12 the changes channel
+-- Every change is announced on the changes channel (the member), for the API's watchers.
 if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[2] then
   return 0
 end
 local now = tonumber(ARGV[4])
 local ttl = tonumber(ARGV[5])
+redis.call('PUBLISH', ARGV[12], ARGV[1])
 if ARGV[11] ~= '' then
   redis.call('SET', KEYS[13], ARGV[11], 'PX', ttl)
 end
