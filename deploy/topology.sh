@@ -36,12 +36,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_for() { # URL: until it answers 200, for up to 3 minutes (workers compile components first)
+# URL PID LOG: until URL answers 200, for up to 3 minutes (workers compile components first); if the
+# process exits first, says so with the end of its log.
+wait_for() {
   for _ in $(seq 1800); do
     curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    if ! kill -0 "$2" 2>/dev/null; then
+      echo "topology: the process behind $1 exited; the end of its log:" >&2
+      tail -n 20 "$3" >&2
+      return 1
+    fi
     sleep 0.1
   done
-  echo "topology: $1 did not come up" >&2
+  echo "topology: $1 did not come up; the end of $3:" >&2
+  tail -n 20 "$3" >&2
   return 1
 }
 
@@ -54,12 +62,16 @@ export KILN_REDIS_URL="redis+unix://$dir/redis.sock" KILN_DATA_DIR="${KILN_DATA_
 
 "$kiln" api --listen "127.0.0.1:$port" >"$dir/api.log" 2>&1 &
 pids+=($!)
-wait_for "http://127.0.0.1:$port/readyz"
+wait_for "http://127.0.0.1:$port/readyz" $! "$dir/api.log"
+worker_pids=()
 for i in $(seq "$workers"); do
   "$kiln" worker --ops-listen "127.0.0.1:$((port + i))" >"$dir/worker-$i.log" 2>&1 &
   pids+=($!)
+  worker_pids+=($!)
 done
-for i in $(seq "$workers"); do wait_for "http://127.0.0.1:$((port + i))/readyz"; done
+for i in $(seq "$workers"); do
+  wait_for "http://127.0.0.1:$((port + i))/readyz" "${worker_pids[$((i - 1))]}" "$dir/worker-$i.log"
+done
 echo "topology: redis-server, 1 api and $workers workers are up; KILN_URL=http://127.0.0.1:$port" >&2
 
 if (($#)); then

@@ -6,11 +6,18 @@ use std::process::Command;
 
 #[test]
 fn the_local_topology_script_runs_jobs_across_processes() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // The API listens on `port`, the workers' probes on the next two: find three free ones in a row (other
+    // tests run beside this one and take ports too).
+    let port = (0..100)
+        .find_map(|_| {
+            let first = std::net::TcpListener::bind("127.0.0.1:0").ok()?;
+            let port = first.local_addr().ok()?.port();
+            let next = [port.checked_add(1)?, port.checked_add(2)?];
+            next.iter()
+                .all(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+                .then_some(port)
+        })
+        .expect("three free ports in a row");
     // Submit a few plots, wait for them all, download each: workers are separate processes from the API.
     let check = r#"
         set -euo pipefail
