@@ -1,7 +1,7 @@
 //! Job-change notifications for the requests that watch a job (`?wait=`, Server-Sent Events, invoke).
 //!
-//! The scripts PUBLISH `<tenant>/<id>` on [`keys::CHANGED`] each time they change a job's status or
-//! progress. One subscriber per API process fans the messages out through a broadcast channel, and each
+//! The scripts PUBLISH `<tenant>/<id>` on [`keys::CHANGED`] each time they end a job, requeue it or store
+//! its progress (not when a run starts: see [`keys`]). One subscriber per API process fans the messages out through a broadcast channel, and each
 //! watcher rereads its job only when its own member goes by: a job's end reaches its waiter in a round
 //! trip, not at the next tick of a poll.
 //!

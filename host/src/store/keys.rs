@@ -32,8 +32,9 @@
 //! | `{kiln}:tenants`                     | hash   | tenant name → JSON {name, key_hash, created_at}    | none                   |
 //! | `{kiln}:api-keys`                    | hash   | SHA-256 of an API key → tenant name                | none                   |
 //!
-//! One pub/sub channel, not a key: `{kiln}:changed` carries `<tenant>/<id>` each time a script changes a
-//! job's status or progress, so the API's watchers (`?wait=`, SSE) wake at once instead of polling.
+//! One pub/sub channel, not a key: `{kiln}:changed` carries `<tenant>/<id>` each time a script ends a job,
+//! requeues it or stores its progress, so the API's watchers (`?wait=`, SSE) wake at once instead of
+//! polling. The start of a run is not announced (watchers see it at their next reread, about a second).
 
 use crate::job::JobId;
 

@@ -16,7 +16,9 @@ end
 local function job_key(tenant, id)
   return prefix .. ':job:' .. tenant .. ':' .. id
 end
--- Status changes are announced here (the member), for the API's watchers.
+-- Status changes are announced here (the member), for the API's watchers. Not the start of a run: that
+-- would wake every waiter once more per job only to say `running`; a watcher sees it at its next reread
+-- or with the first progress.
 local changes = prefix .. ':changed'
 local function running_set(tenant)
   return prefix .. ':running:' .. tenant
@@ -87,7 +89,6 @@ while visits > 0 and budget > 0 do
         redis.call('HSET', key, 'status', 'running', 'attempts', attempts, 'started_at', now, 'progress', 0,
           'lease', lease)
         redis.call('ZADD', KEYS[3], now + lease_ms, tenant .. '/' .. id)
-        redis.call('PUBLISH', changes, tenant .. '/' .. id)
         redis.call('SADD', running_set(tenant), id)
         redis.call('HINCRBY', queued_by_kind, job[3], -1)
         local input = redis.call('GET', prefix .. ':input:' .. tenant .. ':' .. id)
