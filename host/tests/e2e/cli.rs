@@ -1,4 +1,4 @@
-//! The command-line client (`kiln submit|status|get|jobs|cancel|kinds`): the real binary against a live
+//! The command-line client (`kiln submit|status|get|jobs|cancel|kinds|bench`): the real binary against a live
 //! Kiln, its stdout lines, saved files and exit codes.
 
 use crate::common::*;
@@ -309,4 +309,64 @@ fn readme_client_examples_run_as_written() {
     let stdout = stdout(&output);
     assert!(stdout.contains("\"status\": \"succeeded\""), "{stdout}");
     assert!(stdout.contains("exit code 2"), "cancel of a finished job: {stdout}");
+}
+
+#[test]
+fn bench_runs_whole_lifecycles_and_fails_on_a_wrong_result() {
+    let redis = Redis::start();
+    let kinds = hostile_kinds_dir();
+    let server = Kiln::serve(&redis, &["--kinds-dir", kinds.path().to_str().unwrap()]);
+    let base = server.url("");
+    let noop = [
+        "bench",
+        "hostile",
+        "--params",
+        r#"{"mode":"noop"}"#,
+        "-n",
+        "12",
+        "-c",
+        "3",
+    ];
+
+    let out = kiln(&base, &[&noop[..], &["--expect", "1x1", "--json"]].concat());
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let report: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(report["jobs"], 12);
+    assert_eq!(report["failed"], 0);
+    assert!(report["jobs_per_sec"].as_f64().unwrap() > 0.0);
+    let latency = &report["latency_ms"];
+    assert!(latency["p50"].as_f64().unwrap() <= latency["p99"].as_f64().unwrap());
+    // The jobs really ran: 12 measured plus 5 warm-up.
+    let listed = kiln(&base, &["jobs", "--kind", "hostile", "--limit", "100"]);
+    assert_eq!(stdout(&listed).lines().filter(|l| l.contains("succeeded")).count(), 17);
+
+    // Every result is decoded and checked: a size that cannot match fails the run, exit 1, with the reason.
+    let out = kiln(&base, &[&noop[..], &["--expect", "2x2"]].concat());
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("the result is 1×1, expected 2×2"),
+        "{}",
+        describe(&out)
+    );
+
+    // A job that fails is a failed round with the job's own error.
+    let out = kiln(
+        &base,
+        &[
+            "bench",
+            "hostile",
+            "--params",
+            r#"{"mode":"panic"}"#,
+            "-n",
+            "2",
+            "--warmup",
+            "0",
+        ],
+    );
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("2 of 2 jobs failed") && stderr(&out).contains("trap"),
+        "{}",
+        describe(&out)
+    );
 }
