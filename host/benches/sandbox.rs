@@ -29,7 +29,14 @@ fn main() {
         .unwrap();
     println!("machine: {cores} cores");
     if wanted("instantiate") {
-        instantiate(&runtime, &executor);
+        let on_demand = Arc::new(
+            Runtime::with_config(RuntimeConfig {
+                pooling: false,
+                ..RuntimeConfig::default()
+            })
+            .expect("engine"),
+        );
+        instantiate(&runtime, &on_demand, &executor);
     }
     if wanted("workloads") {
         workloads(&runtime, &executor);
@@ -83,17 +90,23 @@ fn sample(warm: usize, n: usize, mut f: impl FnMut()) -> Vec<Duration> {
     times
 }
 
-fn instantiate(runtime: &Arc<Runtime>, executor: &tokio::runtime::Runtime) {
+fn instantiate(runtime: &Arc<Runtime>, on_demand: &Runtime, executor: &tokio::runtime::Runtime) {
     let (_, _, path) = kiln::kinds::TEST_GUESTS
         .iter()
         .find(|(name, _, _)| *name == "guest-hostile")
         .expect("build.rs builds guest-hostile");
-    let pre = prepare(runtime, &std::fs::read(path).unwrap());
+    let component = std::fs::read(path).unwrap();
     let noop = r#"{"mode":"noop"}"#;
-    let inline = sample(1000, 20_000, || {
-        let report = executor.block_on(runtime.run(&pre, request(noop, &[])));
-        assert!(report.result.is_ok());
-    });
+    let inline_on = |runtime: &Runtime| {
+        let pre = prepare(runtime, &component);
+        sample(1000, 20_000, || {
+            let report = executor.block_on(runtime.run(&pre, request(noop, &[])));
+            assert!(report.result.is_ok());
+        })
+    };
+    let inline = inline_on(runtime);
+    let inline_on_demand = inline_on(on_demand);
+    let pre = prepare(runtime, &component);
     let spawned = sample(1000, 20_000, || {
         let report = executor
             .block_on(runtime.spawn(pre.clone(), request(noop, &[])))
@@ -105,6 +118,10 @@ fn instantiate(runtime: &Arc<Runtime>, executor: &tokio::runtime::Runtime) {
     println!("|---|---|---|---|---|");
     for (name, times) in [
         ("Runtime::run, inline", &inline),
+        (
+            "Runtime::run, inline, on-demand allocation (no pool)",
+            &inline_on_demand,
+        ),
         ("Runtime::spawn, guest executor", &spawned),
     ] {
         println!(

@@ -152,6 +152,9 @@ pub struct RuntimeConfig {
     pub max_concurrent_runs: u32,
     /// Threads of the guest executor (default: one per core).
     pub threads: usize,
+    /// Instances from the pooling allocator (the default), or allocated on demand for each run; the
+    /// instantiation benchmark compares the two.
+    pub pooling: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -161,6 +164,7 @@ impl Default for RuntimeConfig {
             cache_dir: None,
             max_concurrent_runs: u32::try_from(cores * 4).unwrap_or(u32::MAX),
             threads: cores,
+            pooling: true,
         }
     }
 }
@@ -210,7 +214,11 @@ impl Runtime {
             .max_memories_per_module(MEMORIES_PER_RUN)
             .table_elements(limits::MAX_TABLE_ELEMENTS)
             .decommit_batch_size(DECOMMIT_BATCH as usize);
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        config.allocation_strategy(if runtime_config.pooling {
+            InstanceAllocationStrategy::Pooling(pool)
+        } else {
+            InstanceAllocationStrategy::OnDemand
+        });
         let cache = match runtime_config.cache_dir {
             Some(dir) => {
                 std::fs::create_dir_all(&dir).with_context(|| format!("creating cache dir {}", dir.display()))?;
