@@ -125,7 +125,11 @@ impl Metrics {
             "Largest linear memory a run asked for",
             metrics.guest_memory_peak_bytes.clone(),
         );
-        registry.register("redis_errors", "Failed Redis calls", metrics.redis_errors.clone());
+        registry.register(
+            "redis_errors",
+            "Failed Redis calls, by API requests and workers alike",
+            metrics.redis_errors.clone(),
+        );
         registry.register("http_requests", "HTTP requests answered", metrics.http_requests.clone());
         registry.register(
             "http_request_seconds",
@@ -242,7 +246,6 @@ pub async fn handler(axum::extract::State(store): axum::extract::State<crate::st
             metrics.running.set(stats.running as i64);
         }
         Err(e) => {
-            metrics.redis_errors.inc();
             tracing::warn!(error = %e, "metrics: could not read queue stats");
         }
     }

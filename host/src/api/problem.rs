@@ -44,7 +44,6 @@ pub enum ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        crate::metrics::global().redis_errors.inc();
         match e {
             StoreError::Unavailable(_) => ApiError::Unavailable(e),
             other => ApiError::Internal(other.into()),

@@ -46,7 +46,9 @@ pub enum StoreError {
 }
 
 impl From<redis::RedisError> for StoreError {
+    /// Every failed Redis call passes through here, so this is where `kiln_redis_errors` counts them.
     fn from(e: redis::RedisError) -> Self {
+        crate::metrics::global().redis_errors.inc();
         // Also transient: Redis replaying its AOF after a restart (LOADING), full under `noeviction` (OOM),
         // a replica or failover in progress, a busy script. Clients get 503 + Retry-After; workers back off.
         let transient_code = matches!(

@@ -156,6 +156,22 @@ async fn redis_restart_loses_no_queued_or_running_job() {
         let done = wait_final(&kiln, id, Duration::from_secs(60)).await;
         assert_eq!(done["status"], "succeeded", "{done}");
     }
+    // The outage shows in the metrics: failed Redis calls, the workers' as well as the API's.
+    let metrics = client()
+        .get(kiln.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let errors: f64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("kiln_redis_errors_total "))
+        .expect("kiln_redis_errors_total is exported")
+        .parse()
+        .unwrap();
+    assert!(errors >= 1.0, "{metrics}");
 }
 
 #[tokio::test]
