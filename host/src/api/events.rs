@@ -4,7 +4,7 @@
 //! Both reread the job document when the scripts announce a change to it ([`crate::store::Changes`]):
 //! a finished job answers its waiter at once, with no polling in between.
 
-use super::openapi::{Problem, tags};
+use super::openapi::{Problem, errors, tags};
 use super::{ApiError, AppState};
 use crate::auth::Tenant;
 use crate::job::{JobId, JobRecord};
@@ -109,12 +109,8 @@ pub fn parse_wait(raw: Option<&str>) -> Result<Option<Duration>, ApiError> {
     responses(
         (status = 200, description = "The job", body = crate::job::JobView),
         (status = 400, description = "A bad `wait`", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No key, or an unknown one", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 403, description = "The admin key: jobs belong to tenants", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such job (or another tenant's, or expired)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Redis is unreachable", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        errors::TenantRoute,
+        errors::NoSuchJob,
     ),
 )]
 pub async fn get(
@@ -158,12 +154,8 @@ pub async fn get(
     responses(
         (status = 200, description = "The event stream; each `data:` is a JobView", body = String,
             content_type = "text/event-stream"),
-        (status = 401, description = "No key, or an unknown one", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 403, description = "The admin key: jobs belong to tenants", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such job (or another tenant's, or expired)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Redis is unreachable", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        errors::TenantRoute,
+        errors::NoSuchJob,
     ),
 )]
 pub async fn events(

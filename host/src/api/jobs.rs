@@ -1,6 +1,6 @@
 //! The job routes of HTTP API v1.
 
-use super::openapi::{Problem, SubmitForm, SubmitJson, tags};
+use super::openapi::{Problem, SubmitForm, SubmitJson, errors, tags};
 use super::submit::read_submission;
 use super::{ApiError, AppState};
 use crate::auth::Tenant;
@@ -49,9 +49,6 @@ use serde_json::{Map, Value};
         (status = 202, description = "The job is queued", body = JobView,
             headers(("Location" = String, description = "The job, `/v1/jobs/{id}`"))),
         (status = 400, description = "Bad JSON, multipart, base64, query or header, or a missing or unexpected input", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No key, or an unknown one", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 403, description = "The admin key: jobs belong to tenants", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No kind has this name", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "With `wait`: the job failed or was cancelled (with `job_status` and `error`)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is over the limit", body = Problem, content_type = "application/problem+json"),
@@ -59,8 +56,7 @@ use serde_json::{Map, Value};
         (status = 422, description = "The params do not fit the kind's schema, or the Idempotency-Key was used for another payload", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "A tenant quota is used up (the detail names it)", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u32, description = "Seconds to wait"))),
-        (status = 503, description = "Redis is unreachable", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        errors::TenantRoute,
     ),
 )]
 pub async fn submit(
@@ -305,13 +301,9 @@ fn unknown(id: JobId) -> ApiError {
     params(("id" = String, Path, description = "The job's id")),
     responses(
         (status = 200, description = "The job, now cancelled", body = JobView),
-        (status = 401, description = "No key, or an unknown one", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 403, description = "The admin key: jobs belong to tenants", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such job (or another tenant's, or expired)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The job already finished (with `job_status` and `error`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Redis is unreachable", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        errors::TenantRoute,
+        errors::NoSuchJob,
     ),
 )]
 pub async fn cancel(
@@ -351,12 +343,8 @@ pub async fn cancel(
     params(("id" = String, Path, description = "The job's id")),
     responses(
         (status = 200, description = "The log", body = String, content_type = "text/plain"),
-        (status = 401, description = "No key, or an unknown one", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 403, description = "The admin key: jobs belong to tenants", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such job (or another tenant's, or expired)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Redis is unreachable", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        errors::TenantRoute,
+        errors::NoSuchJob,
     ),
 )]
 pub async fn log(State(state): State<AppState>, Path(id): Path<String>, tenant: Tenant) -> Result<Response, ApiError> {
@@ -377,13 +365,9 @@ pub async fn log(State(state): State<AppState>, Path(id): Path<String>, tenant: 
     responses(
         (status = 200, description = "The result, in the kind's output media type", content_type = "image/png",
             headers(("Content-Disposition" = String, description = "`attachment; filename=\"<id>.png\"`"))),
-        (status = 401, description = "No key, or an unknown one", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 403, description = "The admin key: jobs belong to tenants", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job (or another tenant's, or expired), or its result expired", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The job has not finished, failed or was cancelled (with `job_status` and `error`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Redis is unreachable", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        errors::TenantRoute,
     ),
 )]
 pub async fn result(
@@ -492,11 +476,7 @@ const DEFAULT_PAGE: usize = 20;
     responses(
         (status = 200, description = "A page of jobs", body = JobList),
         (status = 400, description = "A bad status, limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No key, or an unknown one", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 403, description = "The admin key: jobs belong to tenants", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Redis is unreachable", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        errors::TenantRoute,
     ),
 )]
 pub async fn list(

@@ -5,7 +5,7 @@
 //! anything Kiln does not provide is refused with 422 naming the problem. Checking compiles the
 //! component; the compiled code lands in the shared cache, so workers don't compile it again.
 
-use super::openapi::{KindUpload, Problem, tags};
+use super::openapi::{KindUpload, Problem, errors, tags};
 use super::{ApiError, AppState};
 use crate::auth::Admin;
 use crate::kinds::{InputPolicy, Kind, KindPackage, Manifest, is_valid_kind_name};
@@ -99,12 +99,8 @@ pub async fn show(State(state): State<AppState>, Path(name): Path<String>) -> Re
     params(("name" = String, Path, description = "The kind's name")),
     responses(
         (status = 204, description = "The kind is gone"),
-        (status = 401, description = "No key, or an unknown one", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 403, description = "Not the admin key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No kind has this name", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Redis is unreachable", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        errors::AdminRoute,
     ),
 )]
 pub async fn delete(
@@ -140,13 +136,9 @@ pub async fn delete(
     responses(
         (status = 201, description = "The kind is registered", body = KindView),
         (status = 400, description = "A bad kind name or a malformed multipart body", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No key, or an unknown one", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 403, description = "Not the admin key", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The component is over the limit", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not a component that fits Kiln's world, or a bad manifest", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Redis is unreachable", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        errors::AdminRoute,
     ),
 )]
 pub async fn put(

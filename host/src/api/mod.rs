@@ -20,7 +20,7 @@ use crate::store::Store;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, StatusCode};
 use axum::{Json, Router};
-use openapi::Problem;
+use openapi::errors;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -146,11 +146,7 @@ pub struct Stats {
     security(("admin_key" = [])),
     responses(
         (status = 200, description = "The statistics", body = Stats),
-        (status = 401, description = "No key, or an unknown one", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 403, description = "Not the admin key", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Redis is unreachable", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        errors::AdminRoute,
     ),
 )]
 async fn stats(State(state): State<AppState>, _admin: crate::auth::Admin) -> Result<Json<Stats>, ApiError> {
@@ -196,8 +192,7 @@ async fn healthz() -> Json<Value> {
     tag = openapi::tags::OPS,
     responses(
         (status = 200, description = "`{\"status\": \"ready\"}`", body = Object),
-        (status = 503, description = "Redis is unreachable", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        errors::NeedsRedis,
     ),
 )]
 async fn readyz(State(store): State<Store>) -> Result<Json<Value>, ApiError> {

@@ -16,6 +16,81 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi, ResponseBuilder};
 use utoipa::{Modify, ToSchema};
 
+/// The error answers most routes share, for `#[utoipa::path(responses(...))]` next to a route's own:
+/// written once here rather than in every annotation.
+pub mod errors {
+    use std::collections::BTreeMap;
+    use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr, Response, ResponseBuilder};
+    use utoipa::{IntoResponses, PartialSchema};
+
+    fn problem(description: &str) -> ResponseBuilder {
+        ResponseBuilder::new().description(description).content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+    }
+
+    fn header(schema: RefOr<utoipa::openapi::schema::Schema>, description: &str) -> utoipa::openapi::Header {
+        HeaderBuilder::new()
+            .schema(Some(schema))
+            .description(Some(description))
+            .build()
+    }
+
+    fn responses(forbidden: Option<&str>) -> BTreeMap<String, RefOr<Response>> {
+        let mut all = BTreeMap::new();
+        if let Some(forbidden) = forbidden {
+            let unauthorized =
+                problem("No key, or an unknown one").header("WWW-Authenticate", header(String::schema(), "`Bearer`"));
+            all.insert("401".to_owned(), unauthorized.build().into());
+            all.insert("403".to_owned(), problem(forbidden).build().into());
+        }
+        let unavailable =
+            problem("Redis is unreachable").header("Retry-After", header(u32::schema(), "Seconds to wait"));
+        all.insert("503".to_owned(), unavailable.build().into());
+        all
+    }
+
+    /// 401, 403 (the admin key on a tenant's route) and 503: the routes of a tenant's jobs.
+    pub struct TenantRoute;
+
+    impl IntoResponses for TenantRoute {
+        fn responses() -> BTreeMap<String, RefOr<Response>> {
+            responses(Some("The admin key: jobs belong to tenants"))
+        }
+    }
+
+    /// 401, 403 (a tenant's key) and 503: the admin routes.
+    pub struct AdminRoute;
+
+    impl IntoResponses for AdminRoute {
+        fn responses() -> BTreeMap<String, RefOr<Response>> {
+            responses(Some("Not the admin key"))
+        }
+    }
+
+    /// 503 alone: routes that need no key but Redis.
+    pub struct NeedsRedis;
+
+    impl IntoResponses for NeedsRedis {
+        fn responses() -> BTreeMap<String, RefOr<Response>> {
+            responses(None)
+        }
+    }
+
+    /// 404 for a job id that is unknown, another tenant's or expired.
+    pub struct NoSuchJob;
+
+    impl IntoResponses for NoSuchJob {
+        fn responses() -> BTreeMap<String, RefOr<Response>> {
+            let description = "No such job (or another tenant's, or expired)";
+            BTreeMap::from([("404".to_owned(), problem(description).build().into())])
+        }
+    }
+}
+
 /// The operations' tags.
 pub mod tags {
     pub const JOBS: &str = "jobs";

@@ -1,7 +1,7 @@
 //! Tenant administration over HTTP (admin key): the same operations as `kiln tenant`, for operators who
 //! reach Kiln only through its API.
 
-use super::openapi::{Problem, tags};
+use super::openapi::{Problem, errors, tags};
 use super::{ApiError, AppState};
 use crate::auth::{AddTenantError, Admin, add_tenant};
 use crate::job::from_millis;
@@ -72,9 +72,7 @@ fn json_body<T>(body: Result<Json<T>, axum::extract::rejection::JsonRejection>) 
     security(("admin_key" = [])),
     responses(
         (status = 200, description = "Every tenant, by name", body = TenantList),
-        (status = 401, description = "No key, or an unknown one", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not the admin key", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Redis is unreachable", body = Problem, content_type = "application/problem+json"),
+        errors::AdminRoute,
     ),
 )]
 pub async fn list(State(state): State<AppState>, _admin: Admin) -> Result<Json<TenantList>, ApiError> {
@@ -93,10 +91,8 @@ pub async fn list(State(state): State<AppState>, _admin: Admin) -> Result<Json<T
     responses(
         (status = 201, description = "The tenant and its key", body = IssuedTenant),
         (status = 400, description = "A bad name or body", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No key, or an unknown one", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not the admin key", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The name is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Redis is unreachable", body = Problem, content_type = "application/problem+json"),
+        errors::AdminRoute,
     ),
 )]
 pub async fn add(
@@ -130,10 +126,8 @@ pub async fn add(
     responses(
         (status = 200, description = "The quotas as set", body = TenantQuotas),
         (status = 400, description = "A bad body", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No key, or an unknown one", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not the admin key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No tenant has this name", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Redis is unreachable", body = Problem, content_type = "application/problem+json"),
+        errors::AdminRoute,
     ),
 )]
 pub async fn set_quotas(
@@ -160,10 +154,8 @@ pub async fn set_quotas(
     params(("name" = String, Path, description = "The tenant's name")),
     responses(
         (status = 204, description = "The tenant and its key are gone"),
-        (status = 401, description = "No key, or an unknown one", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not the admin key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No tenant has this name", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Redis is unreachable", body = Problem, content_type = "application/problem+json"),
+        errors::AdminRoute,
     ),
 )]
 pub async fn remove(
