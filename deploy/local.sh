@@ -3,7 +3,7 @@
 #   deploy/local.sh run    build and run Kiln (API + workers; starts a private Redis if none is running)
 #   deploy/local.sh test   run the whole test suite
 # Both first install what is missing: redis-server (apt-get) and the wasm32-wasip2 Rust target; `test` also
-# chromium, node and npm for the web page's browser test.
+# chromium, node and npm for the web page's browser test, and openssl for the CLI's https test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +15,7 @@ install_prerequisites() {
   command -v curl >/dev/null 2>&1 || missing+=(curl)
   if [ "${1:-}" = tests ]; then
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    command -v openssl >/dev/null 2>&1 || missing+=(openssl)
     command -v node >/dev/null 2>&1 || missing+=(nodejs)
     command -v npm >/dev/null 2>&1 || missing+=(npm)
   fi

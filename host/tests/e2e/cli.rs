@@ -370,3 +370,86 @@ fn bench_runs_whole_lifecycles_and_fails_on_a_wrong_result() {
         describe(&out)
     );
 }
+
+#[test]
+fn https_urls_are_reached_with_the_system_trust_store() {
+    // A TLS server that is not Kiln: `openssl s_server -www` answers any GET with an HTML page.
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        .args([
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is installed (deploy/local.sh installs it)");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new("openssl")
+        .args([
+            "s_server",
+            "-quiet",
+            "-www",
+            "-accept",
+            &format!("127.0.0.1:{port}"),
+            "-cert",
+        ])
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let base = format!("https://127.0.0.1:{port}");
+
+    // Trusted (SSL_CERT_FILE adds to the system's store): the handshake and the request go through, and
+    // what comes back is HTML, not Kiln's JSON.
+    let trusted = Command::new(kiln_bin())
+        .args(["kinds", "--url", &base])
+        .env("SSL_CERT_FILE", &cert)
+        .env_remove("KILN_API_KEY")
+        .output()
+        .unwrap();
+    // Not trusted: the certificate is refused, and the client says so.
+    let untrusted = kiln(&base, &["kinds"]);
+    server.kill().unwrap();
+    let _ = server.wait();
+    assert!(up, "openssl s_server did not start");
+    assert_eq!(code(&trusted), 3, "{}", describe(&trusted));
+    assert!(
+        stderr(&trusted).contains("not the JSON expected"),
+        "{}",
+        describe(&trusted)
+    );
+    assert_eq!(code(&untrusted), 3, "{}", describe(&untrusted));
+    assert!(
+        stderr(&untrusted).to_lowercase().contains("certificate"),
+        "{}",
+        describe(&untrusted)
+    );
+}
