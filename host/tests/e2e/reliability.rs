@@ -156,6 +156,16 @@ async fn redis_restart_loses_no_queued_or_running_job() {
         let done = wait_final(&kiln, id, Duration::from_secs(60)).await;
         assert_eq!(done["status"], "succeeded", "{done}");
     }
+    // Waiting still works after the restart (the API's change subscription reconnects): an invoke answers
+    // with the PNG itself.
+    let invoked = client()
+        .post(kiln.url("/v1/jobs/hostile?wait=30"))
+        .json(&json!({"params": {"mode": "noop"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invoked.status(), 200);
+    assert_eq!(decode_png(&invoked.bytes().await.unwrap()).width(), 1);
     // The outage shows in the metrics: failed Redis calls, the workers' as well as the API's.
     let metrics = client()
         .get(kiln.url("/metrics"))
