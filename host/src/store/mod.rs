@@ -363,6 +363,7 @@ impl Store {
             .key(keys::DELAYED)
             .key(keys::running(tenant))
             .key(keys::QUEUED_BY_KIND)
+            .key(keys::queue(tenant))
             .arg(keys::member(tenant, id))
             .arg(now_millis())
             .arg(self.ttl_ms())

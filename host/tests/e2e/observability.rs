@@ -182,6 +182,12 @@ async fn stats_count_queued_jobs_by_kind_and_tenant() {
         json!({"plot": 1, "crop": 1}),
         "a cancelled job leaves the count: {now}"
     );
+    assert_eq!(
+        now["queued_by_tenant"],
+        json!({"default": 2}),
+        "and its tenant's queue: {now}"
+    );
+    assert_eq!(now["queued"], 2, "{now}");
 
     // A worker drains the queue, and the counts with it.
     let _worker = Kiln::worker(&redis, &[]);

@@ -1,6 +1,8 @@
 -- Cancels a queued or running job. A running job loses its lease, so its worker's next renewal fails and
--- the worker interrupts the guest. The queue entry stays behind and is skipped by dequeue.
--- KEYS: 1 job, 2 input, 3 leases, 4 delayed, 5 the tenant's running set, 6 queued jobs by kind
+-- the worker interrupts the guest. A queued job leaves its tenant's queue (LREM: O(queue length), bounded
+-- by the max-queued quota), so queue depths, which autoscaling reads, count only jobs that will run.
+-- KEYS: 1 job, 2 input, 3 leases, 4 delayed, 5 the tenant's running set, 6 queued jobs by kind,
+--       7 the tenant's queue
 -- ARGV: 1 member, 2 now, 3 ttl (ms), 4 id, 5 the changes channel
 -- Returns the status before the call, or nil for an unknown job.
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -15,6 +17,7 @@ if status == 'queued' or status == 'running' then
   local was_retrying = redis.call('ZREM', KEYS[4], ARGV[1]) == 1
   if status == 'queued' and not was_retrying then
     redis.call('HINCRBY', KEYS[6], redis.call('HGET', KEYS[1], 'kind'), -1)
+    redis.call('LREM', KEYS[7], 0, ARGV[4])
   end
   redis.call('SREM', KEYS[5], ARGV[4])
   redis.call('DEL', KEYS[2])

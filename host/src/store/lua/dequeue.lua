@@ -82,7 +82,7 @@ while visits > 0 and budget > 0 do
       budget = budget - 1
       local key = job_key(tenant, id)
       local job = redis.call('HMGET', key, 'status', 'attempts', 'kind', 'version', 'params')
-      -- Cancelled or expired jobs leave their queue entry behind; skip it here.
+      -- Expired jobs leave their queue entry behind (cancelled ones are removed by cancel.lua); skip them here.
       if job[1] == 'queued' then
         local attempts = tonumber(job[2]) + 1
         local lease = ARGV[3] .. ':' .. attempts
