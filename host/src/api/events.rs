@@ -122,18 +122,13 @@ pub async fn get(
     let Query(query) = query.map_err(|e| ApiError::BadRequest(format!("bad query: {}", e.body_text())))?;
     let wait = parse_wait(query.wait.as_deref())?;
     let id = super::jobs::parse_id(&id)?;
-    let mut watch = state.changes.watch();
+    // Only a waiting request watches (a plain read is the hot path of polling clients); taken before the
+    // read, so no change in between is missed.
+    let watch = wait.map(|wait| (Instant::now() + wait, state.changes.watch()));
     let record = load(&state.store, tenant.as_str(), id).await?;
-    let record = match wait {
-        Some(wait) => {
-            next_change(
-                &state.store,
-                &mut watch,
-                tenant.as_str(),
-                &record,
-                Instant::now() + wait,
-            )
-            .await?
+    let record = match watch {
+        Some((deadline, mut watch)) => {
+            next_change(&state.store, &mut watch, tenant.as_str(), &record, deadline).await?
         }
         None => record,
     };

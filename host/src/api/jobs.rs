@@ -108,7 +108,7 @@ pub async fn submit(
         .map(|_| payload_hash(&kind_name, &params, submission.input.as_deref()));
     let params = params.to_string();
     // Taken before the job exists, so an invoke cannot miss its end however fast the worker is.
-    let mut watch = wait.map(|_| state.changes.watch());
+    let watch = wait.map(|wait| (wait, state.changes.watch()));
     let submitted = state
         .store
         .submit(NewJob {
@@ -195,9 +195,9 @@ pub async fn submit(
         media_type: None,
     };
     let location = HeaderValue::try_from(format!("/v1/jobs/{id}")).map_err(|e| ApiError::Internal(e.into()))?;
-    if let (Some(wait), Some(watch)) = (wait, watch.as_mut()) {
+    if let Some((wait, mut watch)) = watch {
         let deadline = tokio::time::Instant::now() + wait;
-        let finished = super::events::until_final(&state.store, watch, tenant.as_str(), &record, deadline).await?;
+        let finished = super::events::until_final(&state.store, &mut watch, tenant.as_str(), &record, deadline).await?;
         if finished.status.is_final() {
             let (finished, data) = state
                 .store
