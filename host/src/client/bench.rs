@@ -6,7 +6,7 @@
 //! It speaks only the public HTTP API, so the same client measures any service that offers it: a Kiln,
 //! or the Flask + Celery peer in `deploy/bench/` that mimics the three routes it uses.
 
-use super::submit::{read_params, submit_request};
+use super::submit::{read_input, read_params, submit_request};
 use super::{EXIT_JOB_FAILED, Failure, Remote};
 use crate::config::BenchArgs;
 use serde::Serialize;
@@ -111,14 +111,7 @@ pub fn parse_size(raw: &str) -> Result<(u32, u32), String> {
 pub async fn run(args: BenchArgs) -> Result<(), Failure> {
     let params = serde_json::Value::Object(read_params(args.params.as_deref())?).to_string();
     let input = match &args.input {
-        Some(path) => {
-            let bytes =
-                std::fs::read(path).map_err(|e| Failure::refused(format!("cannot read {}: {e}", path.display())))?;
-            let name = path
-                .file_name()
-                .map_or_else(|| "input".into(), |n| n.to_string_lossy().into_owned());
-            Some((bytes::Bytes::from(bytes), name))
-        }
+        Some(path) => Some(read_input(path).await?),
         None => None,
     };
     let workload = Arc::new(Workload {

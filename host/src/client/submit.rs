@@ -217,15 +217,7 @@ async fn one(batch: Arc<Batch>, job: Planned) -> Outcome {
 /// One upload, retried when the server cannot be reached or fails.
 async fn submit(batch: &Batch, input: Option<&Path>) -> Result<Job, Failure> {
     let input = match input {
-        Some(path) => {
-            let bytes = tokio::fs::read(path)
-                .await
-                .map_err(|e| Failure::refused(format!("cannot read {}: {e}", path.display())))?;
-            let name = path
-                .file_name()
-                .map_or_else(|| "input".into(), |n| n.to_string_lossy().into_owned());
-            Some((bytes::Bytes::from(bytes), name))
-        }
+        Some(path) => Some(read_input(path).await?),
         None => None,
     };
     let key = uuid::Uuid::new_v4().to_string();
@@ -241,6 +233,17 @@ async fn submit(batch: &Batch, input: Option<&Path>) -> Result<Job, Failure> {
             other => return other,
         }
     }
+}
+
+/// An input file's bytes and the file name it is uploaded under.
+pub(super) async fn read_input(path: &Path) -> Result<(bytes::Bytes, String), Failure> {
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|e| Failure::refused(format!("cannot read {}: {e}", path.display())))?;
+    let name = path
+        .file_name()
+        .map_or_else(|| "input".into(), |n| n.to_string_lossy().into_owned());
+    Ok((bytes::Bytes::from(bytes), name))
 }
 
 /// `POST /v1/jobs/{kind}`: params (JSON text) as a JSON body, or with an input file as multipart.
