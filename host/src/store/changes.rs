@@ -1,9 +1,9 @@
 //! Job-change notifications for the requests that watch a job (`?wait=`, Server-Sent Events, invoke).
 //!
 //! The scripts PUBLISH `<tenant>/<id>` on [`keys::CHANGED`] each time they end a job, requeue it or store
-//! its progress (not when a run starts: see [`keys`]). One subscriber per API process fans the messages out through a broadcast channel, and each
-//! watcher rereads its job only when its own member goes by: a job's end reaches its waiter in a round
-//! trip, not at the next tick of a poll.
+//! its progress (not when a run starts: see [`keys`]). One subscriber per API process fans the messages
+//! out through a broadcast channel, and each watcher rereads its job only when its own member goes by: a
+//! job's end reaches its waiter in a round trip, not at the next tick of a poll.
 //!
 //! Pub/sub is fire-and-forget (nothing is delivered while the subscriber reconnects), so watchers also
 //! reread on a timer: every [`REREAD`] while subscribed, every [`POLL`] while not. A lost message costs
@@ -93,44 +93,61 @@ impl Watch {
     }
 }
 
-/// The subscriber: forwards every message on [`keys::CHANGED`] to the watchers.
+/// The subscriber: (re)connects with backoff and forwards every message on [`keys::CHANGED`] to the
+/// watchers, until `shutdown`.
 async fn subscribe(store: Store, shared: Arc<Shared>, shutdown: CancellationToken) {
     let mut backoff = Duration::from_millis(100);
     for attempt in 0.. {
-        match store.target.pubsub(attempt).await {
-            Ok(mut pubsub) => match pubsub.subscribe(keys::CHANGED).await {
-                Ok(()) => {
-                    backoff = Duration::from_millis(100);
-                    shared.subscribed.store(true, Ordering::Relaxed);
-                    let _ = shared.sender.send(Arc::from(EVERYONE));
-                    if attempt > 0 {
-                        info!("subscribed to job changes again");
-                    }
-                    let mut messages = pubsub.into_on_message();
-                    loop {
-                        tokio::select! {
-                            message = messages.next() => match message {
-                                Some(message) => {
-                                    if let Ok(member) = message.get_payload::<String>() {
-                                        let _ = shared.sender.send(Arc::from(member));
-                                    }
-                                }
-                                None => break,
-                            },
-                            () = shutdown.cancelled() => return,
-                        }
-                    }
-                    shared.subscribed.store(false, Ordering::Relaxed);
-                    warn!("lost the subscription to job changes; watchers poll until it is back");
+        let subscribed = match store.target.pubsub(attempt).await {
+            Ok(mut pubsub) => pubsub.subscribe(keys::CHANGED).await.map(|()| pubsub),
+            Err(e) => Err(e),
+        };
+        match subscribed {
+            Ok(pubsub) => {
+                backoff = Duration::from_millis(100);
+                shared.subscribed.store(true, Ordering::Relaxed);
+                // Whatever was published while unsubscribed is lost: every watcher rereads now.
+                let _ = shared.sender.send(Arc::from(EVERYONE));
+                if attempt > 0 {
+                    info!("subscribed to job changes again");
                 }
-                Err(e) => warn!(error = %e, "could not subscribe to job changes; retrying"),
-            },
-            Err(e) => warn!(error = %e, "could not connect to Redis for job changes; retrying"),
+                let ended = forward(pubsub, &shared, &shutdown).await;
+                shared.subscribed.store(false, Ordering::Relaxed);
+                if ended == Ended::Shutdown {
+                    return;
+                }
+                warn!("lost the subscription to job changes; watchers poll until it is back");
+            }
+            Err(e) => warn!(error = %e, "could not subscribe to job changes; retrying"),
         }
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}
             () = shutdown.cancelled() => return,
         }
         backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+#[derive(PartialEq)]
+enum Ended {
+    Shutdown,
+    ConnectionLost,
+}
+
+/// Hands each message's member to the watchers until the connection drops or `shutdown`.
+async fn forward(pubsub: redis::aio::PubSub, shared: &Shared, shutdown: &CancellationToken) -> Ended {
+    let mut messages = pubsub.into_on_message();
+    loop {
+        tokio::select! {
+            message = messages.next() => match message {
+                Some(message) => {
+                    if let Ok(member) = message.get_payload::<String>() {
+                        let _ = shared.sender.send(Arc::from(member));
+                    }
+                }
+                None => return Ended::ConnectionLost,
+            },
+            () = shutdown.cancelled() => return Ended::Shutdown,
+        }
     }
 }
