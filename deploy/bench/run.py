@@ -165,8 +165,8 @@ def commands_per_job(setup, run):
     return total / jobs, top
 
 
-def run_seconds_mean(url, kind):
-    """Mean time a job of `kind` ran in the sandbox, from Kiln's own metrics (None for the peer)."""
+def run_seconds(url, kind):
+    """(sum, count) of Kiln's own `kiln_run_seconds` for `kind` so far; None for the peer (no such metric)."""
     try:
         text = urllib.request.urlopen(f"{url}/metrics", timeout=5).read().decode()
     except OSError:
@@ -177,7 +177,7 @@ def run_seconds_mean(url, kind):
             total += float(line.rsplit(" ", 1)[1])
         elif line.startswith("kiln_run_seconds_count{") and f'kind="{kind}"' in line:
             count += float(line.rsplit(" ", 1)[1])
-    return total / count * 1000 if count else None
+    return total, count
 
 
 def measure(args, setup, url, workloads):
@@ -185,9 +185,13 @@ def measure(args, setup, url, workloads):
     for kind, params, input_file, expect, jobs in workloads:
         common = dict(input_file=input_file, expect=expect)
         kiln_bench(args, url, kind, params, 20, 2, warmup=5, **common)
-        run_before = run_seconds_mean(url, kind)
+        before = run_seconds(url, kind)
         idle = kiln_bench(args, url, kind, params, args.idle_jobs, 1, **common)
-        run_ms = run_seconds_mean(url, kind) if run_before is not None else None
+        after = run_seconds(url, kind)
+        # The idle jobs' own mean: the histogram also holds the warm-up jobs run before.
+        run_ms = None
+        if before and after and after[1] > before[1]:
+            run_ms = (after[0] - before[0]) / (after[1] - before[1]) * 1000
         cpu = setup.cpu_seconds()
         load = kiln_bench(args, url, kind, params, jobs, args.clients, **common)
         cpu = setup.cpu_seconds() - cpu
