@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::error::Context as _;
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 pub use limits::SandboxLimits;
@@ -155,6 +155,10 @@ pub struct RuntimeConfig {
     /// Instances from the pooling allocator (the default), or allocated on demand for each run; the
     /// instantiation benchmark compares the two.
     pub pooling: bool,
+    /// With the pool: reset a finished run's memory by rewriting only the pages it wrote and keep them
+    /// resident (the default, where the kernel offers `PAGEMAP_SCAN`), rather than handing them back
+    /// with `madvise`, so that the next run takes no page faults. The benchmark compares the two.
+    pub keep_resident: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -165,6 +169,7 @@ impl Default for RuntimeConfig {
             max_concurrent_runs: u32::try_from(cores * 4).unwrap_or(u32::MAX),
             threads: cores,
             pooling: true,
+            keep_resident: true,
         }
     }
 }
@@ -173,10 +178,18 @@ impl Default for RuntimeConfig {
 /// program and small shims) and memories. The pool reserves address space, not memory, for each.
 const CORE_INSTANCES_PER_RUN: u32 = 16;
 const MEMORIES_PER_RUN: u32 = 2;
-/// Finished runs whose memory is reset together, in one batch of `madvise` calls, rather than each on its
-/// own: 31.5 → 24.6 µs per no-op run (BENCHMARKS.md). The pool has this many extra slots, so the batch
-/// never delays an instantiation (wasmtime flushes it early if the pool runs out anyway).
+/// Without `keep_resident`: finished runs whose memory is reset together, in one batch of `madvise` calls,
+/// rather than each on its own: 31.5 → 24.6 µs per no-op run (BENCHMARKS.md). The pool has this many extra
+/// slots, so the batch never delays an instantiation (wasmtime flushes it early if the pool runs out).
 const DECOMMIT_BATCH: u32 = 16;
+/// With `keep_resident`: the most bytes of a linear memory (and of a table) that stay resident after a
+/// run, their written pages zeroed (or restored from the module's image) with `memset`. A page left to
+/// `madvise` costs a page fault in the next run that writes it: ~1.4 µs here, against ~0.1 µs to rewrite
+/// it (BENCHMARKS.md: 1327 faults per crop run before, none after). Pages past the limit still go back to
+/// the kernel. What this keeps is bounded by the slots that stay warm: those of the runs in flight, plus
+/// at most `max_concurrent_runs` idle ones (`max_unused_warm_slots`).
+const MEMORY_KEEP_RESIDENT: usize = 16 << 20;
+const TABLE_KEEP_RESIDENT: usize = 64 << 10;
 
 pub struct Runtime {
     engine: Engine,
@@ -213,7 +226,15 @@ impl Runtime {
             .total_stacks(runs)
             .max_memories_per_module(MEMORIES_PER_RUN)
             .table_elements(limits::MAX_TABLE_ELEMENTS)
-            .decommit_batch_size(DECOMMIT_BATCH as usize);
+            .max_unused_warm_slots(runtime_config.max_concurrent_runs.max(1));
+        if runtime_config.keep_resident && PoolingAllocationConfig::is_pagemap_scan_available() {
+            pool.pagemap_scan(Enabled::Yes)
+                .linear_memory_keep_resident(MEMORY_KEEP_RESIDENT)
+                .table_keep_resident(TABLE_KEEP_RESIDENT);
+        } else {
+            // Resetting by `memset` without knowing which pages were written would rewrite all of them.
+            pool.decommit_batch_size(DECOMMIT_BATCH as usize);
+        }
         config.allocation_strategy(if runtime_config.pooling {
             InstanceAllocationStrategy::Pooling(pool)
         } else {
