@@ -13,8 +13,9 @@ use std::process::Command;
 
 /// Guest crates built into every `kiln` binary, with the kind name each one registers.
 const BUILTIN_GUESTS: &[&str] = &["guest-plot", "guest-crop"];
-/// Guests used only by the test suite (hostile behaviour, a plugin example); built, not embedded.
-const TEST_GUESTS: &[&str] = &["guest-hostile", "guest-filter"];
+/// Guests used only by the tests and benchmarks (hostile behaviour, a plugin example, a trivial handler);
+/// built, not embedded.
+const TEST_GUESTS: &[&str] = &["guest-hostile", "guest-filter", "guest-noop"];
 const WASM_TARGET: &str = "wasm32-wasip2";
 
 fn main() {

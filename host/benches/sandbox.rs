@@ -29,14 +29,27 @@ fn main() {
         .unwrap();
     println!("machine: {cores} cores");
     if wanted("instantiate") {
-        let on_demand = Arc::new(
-            Runtime::with_config(RuntimeConfig {
-                pooling: false,
-                ..RuntimeConfig::default()
-            })
-            .expect("engine"),
+        let engine = |config: RuntimeConfig| Arc::new(Runtime::with_config(config).expect("engine"));
+        instantiate(
+            &[
+                ("pool, written pages kept resident (default)", runtime.clone()),
+                (
+                    "pool, memory handed back with `madvise`",
+                    engine(RuntimeConfig {
+                        keep_resident: false,
+                        ..RuntimeConfig::default()
+                    }),
+                ),
+                (
+                    "on-demand allocation (no pool)",
+                    engine(RuntimeConfig {
+                        pooling: false,
+                        ..RuntimeConfig::default()
+                    }),
+                ),
+            ],
+            &executor,
         );
-        instantiate(&runtime, &on_demand, &executor);
     }
     if wanted("workloads") {
         workloads(&runtime, &executor);
@@ -74,11 +87,32 @@ fn millis(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1e3)
 }
 
-/// Times `n` calls of `f` after `warm` unmeasured ones, sorted.
-fn sample(warm: usize, n: usize, mut f: impl FnMut()) -> Vec<Duration> {
+/// The process's minor page faults so far (field 10 of `/proc/self/stat`): a run that writes to memory
+/// the kernel has to map afresh pays for each page.
+fn minor_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name (field 2) is in parentheses and may hold spaces: count fields after it.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    after_name
+        .split_whitespace()
+        .nth(7)
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `n` timed calls of `f` after `warm` unmeasured ones.
+struct Samples {
+    /// Sorted.
+    times: Vec<Duration>,
+    /// Minor page faults per call, averaged.
+    faults: f64,
+}
+
+fn sample(warm: usize, n: usize, mut f: impl FnMut()) -> Samples {
     for _ in 0..warm {
         f();
     }
+    let faults_before = minor_faults();
     let mut times: Vec<Duration> = (0..n)
         .map(|_| {
             let started = Instant::now();
@@ -86,52 +120,78 @@ fn sample(warm: usize, n: usize, mut f: impl FnMut()) -> Vec<Duration> {
             started.elapsed()
         })
         .collect();
+    let faults = (minor_faults() - faults_before) as f64 / n as f64;
     times.sort();
-    times
+    Samples { times, faults }
 }
 
-fn instantiate(runtime: &Arc<Runtime>, on_demand: &Runtime, executor: &tokio::runtime::Runtime) {
+/// A test guest's component bytes, by crate name.
+fn test_guest(name: &str) -> Vec<u8> {
     let (_, _, path) = kiln::kinds::TEST_GUESTS
         .iter()
-        .find(|(name, _, _)| *name == "guest-hostile")
-        .expect("build.rs builds guest-hostile");
-    let component = std::fs::read(path).unwrap();
-    let noop = r#"{"mode":"noop"}"#;
-    let inline_on = |runtime: &Runtime| {
-        let pre = prepare(runtime, &component);
-        sample(1000, 20_000, || {
-            let report = executor.block_on(runtime.run(&pre, request(noop, &[])));
-            assert!(report.result.is_ok());
-        })
-    };
-    let inline = inline_on(runtime);
-    let inline_on_demand = inline_on(on_demand);
-    let pre = prepare(runtime, &component);
-    let spawned = sample(1000, 20_000, || {
-        let report = executor
-            .block_on(runtime.spawn(pre.clone(), request(noop, &[])))
-            .unwrap();
-        assert!(report.result.is_ok());
-    });
-    println!("\n## instantiate: store + instantiate + call of a no-op handler (µs)\n");
-    println!("| path | runs | p50 | p99 | p99.9 |");
-    println!("|---|---|---|---|---|");
-    for (name, times) in [
-        ("Runtime::run, inline", &inline),
+        .find(|(guest, _, _)| *guest == name)
+        .expect("build.rs builds every test guest");
+    std::fs::read(path).expect("the test guest's component")
+}
+
+fn instantiate(runtimes: &[(&str, Arc<Runtime>)], executor: &tokio::runtime::Runtime) {
+    // The trivial handler, and a no-op in a component that imports every WASI interface it could misuse.
+    let guests = [
+        ("`guest-noop`", test_guest("guest-noop"), "{}"),
         (
-            "Runtime::run, inline, on-demand allocation (no pool)",
-            &inline_on_demand,
+            "`guest-hostile` noop",
+            test_guest("guest-hostile"),
+            r#"{"mode":"noop"}"#,
         ),
-        ("Runtime::spawn, guest executor", &spawned),
-    ] {
+    ];
+    println!("\n## instantiate: store + instantiate + call of a no-op handler (µs)\n");
+    println!("| path | runs | p50 | p99 | p99.9 | of which instantiation, p50 | page faults/run |");
+    println!("|---|---|---|---|---|---|---|");
+    let row = |name: &str, samples: &Samples, instantiation: &mut Vec<Duration>| {
+        instantiation.sort();
+        let times = &samples.times;
         println!(
-            "| {name} | {} | {} | {} | {} |",
+            "| {name} | {} | {} | {} | {} | {} | {:.1} |",
             times.len(),
             micros(percentile(times, 0.5)),
             micros(percentile(times, 0.99)),
-            micros(percentile(times, 0.999))
+            micros(percentile(times, 0.999)),
+            micros(percentile(instantiation, 0.5)),
+            samples.faults
         );
+    };
+    for (guest, component, params) in &guests {
+        for (allocation, runtime) in runtimes {
+            let pre = prepare(runtime, component);
+            let mut instantiation = Vec::new();
+            let inline = sample(1000, 20_000, || {
+                let report = executor.block_on(runtime.run(&pre, request(params, &[])));
+                instantiation.push(report.instantiate.expect("instantiated"));
+                assert!(report.result.is_ok());
+            });
+            row(
+                &format!("{guest}, `Runtime::run` inline, {allocation}"),
+                &inline,
+                &mut instantiation,
+            );
+        }
     }
+    let (guest, component, params) = &guests[0];
+    let (allocation, runtime) = &runtimes[0];
+    let pre = prepare(runtime, component);
+    let mut instantiation = Vec::new();
+    let spawned = sample(1000, 20_000, || {
+        let report = executor
+            .block_on(runtime.spawn(pre.clone(), request(params, &[])))
+            .unwrap();
+        instantiation.push(report.instantiate.expect("instantiated"));
+        assert!(report.result.is_ok());
+    });
+    row(
+        &format!("{guest}, `Runtime::spawn` (hop to the guest executor and back), {allocation}"),
+        &spawned,
+        &mut instantiation,
+    );
 }
 
 /// A 1024×768 photo-like PNG: smooth gradients with noise, so that it neither compresses to nothing
@@ -172,8 +232,8 @@ type NativeRun = fn(&str, &[u8]) -> Vec<u8>;
 fn workloads(runtime: &Arc<Runtime>, executor: &tokio::runtime::Runtime) {
     let photo = test_photo();
     println!("\n## workloads: the same Rust in wasm and natively, same process (ms)\n");
-    println!("| workload | runs | native p50 | wasm p50 | wasm / native |");
-    println!("|---|---|---|---|---|");
+    println!("| workload | runs | native p50 | wasm p50 | wasm / native | page faults/run native, wasm |");
+    println!("|---|---|---|---|---|---|");
     let cases: [(&str, &str, &[u8], NativeRun); 2] = [
         (
             "crop 1024×768 → 800×600 → 300×300 lanczos3",
@@ -205,12 +265,14 @@ fn workloads(runtime: &Arc<Runtime>, executor: &tokio::runtime::Runtime) {
             let report = executor.block_on(runtime.run(&pre, request(params, input)));
             std::hint::black_box(report.result.unwrap());
         });
-        let (n, w) = (percentile(&native, 0.5), percentile(&wasm, 0.5));
+        let (n, w) = (percentile(&native.times, 0.5), percentile(&wasm.times, 0.5));
         println!(
-            "| {label} | {runs} | {} | {} | {:.2}× |",
+            "| {label} | {runs} | {} | {} | {:.2}× | {:.0}, {:.0} |",
             millis(n),
             millis(w),
-            w.as_secs_f64() / n.as_secs_f64()
+            w.as_secs_f64() / n.as_secs_f64(),
+            native.faults,
+            wasm.faults
         );
     }
 }

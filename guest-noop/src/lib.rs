@@ -1,0 +1,32 @@
+//! A trivial handler: ignores its params and input and returns a fixed 1×1 PNG.
+//!
+//! It exists for the instantiation benchmark (`host/benches/sandbox.rs`): what a run costs when the job
+//! itself costs nothing, for a component that imports only what Rust's `std` needs. `guest-hostile`'s
+//! `noop` mode measures the same for a component that imports every WASI interface it can misuse.
+
+#[cfg(target_arch = "wasm32")]
+#[allow(unsafe_code)] // wit-bindgen's generated exports
+mod component {
+    wit_bindgen::generate!({ world: "handler", path: "../wit" });
+
+    struct Noop;
+
+    impl Guest for Noop {
+        fn run(_params: String, _input: Vec<u8>) -> Result<Output, JobError> {
+            Ok(Output {
+                media_type: "image/png".to_owned(),
+                data: super::ONE_PIXEL_PNG.to_vec(),
+            })
+        }
+    }
+
+    export!(Noop);
+}
+
+/// A valid 1×1 PNG (one green pixel).
+pub const ONE_PIXEL_PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x02, 0x00, 0x00, 0x00, 0x90, 0x77, 0x53, 0xde, 0x00, 0x00, 0x00, 0x0c, 0x49,
+    0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0x00, 0x00, 0x03, 0x01, 0x01, 0x00, 0xc9, 0xfe, 0x92, 0xef,
+    0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
