@@ -6,6 +6,7 @@ use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader};
 
 use crate::JobError;
 use crate::limits::{Budget, SETTING, megapixels};
+use crate::png_input::PngInput;
 
 /// The formats whose `image` features we enable; anything else is refused by name.
 const SUPPORTED: [ImageFormat; 6] = [
@@ -45,7 +46,11 @@ pub fn decode(input: &[u8], budget: Budget) -> Result<DynamicImage, JobError> {
     reader.limits(budget.limits());
 
     // Only the header has been read so far: check the size it claims before any pixel buffer exists.
-    let mut decoder = reader.into_decoder().map_err(|e| decode_error(e, budget))?;
+    let decoder: Result<Box<dyn ImageDecoder>, ImageError> = match reader.format() {
+        Some(ImageFormat::Png) => PngInput::new(input, &budget.limits()).map(|png| Box::new(png) as _),
+        _ => reader.into_decoder().map(|decoder| Box::new(decoder) as _),
+    };
+    let mut decoder = decoder.map_err(|e| decode_error(e, budget))?;
     let (width, height) = decoder.dimensions();
     if !budget.allows(width, height) {
         return Err(JobError::invalid_input(format!(

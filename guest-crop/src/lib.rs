@@ -9,6 +9,7 @@ mod encode;
 mod limits;
 pub mod params;
 mod plan;
+mod png_input;
 mod resample;
 
 // wit-bindgen's `export!` must emit `#[unsafe(export_name)]` entry points and unsafe ABI glue; this is

@@ -72,6 +72,22 @@ fn empty_params_reencode_lossless_formats_exactly() {
 }
 
 #[test]
+fn png_checksums_are_not_verified() {
+    // Decoding skips the CRC-32s and the Adler-32 for speed in wasm (png_input.rs): a PNG whose checksums
+    // are all wrong decodes to the same pixels.
+    let src = gradient(64, 48);
+    let mut png = encode(&src.clone().into(), ImageFormat::Png);
+    let ihdr_crc = 8 + 4 + 4 + 13;
+    png[ihdr_crc] ^= 0xff;
+    let iend_crc = png.len() - 4;
+    png[iend_crc] ^= 0xff;
+    let idat_end = iend_crc - 8; // the IDAT's CRC sits before IEND's length and type
+    png[idat_end - 1] ^= 0xff; // the last byte of the zlib stream: its Adler-32
+    png[idat_end + 3] ^= 0xff; // the IDAT's CRC
+    assert_eq!(run_ok("{}", &png).to_rgb8(), src);
+}
+
+#[test]
 fn lossy_and_palette_formats_decode() {
     let src = DynamicImage::from(gradient(64, 48));
     let jpeg = run_ok("{}", &encode(&src, ImageFormat::Jpeg));
