@@ -43,11 +43,12 @@ pub fn decode(input: &[u8], budget: Budget) -> Result<DynamicImage, JobError> {
             )));
         }
     }
-    reader.limits(budget.limits());
+    let limits = budget.limits();
+    reader.limits(limits.clone());
 
     // Only the header has been read so far: check the size it claims before any pixel buffer exists.
     let decoder: Result<Box<dyn ImageDecoder>, ImageError> = match reader.format() {
-        Some(ImageFormat::Png) => PngInput::new(input, &budget.limits()).map(|png| Box::new(png) as _),
+        Some(ImageFormat::Png) => PngInput::new(input, &limits).map(|png| Box::new(png) as _),
         _ => reader.into_decoder().map(|decoder| Box::new(decoder) as _),
     };
     let mut decoder = decoder.map_err(|e| decode_error(e, budget))?;
