@@ -7,7 +7,7 @@
 //! 2. workloads: how much slower are the built-in kinds in wasm than the same Rust compiled natively?
 //! 3. throughput: how do jobs per second grow with jobs in flight on this machine's cores?
 
-use kiln::runtime::{Prepared, RunRequest, RunSignals, Runtime, RuntimeConfig, SandboxLimits};
+use kiln::runtime::{Prepared, RunReport, RunRequest, RunSignals, Runtime, RuntimeConfig, SandboxLimits};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -134,6 +134,20 @@ fn test_guest(name: &str) -> Vec<u8> {
     std::fs::read(path).expect("the test guest's component")
 }
 
+/// Timed runs of a handler that does nothing, and each timed run's own instantiation time, sorted.
+fn noop_runs(mut run: impl FnMut() -> RunReport) -> (Samples, Vec<Duration>) {
+    let mut instantiation = Vec::new();
+    let samples = sample(1000, 20_000, || {
+        let report = run();
+        instantiation.push(report.instantiate.expect("instantiated"));
+        assert!(report.result.is_ok());
+    });
+    // The warm-up runs came first.
+    let mut instantiation = instantiation.split_off(instantiation.len() - samples.times.len());
+    instantiation.sort();
+    (samples, instantiation)
+}
+
 fn instantiate(runtimes: &[(&str, Arc<Runtime>)], executor: &tokio::runtime::Runtime) {
     // The trivial handler, and a no-op in a component that imports every WASI interface it could misuse.
     let guests = [
@@ -147,8 +161,7 @@ fn instantiate(runtimes: &[(&str, Arc<Runtime>)], executor: &tokio::runtime::Run
     println!("\n## instantiate: store + instantiate + call of a no-op handler (µs)\n");
     println!("| path | runs | p50 | p99 | p99.9 | of which instantiation, p50 | page faults/run |");
     println!("|---|---|---|---|---|---|---|");
-    let row = |name: &str, samples: &Samples, instantiation: &mut Vec<Duration>| {
-        instantiation.sort();
+    let row = |name: &str, (samples, instantiation): (Samples, Vec<Duration>)| {
         let times = &samples.times;
         println!(
             "| {name} | {} | {} | {} | {} | {} | {:.1} |",
@@ -156,41 +169,28 @@ fn instantiate(runtimes: &[(&str, Arc<Runtime>)], executor: &tokio::runtime::Run
             micros(percentile(times, 0.5)),
             micros(percentile(times, 0.99)),
             micros(percentile(times, 0.999)),
-            micros(percentile(instantiation, 0.5)),
+            micros(percentile(&instantiation, 0.5)),
             samples.faults
         );
     };
     for (guest, component, params) in &guests {
         for (allocation, runtime) in runtimes {
             let pre = prepare(runtime, component);
-            let mut instantiation = Vec::new();
-            let inline = sample(1000, 20_000, || {
-                let report = executor.block_on(runtime.run(&pre, request(params, &[])));
-                instantiation.push(report.instantiate.expect("instantiated"));
-                assert!(report.result.is_ok());
-            });
-            row(
-                &format!("{guest}, `Runtime::run` inline, {allocation}"),
-                &inline,
-                &mut instantiation,
-            );
+            let inline = noop_runs(|| executor.block_on(runtime.run(&pre, request(params, &[]))));
+            row(&format!("{guest}, `Runtime::run` inline, {allocation}"), inline);
         }
     }
     let (guest, component, params) = &guests[0];
     let (allocation, runtime) = &runtimes[0];
     let pre = prepare(runtime, component);
-    let mut instantiation = Vec::new();
-    let spawned = sample(1000, 20_000, || {
-        let report = executor
+    let spawned = noop_runs(|| {
+        executor
             .block_on(runtime.spawn(pre.clone(), request(params, &[])))
-            .unwrap();
-        instantiation.push(report.instantiate.expect("instantiated"));
-        assert!(report.result.is_ok());
+            .unwrap()
     });
     row(
         &format!("{guest}, `Runtime::spawn` (hop to the guest executor and back), {allocation}"),
-        &spawned,
-        &mut instantiation,
+        spawned,
     );
 }
 
