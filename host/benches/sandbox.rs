@@ -134,18 +134,23 @@ fn test_guest(name: &str) -> Vec<u8> {
     std::fs::read(path).expect("the test guest's component")
 }
 
-/// Timed runs of a handler that does nothing, and each timed run's own instantiation time, sorted.
-fn noop_runs(mut run: impl FnMut() -> RunReport) -> (Samples, Vec<Duration>) {
+/// `n` timed runs after `warm` unmeasured ones, and each timed run's own instantiation time, sorted.
+fn timed_runs(warm: usize, n: usize, mut run: impl FnMut() -> RunReport) -> (Samples, Vec<Duration>) {
     let mut instantiation = Vec::new();
-    let samples = sample(1000, 20_000, || {
+    let samples = sample(warm, n, || {
         let report = run();
         instantiation.push(report.instantiate.expect("instantiated"));
-        assert!(report.result.is_ok());
+        std::hint::black_box(report.result.expect("the run succeeds"));
     });
     // The warm-up runs came first.
     let mut instantiation = instantiation.split_off(instantiation.len() - samples.times.len());
     instantiation.sort();
     (samples, instantiation)
+}
+
+/// Timed runs of a handler that does nothing.
+fn noop_runs(run: impl FnMut() -> RunReport) -> (Samples, Vec<Duration>) {
+    timed_runs(1000, 20_000, run)
 }
 
 fn instantiate(runtimes: &[(&str, Arc<Runtime>)], executor: &tokio::runtime::Runtime) {
@@ -232,8 +237,10 @@ type NativeRun = fn(&str, &[u8]) -> Vec<u8>;
 fn workloads(runtime: &Arc<Runtime>, executor: &tokio::runtime::Runtime) {
     let photo = test_photo();
     println!("\n## workloads: the same Rust in wasm and natively, same process (ms)\n");
-    println!("| workload | runs | native p50 | wasm p50 | wasm / native | page faults/run native, wasm |");
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "| workload | runs | native p50 | wasm p50 | of which instantiation | wasm / native | page faults/run native, wasm |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     let cases: [(&str, &str, &[u8], NativeRun); 2] = [
         (
             "crop 1024×768 → 800×600 → 300×300 lanczos3",
@@ -261,15 +268,14 @@ fn workloads(runtime: &Arc<Runtime>, executor: &tokio::runtime::Runtime) {
         let native = sample(3, runs, || {
             std::hint::black_box(native(params, input));
         });
-        let wasm = sample(3, runs, || {
-            let report = executor.block_on(runtime.run(&pre, request(params, input)));
-            std::hint::black_box(report.result.unwrap());
-        });
+        let (wasm, instantiation) =
+            timed_runs(3, runs, || executor.block_on(runtime.run(&pre, request(params, input))));
         let (n, w) = (percentile(&native.times, 0.5), percentile(&wasm.times, 0.5));
         println!(
-            "| {label} | {runs} | {} | {} | {:.2}× | {:.0}, {:.0} |",
+            "| {label} | {runs} | {} | {} | {} | {:.2}× | {:.0}, {:.0} |",
             millis(n),
             millis(w),
+            millis(percentile(&instantiation, 0.5)),
             w.as_secs_f64() / n.as_secs_f64(),
             native.faults,
             wasm.faults
