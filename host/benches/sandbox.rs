@@ -52,7 +52,12 @@ fn main() {
         );
     }
     if wanted("workloads") {
-        workloads(&runtime, &executor);
+        let unchecked = Runtime::with_config(RuntimeConfig {
+            epoch_checks: false,
+            ..RuntimeConfig::default()
+        })
+        .expect("engine");
+        workloads(&runtime, &Arc::new(unchecked), &executor);
     }
     if wanted("throughput") {
         throughput(&runtime, &executor, cores);
@@ -234,13 +239,15 @@ fn builtin(name: &str) -> Vec<u8> {
 /// A built-in kind's logic called natively: params and input to PNG bytes.
 type NativeRun = fn(&str, &[u8]) -> Vec<u8>;
 
-fn workloads(runtime: &Arc<Runtime>, executor: &tokio::runtime::Runtime) {
+/// `unchecked` is an engine without epoch checks: what the deadline's checks cost is their difference.
+fn workloads(runtime: &Arc<Runtime>, unchecked: &Arc<Runtime>, executor: &tokio::runtime::Runtime) {
     let photo = test_photo();
     println!("\n## workloads: the same Rust in wasm and natively, same process (ms)\n");
     println!(
-        "| workload | runs | native p50 | wasm p50 | of which instantiation | wasm / native | page faults/run native, wasm |"
+        "| workload | runs | native p50 | wasm p50 | of which instantiation | wasm / native \
+         | wasm p50 without epoch checks | ÷ native | page faults/run native, wasm |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let cases: [(&str, &str, &[u8], NativeRun); 2] = [
         (
             "crop 1024×768 → 800×600 → 300×300 lanczos3",
@@ -264,19 +271,26 @@ fn workloads(runtime: &Arc<Runtime>, executor: &tokio::runtime::Runtime) {
             native_out, wasm_out,
             "{kind}: native and wasm must produce the same bytes"
         );
-        let runs = 30;
+        let runs = 100;
         let native = sample(3, runs, || {
             std::hint::black_box(native(params, input));
         });
         let (wasm, instantiation) =
             timed_runs(3, runs, || executor.block_on(runtime.run(&pre, request(params, input))));
-        let (n, w) = (percentile(&native.times, 0.5), percentile(&wasm.times, 0.5));
+        let bare_pre = prepare(unchecked, &builtin(kind));
+        let (bare, _) = timed_runs(3, runs, || {
+            executor.block_on(unchecked.run(&bare_pre, request(params, input)))
+        });
+        let n = percentile(&native.times, 0.5);
+        let [w, b] = [&wasm, &bare].map(|s| percentile(&s.times, 0.5));
         println!(
-            "| {label} | {runs} | {} | {} | {} | {:.2}× | {:.0}, {:.0} |",
+            "| {label} | {runs} | {} | {} | {} | {:.2}× | {} | {:.2}× | {:.0}, {:.0} |",
             millis(n),
             millis(w),
             millis(percentile(&instantiation, 0.5)),
             w.as_secs_f64() / n.as_secs_f64(),
+            millis(b),
+            b.as_secs_f64() / n.as_secs_f64(),
             native.faults,
             wasm.faults
         );

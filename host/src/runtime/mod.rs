@@ -159,6 +159,10 @@ pub struct RuntimeConfig {
     /// resident (the default, where the kernel offers `PAGEMAP_SCAN`), rather than handing them back
     /// with `madvise`, so that the next run takes no page faults. The benchmark compares the two.
     pub keep_resident: bool,
+    /// Compile an epoch check into every function entry and loop (the default), so that a computing guest
+    /// stops at its deadline and yields to other runs. Only the workloads benchmark turns them off, to
+    /// measure what they cost: without them nothing stops a guest that computes forever.
+    pub epoch_checks: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -170,6 +174,7 @@ impl Default for RuntimeConfig {
             threads: cores,
             pooling: true,
             keep_resident: true,
+            epoch_checks: true,
         }
     }
 }
@@ -214,7 +219,7 @@ impl Runtime {
 
     pub fn with_config(runtime_config: RuntimeConfig) -> wasmtime::Result<Self> {
         let mut config = Config::new();
-        config.epoch_interruption(true);
+        config.epoch_interruption(runtime_config.epoch_checks);
         config.wasm_component_model(true);
         // Room for the runs in flight plus a batch of finished ones whose memory is not yet reset.
         let runs = runtime_config.max_concurrent_runs.max(1).saturating_add(DECOMMIT_BATCH);
