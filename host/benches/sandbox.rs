@@ -105,7 +105,7 @@ fn minor_faults() -> u64 {
         .unwrap_or(0)
 }
 
-/// `n` timed calls of `f` after `warm` unmeasured ones.
+/// `n` timed calls of a function after `warm` unmeasured ones.
 struct Samples {
     /// Sorted.
     times: Vec<Duration>,
@@ -113,21 +113,40 @@ struct Samples {
     faults: f64,
 }
 
-fn sample(warm: usize, n: usize, mut f: impl FnMut()) -> Samples {
+/// Calls after the timed ones that count page faults (reading `/proc` between timed calls would disturb
+/// them).
+const FAULT_CALLS: usize = 10;
+
+/// Times each of `fs` in turn, round by round: a burst of load on this shared machine then slows every
+/// side alike instead of whichever was running. `warm` unmeasured rounds, `n` timed rounds, then
+/// [`FAULT_CALLS`] calls of each for its page faults.
+fn interleaved<const K: usize>(warm: usize, n: usize, mut fs: [&mut dyn FnMut(); K]) -> [Samples; K] {
     for _ in 0..warm {
-        f();
+        fs.iter_mut().for_each(|f| f());
     }
-    let faults_before = minor_faults();
-    let mut times: Vec<Duration> = (0..n)
-        .map(|_| {
+    let mut times: [Vec<Duration>; K] = std::array::from_fn(|_| Vec::with_capacity(n));
+    for _ in 0..n {
+        for (f, times) in fs.iter_mut().zip(&mut times) {
             let started = Instant::now();
             f();
-            started.elapsed()
-        })
-        .collect();
-    let faults = (minor_faults() - faults_before) as f64 / n as f64;
-    times.sort();
-    Samples { times, faults }
+            times.push(started.elapsed());
+        }
+    }
+    let faults = fs.map(|f| {
+        let before = minor_faults();
+        (0..FAULT_CALLS).for_each(|_| f());
+        (minor_faults() - before) as f64 / FAULT_CALLS as f64
+    });
+    times.iter_mut().for_each(|t| t.sort());
+    std::array::from_fn(|k| Samples {
+        times: std::mem::take(&mut times[k]),
+        faults: faults[k],
+    })
+}
+
+fn sample(warm: usize, n: usize, mut f: impl FnMut()) -> Samples {
+    let [samples] = interleaved(warm, n, [&mut f]);
+    samples
 }
 
 /// A test guest's component bytes, by crate name.
@@ -139,18 +158,28 @@ fn test_guest(name: &str) -> Vec<u8> {
     std::fs::read(path).expect("the test guest's component")
 }
 
-/// `n` timed runs after `warm` unmeasured ones, and each timed run's own instantiation time, sorted.
-fn timed_runs(warm: usize, n: usize, mut run: impl FnMut() -> RunReport) -> (Samples, Vec<Duration>) {
-    let mut instantiation = Vec::new();
-    let samples = sample(warm, n, || {
+/// A wasm run to time: each call's instantiation time goes to `instantiation`.
+fn recording<'a>(instantiation: &'a mut Vec<Duration>, mut run: impl FnMut() -> RunReport + 'a) -> impl FnMut() + 'a {
+    move || {
         let report = run();
         instantiation.push(report.instantiate.expect("instantiated"));
         std::hint::black_box(report.result.expect("the run succeeds"));
-    });
-    // The warm-up runs came first.
-    let mut instantiation = instantiation.split_off(instantiation.len() - samples.times.len());
-    instantiation.sort();
-    (samples, instantiation)
+    }
+}
+
+/// The instantiation times of the timed calls among all that `recording` saw, sorted.
+fn timed_only(mut instantiation: Vec<Duration>, warm: usize, n: usize) -> Vec<Duration> {
+    instantiation.truncate(warm + n);
+    let mut timed = instantiation.split_off(warm);
+    timed.sort();
+    timed
+}
+
+/// `n` timed runs after `warm` unmeasured ones, and each timed run's own instantiation time, sorted.
+fn timed_runs(warm: usize, n: usize, run: impl FnMut() -> RunReport) -> (Samples, Vec<Duration>) {
+    let mut instantiation = Vec::new();
+    let samples = sample(warm, n, recording(&mut instantiation, run));
+    (samples, timed_only(instantiation, warm, n))
 }
 
 /// Timed runs of a handler that does nothing.
@@ -271,16 +300,25 @@ fn workloads(runtime: &Arc<Runtime>, unchecked: &Arc<Runtime>, executor: &tokio:
             native_out, wasm_out,
             "{kind}: native and wasm must produce the same bytes"
         );
-        let runs = 100;
-        let native = sample(3, runs, || {
-            std::hint::black_box(native(params, input));
-        });
-        let (wasm, instantiation) =
-            timed_runs(3, runs, || executor.block_on(runtime.run(&pre, request(params, input))));
+        let (warm, runs) = (3, 100);
         let bare_pre = prepare(unchecked, &builtin(kind));
-        let (bare, _) = timed_runs(3, runs, || {
-            executor.block_on(unchecked.run(&bare_pre, request(params, input)))
-        });
+        let mut instantiation = Vec::new();
+        let [native, wasm, bare] = interleaved(
+            warm,
+            runs,
+            [
+                &mut || {
+                    std::hint::black_box(native(params, input));
+                },
+                &mut recording(&mut instantiation, || {
+                    executor.block_on(runtime.run(&pre, request(params, input)))
+                }),
+                &mut recording(&mut Vec::new(), || {
+                    executor.block_on(unchecked.run(&bare_pre, request(params, input)))
+                }),
+            ],
+        );
+        let instantiation = timed_only(instantiation, warm, runs);
         let n = percentile(&native.times, 0.5);
         let [w, b] = [&wasm, &bare].map(|s| percentile(&s.times, 0.5));
         println!(
