@@ -286,14 +286,7 @@ async fn submit_rejects_bad_requests_with_problems() {
     expect_problem(text, 415).await;
 
     // Nothing above was accepted.
-    let list: Value = http
-        .get(kiln.url("/v1/jobs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = send_json(http.get(kiln.url("/v1/jobs"))).await;
     assert_eq!(list["jobs"], json!([]));
 }
 
@@ -320,14 +313,7 @@ async fn queued_jobs_cancel_list_and_conflict() {
     assert_eq!(problem["job_status"], "queued");
 
     // Newest first, paged by cursor.
-    let page: Value = http
-        .get(kiln.url("/v1/jobs?limit=3"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = send_json(http.get(kiln.url("/v1/jobs?limit=3"))).await;
     let listed: Vec<&str> = page["jobs"]
         .as_array()
         .unwrap()
@@ -336,14 +322,7 @@ async fn queued_jobs_cancel_list_and_conflict() {
         .collect();
     assert_eq!(listed, [ids[4].as_str(), ids[3].as_str(), ids[2].as_str()]);
     let cursor = page["next_cursor"].as_str().unwrap();
-    let page: Value = http
-        .get(kiln.url(&format!("/v1/jobs?limit=3&cursor={cursor}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = send_json(http.get(kiln.url(&format!("/v1/jobs?limit=3&cursor={cursor}")))).await;
     let listed: Vec<&str> = page["jobs"]
         .as_array()
         .unwrap()
@@ -354,14 +333,7 @@ async fn queued_jobs_cancel_list_and_conflict() {
     assert_eq!(page["next_cursor"], Value::Null);
 
     // Cancel one: it is cancelled at once, and a second cancel conflicts.
-    let cancelled: Value = http
-        .delete(kiln.url(&format!("/v1/jobs/{}", ids[1])))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let cancelled: Value = send_json(http.delete(kiln.url(&format!("/v1/jobs/{}", ids[1])))).await;
     assert_eq!(cancelled["status"], "cancelled");
     let again = http
         .delete(kiln.url(&format!("/v1/jobs/{}", ids[1])))
@@ -370,24 +342,10 @@ async fn queued_jobs_cancel_list_and_conflict() {
         .unwrap();
     expect_problem(again, 409).await;
 
-    let filtered: Value = http
-        .get(kiln.url("/v1/jobs?status=cancelled&kind=plot"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let filtered: Value = send_json(http.get(kiln.url("/v1/jobs?status=cancelled&kind=plot"))).await;
     assert_eq!(filtered["jobs"].as_array().unwrap().len(), 1);
     assert_eq!(filtered["jobs"][0]["id"], ids[1].as_str());
-    let none: Value = http
-        .get(kiln.url("/v1/jobs?kind=crop"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let none: Value = send_json(http.get(kiln.url("/v1/jobs?kind=crop"))).await;
     assert_eq!(none["jobs"], json!([]));
 
     for bad in [
@@ -417,14 +375,7 @@ async fn kinds_health_and_readiness() {
     let mut redis = Redis::start();
     let kiln = Kiln::api_only(&redis, &[]);
     let http = client();
-    let kinds: Value = http
-        .get(kiln.url("/v1/kinds"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let kinds: Value = send_json(http.get(kiln.url("/v1/kinds"))).await;
     let names: Vec<&str> = kinds["kinds"]
         .as_array()
         .unwrap()

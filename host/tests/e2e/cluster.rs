@@ -145,25 +145,11 @@ async fn the_whole_flow_runs_on_a_three_master_cluster() {
     assert_eq!(crop["status"], "succeeded", "{crop}");
 
     // Listing, cancel, kinds and stats touch every script and pipeline.
-    let listing: Value = http
-        .get(kiln.url("/v1/jobs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listing: Value = send_json(http.get(kiln.url("/v1/jobs"))).await;
     assert_eq!(listing["jobs"].as_array().unwrap().len(), 2);
     let cancel = http.delete(kiln.url(&format!("/v1/jobs/{id}"))).send().await.unwrap();
     assert_eq!(cancel.status(), 409, "finished jobs cannot be cancelled");
-    let kinds: Value = http
-        .get(kiln.url("/v1/kinds"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let kinds: Value = send_json(http.get(kiln.url("/v1/kinds"))).await;
     assert!(kinds["kinds"].as_array().unwrap().len() >= 2);
     let stats = http.get(kiln.url("/v1/stats")).send().await.unwrap();
     assert_eq!(stats.status(), 200);

@@ -253,18 +253,16 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// Sends `request` and parses its body as JSON, whatever the status; panics if either fails.
+pub async fn send_json(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 /// Polls a job until it reaches a final state; panics after `timeout`.
 pub async fn wait_final(kiln: &Kiln, id: &str, timeout: Duration) -> serde_json::Value {
     let deadline = Instant::now() + timeout;
     loop {
-        let doc: serde_json::Value = client()
-            .get(kiln.url(&format!("/v1/jobs/{id}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let doc: serde_json::Value = send_json(client().get(kiln.url(&format!("/v1/jobs/{id}")))).await;
         let status = doc["status"].as_str().unwrap().to_owned();
         if ["succeeded", "failed", "cancelled"].contains(&status.as_str()) {
             return doc;

@@ -65,14 +65,7 @@ async fn wait_long_polls_for_a_change() {
     let kiln = Kiln::api_only(&redis, &["--kinds-dir", kinds.path().to_str().unwrap()]);
     let id = submit_spin(&kiln, 10).await;
     let started = Instant::now();
-    let doc: Value = client()
-        .get(kiln.url(&format!("/v1/jobs/{id}?wait=1")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = send_json(client().get(kiln.url(&format!("/v1/jobs/{id}?wait=1")))).await;
     assert_eq!(doc["status"], "queued");
     assert!(
         started.elapsed() >= Duration::from_millis(900),
@@ -82,7 +75,7 @@ async fn wait_long_polls_for_a_change() {
     // A cancel during the wait is a change: the wait ends with it, early.
     let waiter = {
         let url = kiln.url(&format!("/v1/jobs/{id}?wait=30"));
-        tokio::spawn(async move { client().get(url).send().await.unwrap().json::<Value>().await.unwrap() })
+        tokio::spawn(send_json(client().get(url)))
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = Instant::now();

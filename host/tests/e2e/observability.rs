@@ -47,14 +47,7 @@ async fn stats_show_live_workers_their_jobs_and_throughput() {
     // running the spin job.
     let mut seen = None;
     for _ in 0..50 {
-        let stats: Value = http
-            .get(kiln.url("/v1/stats"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let stats: Value = send_json(http.get(kiln.url("/v1/stats"))).await;
         let workers = stats["workers"].as_array().unwrap().clone();
         let running_spin = workers.iter().any(|w| {
             w["running"]
@@ -142,15 +135,7 @@ async fn stats_count_queued_jobs_by_kind_and_tenant() {
     let plot = json!({"params": {"series": [{"x": [0, 1], "y": [0, 1]}]}});
     let mut plots = Vec::new();
     for _ in 0..2 {
-        let doc: Value = http
-            .post(kiln.url("/v1/jobs/plot"))
-            .json(&plot)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let doc: Value = send_json(http.post(kiln.url("/v1/jobs/plot")).json(&plot)).await;
         plots.push(doc["id"].as_str().unwrap().to_owned());
     }
     let png = encode_png(&coordinate_image(8, 8));
@@ -165,10 +150,7 @@ async fn stats_count_queued_jobs_by_kind_and_tenant() {
         202
     );
 
-    let stats = |http: reqwest::Client, url: String| async move {
-        http.get(url).send().await.unwrap().json::<Value>().await.unwrap()
-    };
-    let now = stats(http.clone(), kiln.url("/v1/stats")).await;
+    let now = send_json(http.get(kiln.url("/v1/stats"))).await;
     assert_eq!(now["queued_by_kind"], json!({"plot": 2, "crop": 1}), "{now}");
     assert_eq!(now["queued_by_tenant"], json!({"default": 3}), "{now}");
 
@@ -176,7 +158,7 @@ async fn stats_count_queued_jobs_by_kind_and_tenant() {
         .send()
         .await
         .unwrap();
-    let now = stats(http.clone(), kiln.url("/v1/stats")).await;
+    let now = send_json(http.get(kiln.url("/v1/stats"))).await;
     assert_eq!(
         now["queued_by_kind"],
         json!({"plot": 1, "crop": 1}),
@@ -193,7 +175,7 @@ async fn stats_count_queued_jobs_by_kind_and_tenant() {
     let _worker = Kiln::worker(&redis, &[]);
     let mut drained = false;
     for _ in 0..200 {
-        let now = stats(http.clone(), kiln.url("/v1/stats")).await;
+        let now = send_json(http.get(kiln.url("/v1/stats"))).await;
         if now["queued_by_kind"] == json!({}) && now["running"] == 0 {
             drained = true;
             break;

@@ -209,14 +209,7 @@ async fn retryable_failures_back_off_then_fail_and_user_errors_do_not_retry() {
     assert_eq!(failed["attempts"], 2, "{failed}");
 
     // The dead-letter view: failed jobs with their reason and attempts.
-    let list: Value = client()
-        .get(kiln.url("/v1/jobs?status=failed&kind=hostile"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = send_json(client().get(kiln.url("/v1/jobs?status=failed&kind=hostile"))).await;
     let listed = &list["jobs"][0];
     assert_eq!(listed["id"], looping.as_str(), "{list}");
     assert_eq!(listed["error"]["code"], "timeout");
@@ -239,14 +232,7 @@ async fn cancel_queued_and_running_jobs_and_refuse_finished_ones() {
     // The only slot is busy, so this one waits.
     let queued = submit(&kiln, "hostile", json!({"params": {"mode": "noop"}})).await;
 
-    let cancelled: Value = http
-        .delete(kiln.url(&format!("/v1/jobs/{queued}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let cancelled: Value = send_json(http.delete(kiln.url(&format!("/v1/jobs/{queued}")))).await;
     assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
 
     let cancelling = Instant::now();
@@ -463,14 +449,8 @@ pub async fn soak(jobs: usize, clients: usize) -> String {
     let mut listed = HashSet::new();
     let mut cursor = String::new();
     loop {
-        let page: Value = client()
-            .get(api.url(&format!("/v1/jobs?status=succeeded&limit=100&cursor={cursor}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: Value =
+            send_json(client().get(api.url(&format!("/v1/jobs?status=succeeded&limit=100&cursor={cursor}")))).await;
         for job in page["jobs"].as_array().unwrap() {
             assert!(
                 listed.insert(job["id"].as_str().unwrap().to_owned()),

@@ -152,14 +152,7 @@ async fn cancel_stops_a_computing_or_sleeping_guest_and_frees_the_worker() {
         let id = submit(&kiln, "hostile", params.clone()).await;
         let deadline = Instant::now() + JOB_TIMEOUT;
         loop {
-            let doc: Value = client()
-                .get(kiln.url(&format!("/v1/jobs/{id}")))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let doc: Value = send_json(client().get(kiln.url(&format!("/v1/jobs/{id}")))).await;
             if doc["status"] == "running" {
                 break;
             }

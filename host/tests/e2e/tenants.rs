@@ -95,25 +95,9 @@ async fn keys_isolate_tenants_and_guard_admin_routes() {
         .await
         .unwrap();
     expect_problem(other, 404).await;
-    let listing: Value = http
-        .get(kiln.url("/v1/jobs"))
-        .bearer_auth(&globex)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listing: Value = send_json(http.get(kiln.url("/v1/jobs")).bearer_auth(&globex)).await;
     assert_eq!(listing["jobs"], json!([]));
-    let listing: Value = http
-        .get(kiln.url("/v1/jobs"))
-        .bearer_auth(&acme)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listing: Value = send_json(http.get(kiln.url("/v1/jobs")).bearer_auth(&acme)).await;
     assert_eq!(listing["jobs"].as_array().unwrap().len(), 1);
 
     // Every Redis key of the job carries its tenant.
@@ -222,15 +206,7 @@ fn time_of(rfc3339: &str) -> time::OffsetDateTime {
 
 async fn wait_final_as(kiln: &Kiln, key: &str, id: &str) -> Value {
     for _ in 0..1200 {
-        let doc: Value = client()
-            .get(kiln.url(&format!("/v1/jobs/{id}")))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let doc: Value = send_json(client().get(kiln.url(&format!("/v1/jobs/{id}"))).bearer_auth(key)).await;
         if ["succeeded", "failed", "cancelled"].contains(&doc["status"].as_str().unwrap()) {
             return doc;
         }
@@ -365,13 +341,7 @@ async fn the_admin_key_manages_tenants_over_http() {
     assert_eq!(response.status(), 200);
     assert_eq!(submit_as(&kiln, &key, "plot", tiny_plot()).await.status(), 202);
 
-    let listed: Value = admin(http.get(kiln.url("/v1/tenants")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = send_json(admin(http.get(kiln.url("/v1/tenants")))).await;
     assert_eq!(listed["tenants"][0]["name"], "web");
     assert_eq!(listed["tenants"][0]["quotas"]["max_queued"], 5);
     assert!(listed.to_string().find(&key).is_none(), "keys are never shown again");
