@@ -264,16 +264,7 @@ fn queued_jobs_without_wait_can_be_cancelled() {
 
 #[test]
 fn readme_client_examples_run_as_written() {
-    let readme = include_str!("../../../README.md");
-    let start = readme.find("<!-- cli-examples:start -->").expect("start marker");
-    let end = readme.find("<!-- cli-examples:end -->").expect("end marker");
-    let script = readme[start..end]
-        .lines()
-        .skip_while(|l| !l.starts_with("```sh"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("```"))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let script = readme_block("cli-examples");
     assert!(script.contains("kiln submit"), "the block holds the client examples");
 
     let redis = Redis::start();

@@ -253,6 +253,21 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// The `sh` code block between `<!-- {marker}:start -->` and `<!-- {marker}:end -->` in the README, which a
+/// test runs word for word.
+pub fn readme_block(marker: &str) -> String {
+    let readme = include_str!("../../../README.md");
+    let start = readme.find(&format!("<!-- {marker}:start -->")).expect("start marker");
+    let end = readme.find(&format!("<!-- {marker}:end -->")).expect("end marker");
+    readme[start..end]
+        .lines()
+        .skip_while(|l| !l.starts_with("```sh"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("```"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Sends `request` and parses its body as JSON, whatever the status; panics if either fails.
 pub async fn send_json(request: reqwest::RequestBuilder) -> serde_json::Value {
     request.send().await.unwrap().json().await.unwrap()

@@ -5,16 +5,7 @@ use std::process::Command;
 
 #[tokio::test]
 async fn readme_examples_run_as_written() {
-    let readme = include_str!("../../../README.md");
-    let start = readme.find("<!-- readme-examples:start -->").expect("start marker");
-    let end = readme.find("<!-- readme-examples:end -->").expect("end marker");
-    let script = readme[start..end]
-        .lines()
-        .skip_while(|l| !l.starts_with("```sh"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("```"))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let script = readme_block("readme-examples");
     assert!(script.contains("curl"), "the examples block holds the curl examples");
 
     let redis = Redis::start();
