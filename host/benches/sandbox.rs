@@ -175,16 +175,12 @@ fn timed_only(mut instantiation: Vec<Duration>, warm: usize, n: usize) -> Vec<Du
     timed
 }
 
-/// `n` timed runs after `warm` unmeasured ones, and each timed run's own instantiation time, sorted.
-fn timed_runs(warm: usize, n: usize, run: impl FnMut() -> RunReport) -> (Samples, Vec<Duration>) {
+/// Timed runs of a handler that does nothing, and each timed run's own instantiation time, sorted.
+fn noop_runs(run: impl FnMut() -> RunReport) -> (Samples, Vec<Duration>) {
+    let (warm, n) = (1000, 20_000);
     let mut instantiation = Vec::new();
     let samples = sample(warm, n, recording(&mut instantiation, run));
     (samples, timed_only(instantiation, warm, n))
-}
-
-/// Timed runs of a handler that does nothing.
-fn noop_runs(run: impl FnMut() -> RunReport) -> (Samples, Vec<Duration>) {
-    timed_runs(1000, 20_000, run)
 }
 
 fn instantiate(runtimes: &[(&str, Arc<Runtime>)], executor: &tokio::runtime::Runtime) {
