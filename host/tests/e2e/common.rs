@@ -273,6 +273,11 @@ pub async fn send_json(request: reqwest::RequestBuilder) -> serde_json::Value {
     request.send().await.unwrap().json().await.unwrap()
 }
 
+/// Sends `request` and reads its body as text, whatever the status; panics if either fails.
+pub async fn send_text(request: reqwest::RequestBuilder) -> String {
+    request.send().await.unwrap().text().await.unwrap()
+}
+
 /// Polls a job until it reaches a final state; panics after `timeout`.
 pub async fn wait_final(kiln: &Kiln, id: &str, timeout: Duration) -> serde_json::Value {
     let deadline = Instant::now() + timeout;

@@ -23,14 +23,7 @@ async fn events_stream_progress_until_the_job_ends() {
     let kiln = Kiln::serve(&redis, &["--kinds-dir", kinds.path().to_str().unwrap()]);
     let id = submit_spin(&kiln, 2500).await;
     // The stream closes by itself after the final state, so reading it to the end terminates.
-    let body = client()
-        .get(kiln.url(&format!("/v1/jobs/{id}/events")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = send_text(client().get(kiln.url(&format!("/v1/jobs/{id}/events")))).await;
     let docs: Vec<Value> = body
         .lines()
         .filter_map(|line| line.strip_prefix("data: "))

@@ -79,28 +79,14 @@ async fn stats_show_live_workers_their_jobs_and_throughput() {
     assert_eq!(stats["running"], 1, "{stats}");
 
     // Metrics: the API's counters and gauges, and the worker's on its ops address.
-    let metrics = http
-        .get(kiln.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = send_text(http.get(kiln.url("/metrics"))).await;
     assert!(
         metrics.contains("kiln_jobs_submitted_total{kind=\"plot\",tenant=\"default\"} 3"),
         "{metrics}"
     );
     assert!(metrics.contains("kiln_http_requests_total{"), "{metrics}");
     assert!(metrics.contains("kiln_running 1"), "{metrics}");
-    let worker_metrics = http
-        .get(format!("http://{ops}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let worker_metrics = send_text(http.get(format!("http://{ops}/metrics"))).await;
     assert!(
         worker_metrics.contains("# TYPE kiln_redis_errors counter"),
         "{worker_metrics}"

@@ -167,14 +167,7 @@ async fn redis_restart_loses_no_queued_or_running_job() {
     assert_eq!(invoked.status(), 200);
     assert_eq!(decode_png(&invoked.bytes().await.unwrap()).width(), 1);
     // The outage shows in the metrics: failed Redis calls, the workers' as well as the API's.
-    let metrics = client()
-        .get(kiln.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = send_text(client().get(kiln.url("/metrics"))).await;
     let errors: f64 = metrics
         .lines()
         .find_map(|line| line.strip_prefix("kiln_redis_errors_total "))
