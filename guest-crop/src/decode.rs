@@ -3,9 +3,9 @@
 use std::io::Cursor;
 
 use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader};
+use kiln_guest::JobError;
+use kiln_guest::image::Budget;
 
-use crate::JobError;
-use crate::limits::{Budget, SETTING, megapixels};
 use crate::png_input::PngInput;
 
 /// The formats whose `image` features we enable; anything else is refused by name.
@@ -51,15 +51,9 @@ pub fn decode(input: &[u8], budget: Budget) -> Result<DynamicImage, JobError> {
         Some(ImageFormat::Png) => PngInput::new(input, &limits).map(|png| Box::new(png) as _),
         _ => reader.into_decoder().map(|decoder| Box::new(decoder) as _),
     };
-    let mut decoder = decoder.map_err(|e| decode_error(e, budget))?;
+    let mut decoder = decoder.map_err(|e| budget.decode_error(e))?;
     let (width, height) = decoder.dimensions();
-    if !budget.allows(width, height) {
-        return Err(JobError::invalid_input(format!(
-            "image is {width}x{height} ({:.1} megapixels), over the limit of {} megapixels",
-            megapixels(width, height),
-            budget.megapixels()
-        )));
-    }
+    budget.check(width, height)?;
     if decoder.total_bytes() > budget.max_alloc() {
         return Err(JobError::invalid_input(format!(
             "image is {width}x{height} in {:?}, which needs {} MB to decode, over the limit of {} MB",
@@ -68,21 +62,8 @@ pub fn decode(input: &[u8], budget: Budget) -> Result<DynamicImage, JobError> {
             budget.max_alloc() >> 20
         )));
     }
-    let orientation = decoder.orientation().map_err(|e| decode_error(e, budget))?;
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| decode_error(e, budget))?;
+    let orientation = decoder.orientation().map_err(|e| budget.decode_error(e))?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| budget.decode_error(e))?;
     image.apply_orientation(orientation);
     Ok(image)
-}
-
-fn decode_error(error: ImageError, budget: Budget) -> JobError {
-    match error {
-        ImageError::Limits(e) => JobError::invalid_input(format!(
-            "image is too large to decode within the limit of {} megapixels ({SETTING}): {e}",
-            budget.megapixels()
-        )),
-        ImageError::Decoding(_) | ImageError::Unsupported(_) | ImageError::IoError(_) => {
-            JobError::invalid_input(format!("could not decode image: {error}"))
-        }
-        ImageError::Parameter(_) | ImageError::Encoding(_) => JobError::internal(format!("decoder failed: {error}")),
-    }
 }

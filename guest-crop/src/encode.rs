@@ -3,8 +3,8 @@
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{ExtendedColorType, ImageEncoder};
 
-use crate::JobError;
 use crate::resample::Pixels;
+use kiln_guest::JobError;
 
 pub fn png(pixels: &Pixels) -> Result<Vec<u8>, JobError> {
     let (width, height, raw) = (pixels.width, pixels.height, &pixels.data);

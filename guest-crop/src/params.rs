@@ -1,59 +1,97 @@
-//! The job's params: their types, parsing and the checks that need no image.
+//! The job's params: their types, from which `kind.json`'s `params_schema` is generated, and the
+//! checks that need no image.
 //!
-//! The shape must stay in step with `params_schema` in `kind.json`: the host validates against the
-//! schema at submit, and this parser must accept exactly the same documents so a job the host accepted
-//! never fails here on structure (a test checks the two agree on a set of documents).
+//! The doc comments on the types are the schema's descriptions, for users: the host validates params
+//! against the schema at submit, `kiln_guest::parse` reads them with the same rules, and [`Params::check`]
+//! repeats the ranges the schema states, since the guest must not trust its input either.
 
-use serde::Deserialize;
-use serde_json::{Map, Number, Value};
-
-use crate::JobError;
+use kiln_guest::JobError;
+use schemars::{JsonSchema, Schema};
+use serde::{Deserialize, Serialize};
 
 /// Largest output side we produce; also the schema's `maximum` for resize width and height.
 pub const MAX_SIDE: u32 = 16384;
 
-#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+/// All fields are optional; {} just re-encodes the image as PNG. The crop is applied first, then the
+/// resize. Coordinates and sizes are in pixels of the image as displayed, i.e. after applying its EXIF
+/// orientation. Animated GIF and WebP use their first frame. The output is 8-bit RGB, or RGBA when the
+/// source has an alpha channel.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "crop params")]
 pub struct Params {
+    /// The rectangle to keep; it must lie entirely inside the image (x + width <= image width, y +
+    /// height <= image height).
     pub crop: Option<Crop>,
+    /// The output size, applied after the crop. Give width, height or both; with only one, the other
+    /// follows from the aspect ratio (rounded, at least 1) and fit is ignored. The result may not
+    /// exceed 16384 pixels per side nor the operator's max-megapixels (40 by default). Upscaling is
+    /// allowed.
     pub resize: Option<Resize>,
+    /// Resampling filter for the resize, from fastest and blockiest to slowest and sharpest: nearest,
+    /// triangle (bilinear), catmullrom (bicubic), gaussian (soft), lanczos3 (default). Ignored without
+    /// resize.
     #[serde(default)]
     pub filter: Filter,
 }
 
 /// A rectangle in the decoded (EXIF-oriented) image, top-left at (x, y).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Crop {
+    /// Left edge in pixels; 0 is the image's left edge.
     pub x: u32,
+    /// Top edge in pixels; 0 is the image's top edge.
     pub y: u32,
+    /// Width of the rectangle in pixels.
+    #[schemars(range(min = 1))]
     pub width: u32,
+    /// Height of the rectangle in pixels.
+    #[schemars(range(min = 1))]
     pub height: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = width_or_height)]
 pub struct Resize {
+    /// Output width in pixels.
+    #[schemars(range(min = 1, max = MAX_SIDE))]
     pub width: Option<u32>,
+    /// Output height in pixels.
+    #[schemars(range(min = 1, max = MAX_SIDE))]
     pub height: Option<u32>,
+    /// How to treat the aspect ratio when both width and height are given. fill (default): stretch to
+    /// exactly width x height. contain: the largest size that fits inside width x height keeping the
+    /// aspect ratio, so one side may come out smaller. cover: keep the aspect ratio, cover width x height
+    /// and cut the overflow off equally on both sides, giving exactly width x height.
     #[serde(default)]
     pub fit: Fit,
 }
 
+/// A resize names at least one side: `{"resize": {}}` is refused at submit, as [`Params::check`] does.
+fn width_or_height(schema: &mut Schema) {
+    schema.insert(
+        "anyOf".into(),
+        serde_json::json!([{"required": ["width"]}, {"required": ["height"]}]),
+    );
+}
+
 /// How to reconcile the source's aspect ratio with a box given by both width and height.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Fit {
-    /// Stretch to exactly the box: "resize to 300×300" gives 300×300, like most tools' plain resize.
+    // Plain comments, not doc comments: the field's description says it all for users.
+    // Stretch to exactly the box: "resize to 300×300" gives 300×300, like most tools' plain resize.
     #[default]
     Fill,
-    /// Largest size that fits inside the box, aspect kept; may be smaller than the box on one axis.
+    // Largest size that fits inside the box, aspect kept; may be smaller than the box on one axis.
     Contain,
-    /// Smallest size that covers the box, aspect kept, centre-cropped to exactly the box.
+    // Smallest size that covers the box, aspect kept, centre-cropped to exactly the box.
     Cover,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Filter {
     Nearest,
@@ -64,25 +102,9 @@ pub enum Filter {
     Lanczos3,
 }
 
-/// Parses and checks params as far as possible without the image.
-pub fn parse(text: &str) -> Result<Params, JobError> {
-    let mut value: Value =
-        serde_json::from_str(text).map_err(|e| JobError::invalid_params(format!("params are not valid JSON: {e}")))?;
-    if !value.is_object() {
-        return Err(JobError::invalid_params(format!(
-            "params must be a JSON object, got {}",
-            kind_of(&value)
-        )));
-    }
-    normalize(&mut value, &mut String::new())?;
-    let params: Params = serde_path_to_error::deserialize(value)
-        .map_err(|e| JobError::invalid_params(format!("invalid params at `{}`: {}", e.path(), e.inner())))?;
-    params.check()?;
-    Ok(params)
-}
-
 impl Params {
-    fn check(&self) -> Result<(), JobError> {
+    /// The ranges the schema states, checked again: the guest does not trust its input.
+    pub fn check(&self) -> Result<(), JobError> {
         if let Some(c) = &self.crop
             && (c.width == 0 || c.height == 0)
         {
@@ -109,75 +131,17 @@ impl Params {
     }
 }
 
-/// Brings a JSON document to what serde's derive accepts exactly when JSON Schema does.
-///
-/// Schema `integer` admits `10.0`, which serde's `u32` refuses, so integral floats become integers;
-/// serde's derive accepts arrays for structs and `null` for options, which the schema refuses, so both
-/// are rejected here, naming where they were found.
-fn normalize(value: &mut Value, path: &mut String) -> Result<(), JobError> {
-    let at = |path: &str| {
-        if path.is_empty() {
-            ".".to_owned()
-        } else {
-            path.to_owned()
-        }
-    };
-    match value {
-        Value::Null => Err(JobError::invalid_params(format!(
-            "invalid params at `{}`: null is not allowed; leave the field out instead",
-            at(path)
-        ))),
-        Value::Array(_) => Err(JobError::invalid_params(format!(
-            "invalid params at `{}`: arrays are not allowed in crop params",
-            at(path)
-        ))),
-        Value::Number(n) => {
-            if n.is_f64()
-                && let Some(f) = n.as_f64()
-                && f.fract() == 0.0
-            {
-                // `as` saturates; values outside u64/i64 stay floats and fail as out of range later.
-                if f >= 0.0 && f < u64::MAX as f64 {
-                    *n = Number::from(f as u64);
-                } else if f < 0.0 && f >= i64::MIN as f64 {
-                    *n = Number::from(f as i64);
-                }
-            }
-            Ok(())
-        }
-        Value::Object(map) => normalize_map(map, path),
-        Value::Bool(_) | Value::String(_) => Ok(()),
-    }
-}
-
-fn normalize_map(map: &mut Map<String, Value>, path: &mut String) -> Result<(), JobError> {
-    for (key, child) in map.iter_mut() {
-        let len = path.len();
-        if !path.is_empty() {
-            path.push('.');
-        }
-        path.push_str(key);
-        normalize(child, path)?;
-        path.truncate(len);
-    }
-    Ok(())
-}
-
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::ErrorCode;
+    use kiln_guest::ErrorCode;
+
+    /// Parses as the SDK does for a job, then checks.
+    pub fn parse(text: &str) -> Result<Params, JobError> {
+        let params: Params = kiln_guest::parse(text)?;
+        params.check()?;
+        Ok(params)
+    }
 
     fn err(text: &str) -> JobError {
         parse(text).expect_err(text)
@@ -231,7 +195,7 @@ mod tests {
             ("[]", "must be a JSON object, got an array"),
             ("3", "must be a JSON object"),
             (r#"{"crop":null}"#, "`crop`: null"),
-            (r#"{"crop":[1,2,3,4]}"#, "`crop`: arrays"),
+            (r#"{"crop":[1,2,3,4]}"#, "`crop`: invalid type: sequence"),
             (r#"{"zoom":2}"#, "unknown field `zoom`"),
             (
                 r#"{"crop":{"x":0,"y":0,"width":1,"height":1,"z":1}}"#,

@@ -5,9 +5,9 @@
 //! followed by an exact resize, which equals scaling then cropping but never builds an image larger
 //! than the output.
 
-use crate::JobError;
-use crate::limits::{Budget, megapixels};
 use crate::params::{Fit, MAX_SIDE, Params};
+use kiln_guest::JobError;
+use kiln_guest::image::{Budget, megapixels};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rect {
@@ -167,8 +167,8 @@ fn centred_to_aspect(r: Rect, aw: u32, ah: u32) -> Rect {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ErrorCode;
-    use crate::params::parse;
+    use crate::params::tests::parse;
+    use kiln_guest::ErrorCode;
 
     const BUDGET: Budget = Budget { max_pixels: 40_000_000 };
 

@@ -9,9 +9,9 @@ use fast_image_resize::pixels::{U8x3, U8x4};
 use fast_image_resize::{FilterType, MulDiv, PixelTrait, ResizeAlg, ResizeOptions, Resizer};
 use image::DynamicImage;
 
-use crate::JobError;
 use crate::params::Filter;
 use crate::plan::{Plan, Rect};
+use kiln_guest::JobError;
 
 /// Packed 8-bit RGB, or RGBA when the source has an alpha channel.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,32 +1,22 @@
 //! End-to-end tests of [`run`] on synthetic images built in memory.
 
-use std::collections::HashMap;
 use std::io::Cursor;
 use std::time::{Duration, Instant};
 
 use image::codecs::png::PngEncoder;
 use image::{ColorType, DynamicImage, ImageEncoder, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
 
-use crate::{Env, ErrorCode, JobError, NoEnv, run};
+use kiln_guest::test::TestHost;
+use kiln_guest::{ErrorCode, JobError};
 
-/// Records progress and serves settings, so tests can see what the host would.
-#[derive(Default)]
-struct TestEnv {
-    settings: HashMap<&'static str, &'static str>,
-    progress: Vec<f32>,
-    logs: Vec<String>,
-}
+use crate::Crop;
 
-impl Env for TestEnv {
-    fn progress(&mut self, fraction: f32) {
-        self.progress.push(fraction);
-    }
-    fn setting(&self, name: &str) -> Option<String> {
-        self.settings.get(name).map(|v| (*v).to_owned())
-    }
-    fn log(&mut self, message: &str) {
-        self.logs.push(message.to_owned());
-    }
+/// Runs a job against a host with the kind's defaults.
+fn run(params: &str, input: &[u8]) -> Result<Vec<u8>, JobError> {
+    kiln_guest::run::<Crop>(params, input).map(|output| {
+        assert_eq!(output.media_type, "image/png");
+        output.data
+    })
 }
 
 /// Pixel (x, y) is (x, y, 0), so positions can be read back from colours.
@@ -42,13 +32,13 @@ fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
 
 /// Runs a job that must succeed and decodes its output, which must be a PNG.
 fn run_ok(params: &str, input: &[u8]) -> DynamicImage {
-    let out = run(params, input, &mut NoEnv).unwrap_or_else(|e| panic!("{params}: {e}"));
+    let out = run(params, input).unwrap_or_else(|e| panic!("{params}: {e}"));
     assert!(out.starts_with(b"\x89PNG\r\n\x1a\n"), "output is not a PNG");
     image::load_from_memory_with_format(&out, ImageFormat::Png).unwrap()
 }
 
 fn run_err(params: &str, input: &[u8]) -> JobError {
-    match run(params, input, &mut NoEnv) {
+    match run(params, input) {
         Ok(_) => panic!("{params}: expected an error"),
         Err(e) => e,
     }
@@ -291,14 +281,18 @@ fn exif_orientation_is_applied_before_crop() {
 #[test]
 fn progress_reports_milestones_in_order() {
     let png = encode(&gradient(32, 32).into(), ImageFormat::Png);
-    let mut env = TestEnv::default();
-    run(r#"{"resize":{"width":16}}"#, &png, &mut env).unwrap();
-    assert_eq!(env.progress, [0.1, 0.4, 0.7, 1.0]);
-    assert!(env.logs.iter().any(|l| l.contains("decoded 32x32")), "{:?}", env.logs);
+    let mut host = TestHost::new();
+    host.run::<Crop>(r#"{"resize":{"width":16}}"#, &png).unwrap();
+    assert_eq!(host.progress(), [0.1, 0.4, 0.7, 1.0]);
+    assert!(
+        host.logs().iter().any(|l| l.contains("decoded 32x32")),
+        "{:?}",
+        host.logs()
+    );
 
-    let mut env = TestEnv::default();
-    run("{}", b"not an image", &mut env).unwrap_err();
-    assert_eq!(env.progress, [0.1]);
+    let mut host = TestHost::new();
+    host.run::<Crop>("{}", b"not an image").unwrap_err();
+    assert_eq!(host.progress(), [0.1]);
 }
 
 #[test]
@@ -455,38 +449,39 @@ fn bmp_bomb_fails_fast() {
 #[test]
 fn max_megapixels_setting_is_honoured() {
     let png = encode(&gradient(256, 256).into(), ImageFormat::Png);
-    let with = |value: &'static str| TestEnv {
-        settings: HashMap::from([("max-megapixels", value)]),
-        ..TestEnv::default()
-    };
-    let e = run("{}", &png, &mut with("0.06")).unwrap_err();
+    let with = |value: &str| TestHost::new().setting("max-megapixels", value);
+    let e = with("0.06").run::<Crop>("{}", &png).unwrap_err();
     assert_err(
         &e,
         ErrorCode::InvalidInput,
         "256x256 (0.1 megapixels), over the limit of 0.06 megapixels",
     );
-    run("{}", &png, &mut with("0.07")).unwrap();
+    with("0.07").run::<Crop>("{}", &png).unwrap();
 
-    let e = run(r#"{"resize":{"width":300}}"#, &png, &mut with("0.07")).unwrap_err();
+    let e = with("0.07")
+        .run::<Crop>(r#"{"resize":{"width":300}}"#, &png)
+        .unwrap_err();
     assert_err(&e, ErrorCode::InvalidParams, "300x300");
 
     // Within the pixel budget but 8 bytes a pixel (RGBA, 16 bits): refused on its header.
-    let e = run("{}", &png_header(2400, 2000, 16, 6), &mut with("5")).unwrap_err();
+    let e = with("5").run::<Crop>("{}", &png_header(2400, 2000, 16, 6)).unwrap_err();
     assert_err(
         &e,
         ErrorCode::InvalidInput,
         "2400x2000 in Rgba16, which needs 36 MB to decode",
     );
 
-    let e = run("{}", &png, &mut with("lots")).unwrap_err();
+    let e = with("lots").run::<Crop>("{}", &png).unwrap_err();
     assert_err(&e, ErrorCode::Internal, "max-megapixels");
 }
 
 mod manifest {
     use serde_json::Value;
 
-    use crate::limits::{DEFAULT_MEGAPIXELS, SETTING};
-    use crate::params::parse;
+    use kiln_guest::image::{DEFAULT_MEGAPIXELS, SETTING};
+
+    use crate::params::Params;
+    use crate::params::tests::parse;
 
     fn kind() -> Value {
         serde_json::from_str(include_str!("../kind.json")).unwrap()
@@ -512,7 +507,7 @@ mod manifest {
         // A 40-megapixel RGBA image (160 MB) and its resize buffers need more than the 256 MiB default.
         assert_eq!(kind["limits"], serde_json::json!({"memory_mb": 512}));
         assert_eq!(kind["name"], "crop");
-        assert_eq!(kind["output_media_type"], crate::MEDIA_TYPE);
+        assert_eq!(kind["output_media_type"], "image/png");
         assert_eq!(kind["input"], "required");
         let settings = kind["settings"].as_object().unwrap();
         assert_eq!(settings.len(), 1);
@@ -521,6 +516,12 @@ mod manifest {
             kind["params_schema"]["$schema"],
             "https://json-schema.org/draft/2020-12/schema"
         );
+    }
+
+    /// `params_schema` is what [`Params`] generates (`KILN_UPDATE_MANIFEST=1` rewrites it).
+    #[test]
+    fn params_schema_is_generated_from_the_params_type() {
+        kiln_guest::check_manifest::<Params>(concat!(env!("CARGO_MANIFEST_DIR"), "/kind.json"));
     }
 
     /// Every object level closes its properties, and every property says what it is for.

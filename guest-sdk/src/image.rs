@@ -1,0 +1,160 @@
+//! For kinds that decode uploaded images: the operator's `max-megapixels` budget, which bounds what is
+//! decoded before any pixel buffer exists, and sorting decoder failures into the user's and ours.
+//!
+//! A kind must assume its input is hostile: a 100 KB PNG can claim to be 100000x100000 pixels, and a
+//! naive decode would run into the host's memory cap (a `memory-limit` failure that does not tell the
+//! user what is wrong). With a [`Budget`], the header is checked first and the image refused with
+//! `invalid-input` and a message that says what to change.
+
+use image::{ImageError, Limits};
+
+use crate::JobError;
+
+/// The setting's name; its default is declared in the kind's `kind.json` too.
+pub const SETTING: &str = "max-megapixels";
+pub const DEFAULT_MEGAPIXELS: f64 = 40.0;
+
+/// Decoded bytes allowed per pixel of the budget: 8-bit RGBA. Wider layouts (16-bit, float) are
+/// accepted up to a correspondingly smaller size, and refused with a clear message beyond it.
+const BYTES_PER_PIXEL: u64 = 4;
+/// Decoders' own buffers (tables, rows, metadata) on top of the pixels, so tiny budgets still decode.
+const DECODER_HEADROOM: u64 = 16 << 20;
+
+/// How many pixels a job may decode (and produce), from the `max-megapixels` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub max_pixels: u64,
+}
+
+impl Budget {
+    /// Reads the setting through the host. A bad value is the operator's mistake, not the user's, so
+    /// it is an `internal` error.
+    pub fn from_setting() -> Result<Self, JobError> {
+        let megapixels = match crate::setting(SETTING) {
+            None => DEFAULT_MEGAPIXELS,
+            Some(text) => text
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|mp| mp.is_finite() && *mp > 0.0 && *mp <= 1e9)
+                .ok_or_else(|| {
+                    JobError::internal(format!(
+                        "setting {SETTING} is {text:?}; expected a positive number such as \"40\""
+                    ))
+                })?,
+        };
+        // At most 1e15: the cast cannot saturate.
+        let max_pixels = (megapixels * 1e6) as u64;
+        if max_pixels == 0 {
+            return Err(JobError::internal(format!(
+                "setting {SETTING} is {megapixels}, which allows no pixels at all"
+            )));
+        }
+        Ok(Budget { max_pixels })
+    }
+
+    pub fn megapixels(&self) -> f64 {
+        self.max_pixels as f64 / 1e6
+    }
+
+    /// Memory a decoder may use: the largest allowed image as 8-bit RGBA, plus headroom.
+    pub fn max_alloc(&self) -> u64 {
+        self.max_pixels
+            .saturating_mul(BYTES_PER_PIXEL)
+            .saturating_add(DECODER_HEADROOM)
+    }
+
+    /// Limits for `image`: decoders check them against the header before allocating pixels. Per side
+    /// the whole budget is allowed (a 1-pixel-high strip); [`Budget::allows`] bounds the area.
+    pub fn limits(&self) -> Limits {
+        let side = u32::try_from(self.max_pixels).unwrap_or(u32::MAX);
+        let mut limits = Limits::default();
+        limits.max_image_width = Some(side);
+        limits.max_image_height = Some(side);
+        limits.max_alloc = Some(self.max_alloc());
+        limits
+    }
+
+    /// Whether `width`×`height` fits the budget.
+    pub fn allows(&self, width: u32, height: u32) -> bool {
+        u64::from(width) * u64::from(height) <= self.max_pixels
+    }
+
+    /// `Ok` when `width`×`height` fits, else the `invalid-input` error that says by how much it does not.
+    pub fn check(&self, width: u32, height: u32) -> Result<(), JobError> {
+        if self.allows(width, height) {
+            return Ok(());
+        }
+        Err(JobError::invalid_input(format!(
+            "image is {width}x{height} ({:.1} megapixels), over the limit of {} megapixels",
+            megapixels(width, height),
+            self.megapixels()
+        )))
+    }
+
+    /// Sorts a decoder failure: the user's (a corrupt, unsupported or too large file) or ours.
+    pub fn decode_error(&self, error: ImageError) -> JobError {
+        match error {
+            ImageError::Limits(e) => JobError::invalid_input(format!(
+                "image is too large to decode within the limit of {} megapixels ({SETTING}): {e}",
+                self.megapixels()
+            )),
+            ImageError::Decoding(_) | ImageError::Unsupported(_) | ImageError::IoError(_) => {
+                JobError::invalid_input(format!("could not decode image: {error}"))
+            }
+            ImageError::Parameter(_) | ImageError::Encoding(_) => {
+                JobError::internal(format!("decoder failed: {error}"))
+            }
+        }
+    }
+}
+
+/// Megapixels of a size, for messages.
+pub fn megapixels(width: u32, height: u32) -> f64 {
+    (u64::from(width) * u64::from(height)) as f64 / 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorCode;
+    use crate::test::TestHost;
+
+    fn budget(setting: Option<&str>) -> Result<Budget, JobError> {
+        let mut host = TestHost::new();
+        if let Some(value) = setting {
+            host = host.setting(SETTING, value);
+        }
+        host.enter(Budget::from_setting)
+    }
+
+    #[test]
+    fn default_is_40_megapixels() {
+        let b = budget(None).unwrap();
+        assert_eq!(b.max_pixels, 40_000_000);
+        assert!(b.allows(8000, 5000));
+        assert!(!b.allows(8000, 5001));
+        assert!(!b.allows(100_000, 100_000));
+        assert_eq!(b.max_alloc(), 160_000_000 + (16 << 20));
+        let e = b.check(8000, 5001).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidInput);
+        assert!(
+            e.message.contains("8000x5001 (40.0 megapixels), over the limit of 40"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn setting_may_be_fractional() {
+        assert_eq!(budget(Some(" 0.5 ")).unwrap().max_pixels, 500_000);
+    }
+
+    #[test]
+    fn bad_setting_is_internal() {
+        for text in ["", "forty", "-1", "0", "NaN", "inf", "1e-9", "1e10"] {
+            let e = budget(Some(text)).unwrap_err();
+            assert_eq!(e.code, ErrorCode::Internal, "{text:?}");
+            assert!(e.message.contains(SETTING), "{}", e.message);
+        }
+    }
+}
