@@ -1,9 +1,9 @@
 //! The job's params: a list of operations, parsed and range-checked before any pixel is touched.
 //!
-//! Kiln validates params against `params_schema` in `kind.json` at submit, so a user with a typo gets a
-//! 422 at once. This parser must still check everything itself (the guest must never trust its input),
-//! and it must accept exactly the documents the schema accepts, so a job the host accepted never fails
-//! here. A test (`schema_and_parser_agree`) keeps the two in step.
+//! [`Params`] is the JSON shape, and `kind.json`'s `params_schema` is generated from it (a test keeps the
+//! two equal): the doc comments below are what users read in the schema. Kiln validates params against
+//! the schema at submit, so a user with a typo gets a 422 at once; `kiln_guest` parses them with the
+//! same rules, and [`Params::check`] repeats the ranges, since the guest must never trust its input.
 //!
 //! The shape:
 //!
@@ -11,10 +11,9 @@
 //! {"ops": [{"op": "rotate", "degrees": 90}, {"op": "blur", "sigma": 2.5}, {"op": "grayscale"}]}
 //! ```
 
+use kiln_guest::JobError;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::Value;
-
-use crate::JobError;
 
 /// Most operations one job may ask for; also the schema's `maxItems`.
 pub const MAX_OPS: usize = 16;
@@ -22,7 +21,50 @@ pub const MAX_OPS: usize = 16;
 pub const MIN_SIGMA: f64 = 0.1;
 pub const MAX_SIGMA: f64 = 50.0;
 /// Brighten bounds: added to every colour channel (0-255), so beyond ±255 nothing changes.
-pub const MAX_BRIGHTEN: i64 = 255;
+pub const MAX_BRIGHTEN: i32 = 255;
+
+/// The operations to apply, in order; an empty list just converts the image to PNG. The image is read
+/// as 8-bit RGB (RGBA when it has an alpha channel); grayscale makes it grey (with alpha if it had
+/// one). Animated GIF and WebP use their first frame.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "filter params")]
+pub struct Params {
+    /// At most 16 operations, applied in order.
+    #[schemars(length(max = MAX_OPS))]
+    #[serde(deserialize_with = "kiln_guest::objects")]
+    pub ops: Vec<RawOp>,
+}
+
+/// One operation: an object whose `op` names it, with that operation's fields and no others.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, JsonSchema)]
+#[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
+#[schemars(transform = kiln_guest::schema::dispatch_on_tag)]
+pub enum RawOp {
+    // Empty braces (not unit variants) so that `deny_unknown_fields` refuses `{"op": "invert", "x": 1}`.
+    /// Converts to grey (luma); alpha is kept.
+    Grayscale {},
+    /// Blurs with an approximate Gaussian.
+    Blur {
+        /// Standard deviation of the Gaussian, in pixels.
+        #[schemars(range(min = MIN_SIGMA, max = MAX_SIGMA))]
+        sigma: f64,
+    },
+    /// Rotates clockwise; 90 and 270 swap width and height.
+    Rotate {
+        #[schemars(extend("enum" = [90, 180, 270]))]
+        degrees: u32,
+    },
+    /// Mirrors the image: horizontal swaps left and right, vertical swaps top and bottom.
+    Flip { axis: Axis },
+    /// Turns each colour channel c into 255 - c; alpha is kept.
+    Invert {},
+    /// Adds value to each colour channel, clamped to 0-255; negative darkens. Alpha is kept.
+    Brighten {
+        #[schemars(range(min = -MAX_BRIGHTEN, max = MAX_BRIGHTEN))]
+        value: i32,
+    },
+}
 
 /// One image operation, checked and ready to apply.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,12 +90,13 @@ pub enum Rotation {
     Deg270,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Axis {
-    /// Left and right swap: pixel (x, y) moves to (width - 1 - x, y).
+    // Plain comments: the variants' docs would turn the schema's enum into a oneOf.
+    // Left and right swap: pixel (x, y) moves to (width - 1 - x, y).
     Horizontal,
-    /// Top and bottom swap: pixel (x, y) moves to (x, height - 1 - y).
+    // Top and bottom swap: pixel (x, y) moves to (x, height - 1 - y).
     Vertical,
 }
 
@@ -71,22 +114,6 @@ impl Op {
     }
 }
 
-/// The JSON shape of one operation, as serde reads it: `{"op": "<name>", ...fields}`.
-///
-/// Numbers are read as `f64` on purpose: JSON Schema calls `90.0` an integer, so we must accept it
-/// too, and the range checks in [`RawOp::check`] then turn the raw values into an [`Op`].
-#[derive(Deserialize)]
-#[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
-enum RawOp {
-    // Empty braces (not unit variants) so that `deny_unknown_fields` refuses `{"op": "invert", "x": 1}`.
-    Grayscale {},
-    Blur { sigma: f64 },
-    Rotate { degrees: f64 },
-    Flip { axis: Axis },
-    Invert {},
-    Brighten { value: f64 },
-}
-
 impl RawOp {
     fn check(self) -> Result<Op, String> {
         Ok(match self {
@@ -102,73 +129,55 @@ impl RawOp {
                 Op::Blur { sigma: sigma as f32 }
             }
             RawOp::Rotate { degrees } => Op::Rotate(match degrees {
-                90.0 => Rotation::Deg90,
-                180.0 => Rotation::Deg180,
-                270.0 => Rotation::Deg270,
+                90 => Rotation::Deg90,
+                180 => Rotation::Deg180,
+                270 => Rotation::Deg270,
                 _ => return Err(format!("rotate degrees must be 90, 180 or 270, got {degrees}")),
             }),
             RawOp::Brighten { value } => {
-                let max = MAX_BRIGHTEN as f64;
-                if value.fract() != 0.0 || !(-max..=max).contains(&value) {
+                if !(-MAX_BRIGHTEN..=MAX_BRIGHTEN).contains(&value) {
                     return Err(format!(
-                        "brighten value must be a whole number from -{MAX_BRIGHTEN} to {MAX_BRIGHTEN}, got {value}"
+                        "brighten value must be from -{MAX_BRIGHTEN} to {MAX_BRIGHTEN}, got {value}"
                     ));
                 }
-                // In range and whole, so the cast is exact.
-                Op::Brighten { value: value as i32 }
+                Op::Brighten { value }
             }
         })
     }
 }
 
-/// Parses the params text into the list of operations, or an `invalid-params` error that says which
-/// operation is wrong (`ops[2]: ...`), so the user knows what to fix.
+impl Params {
+    /// The ranges the schema states, checked again, into the list of operations; an `invalid-params`
+    /// error says which operation is wrong (`ops[2]: ...`), so the user knows what to fix.
+    pub fn check(self) -> Result<Vec<Op>, JobError> {
+        if self.ops.len() > MAX_OPS {
+            return Err(JobError::invalid_params(format!(
+                "at most {MAX_OPS} operations per job, got {}",
+                self.ops.len()
+            )));
+        }
+        self.ops
+            .into_iter()
+            .enumerate()
+            .map(|(i, op)| {
+                op.check()
+                    .map_err(|message| JobError::invalid_params(format!("ops[{i}]: {message}")))
+            })
+            .collect()
+    }
+}
+
+/// Parses as a job does (the SDK, then [`Params::check`]); for tests.
+#[cfg(test)]
 pub fn parse(text: &str) -> Result<Vec<Op>, JobError> {
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| JobError::invalid_params(format!("params are not valid JSON: {e}")))?;
-    let Value::Object(mut params) = value else {
-        return Err(JobError::invalid_params(
-            "params must be a JSON object like {\"ops\": [...]}",
-        ));
-    };
-    let ops = params
-        .remove("ops")
-        .ok_or_else(|| JobError::invalid_params("params need `ops`, a list of operations"))?;
-    if let Some(other) = params.keys().next() {
-        return Err(JobError::invalid_params(format!(
-            "unknown field `{other}` in params; the only field is `ops`"
-        )));
-    }
-    let Value::Array(ops) = ops else {
-        return Err(JobError::invalid_params("`ops` must be a list of operations"));
-    };
-    if ops.len() > MAX_OPS {
-        return Err(JobError::invalid_params(format!(
-            "at most {MAX_OPS} operations per job, got {}",
-            ops.len()
-        )));
-    }
-    ops.into_iter()
-        .enumerate()
-        .map(|(i, op)| {
-            // serde would also read a list like ["blur", 2] as a tagged enum; the schema wants objects.
-            if !op.is_object() {
-                return Err(JobError::invalid_params(format!(
-                    "ops[{i}] must be an object like {{\"op\": \"grayscale\"}}"
-                )));
-            }
-            serde_json::from_value::<RawOp>(op)
-                .map_err(|e| e.to_string())
-                .and_then(RawOp::check)
-                .map_err(|message| JobError::invalid_params(format!("ops[{i}]: {message}")))
-        })
-        .collect()
+    kiln_guest::parse::<Params>(text)?.check()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ErrorCode;
+    use kiln_guest::ErrorCode;
+    use serde_json::Value;
 
     #[test]
     fn every_op_parses() {
@@ -203,16 +212,25 @@ mod tests {
         let cases = [
             ("", "not valid JSON"),
             ("[]", "must be a JSON object"),
-            ("{}", "need `ops`"),
+            ("{}", "missing field `ops`"),
             (r#"{"ops": [], "extra": 1}"#, "unknown field `extra`"),
-            (r#"{"ops": {"op": "invert"}}"#, "must be a list"),
-            (r#"{"ops": [["blur", 2]]}"#, "ops[0] must be an object"),
-            (r#"{"ops": [{"op": "sharpen"}]}"#, "ops[0]: unknown variant `sharpen`"),
-            (r#"{"ops": [{}]}"#, "ops[0]: missing field `op`"),
-            (r#"{"ops": [{"op": "invert", "x": 1}]}"#, "ops[0]: unknown field `x`"),
+            (
+                r#"{"ops": {"op": "invert"}}"#,
+                "`ops`: invalid type: map, expected a sequence",
+            ),
+            (
+                r#"{"ops": [["blur", 2]]}"#,
+                "`ops[0]`: invalid type: sequence, expected an object",
+            ),
+            (
+                r#"{"ops": [{"op": "sharpen"}]}"#,
+                "`ops[0].op`: unknown variant `sharpen`",
+            ),
+            (r#"{"ops": [{}]}"#, "`ops[0]`: missing field `op`"),
+            (r#"{"ops": [{"op": "invert", "x": 1}]}"#, "`ops[0]`: unknown field `x`"),
             (
                 r#"{"ops": [{"op": "invert"}, {"op": "blur"}]}"#,
-                "ops[1]: missing field `sigma`",
+                "`ops[1]`: missing field `sigma`",
             ),
             (
                 r#"{"ops": [{"op": "blur", "sigma": 0}]}"#,
@@ -221,7 +239,7 @@ mod tests {
             (r#"{"ops": [{"op": "blur", "sigma": 50.5}]}"#, "got 50.5"),
             (
                 r#"{"ops": [{"op": "blur", "sigma": "2"}]}"#,
-                "ops[0]: invalid type: string",
+                "`ops[0]`: invalid type: string",
             ),
             (
                 r#"{"ops": [{"op": "rotate", "degrees": 45}]}"#,
@@ -232,11 +250,11 @@ mod tests {
                 "unknown variant `diagonal`",
             ),
             (r#"{"ops": [{"op": "brighten", "value": 256}]}"#, "-255 to 255, got 256"),
-            (r#"{"ops": [{"op": "brighten", "value": 1.5}]}"#, "whole number"),
             (
-                r#"{"ops": [{"op": "brighten", "value": null}]}"#,
-                "ops[0]: invalid type: null",
+                r#"{"ops": [{"op": "brighten", "value": 1.5}]}"#,
+                "invalid type: floating point `1.5`",
             ),
+            (r#"{"ops": [{"op": "brighten", "value": null}]}"#, "null is not allowed"),
         ];
         for (text, needle) in cases {
             let e = parse(text).expect_err(text);
@@ -246,6 +264,12 @@ mod tests {
         let seventeen = format!(r#"{{"ops": [{}]}}"#, vec![r#"{"op": "invert"}"#; 17].join(","));
         let e = parse(&seventeen).unwrap_err();
         assert!(e.message.contains("at most 16 operations per job, got 17"), "{e}");
+    }
+
+    /// `params_schema` is what [`Params`] generates (`KILN_UPDATE_MANIFEST=1` rewrites it).
+    #[test]
+    fn params_schema_is_generated_from_the_params_type() {
+        kiln_guest::check_manifest::<Params>(concat!(env!("CARGO_MANIFEST_DIR"), "/kind.json"));
     }
 
     /// The host checks `kind.json`'s schema at submit; this parser must agree with it on every document.

@@ -1,30 +1,20 @@
 //! End-to-end tests of [`run`] on small images built in memory, checked pixel by pixel.
 
-use std::collections::HashMap;
 use std::io::Cursor;
 
 use image::{ColorType, DynamicImage, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
 
-use crate::{Env, ErrorCode, JobError, NoEnv, run};
+use kiln_guest::test::TestHost;
+use kiln_guest::{ErrorCode, JobError};
 
-/// Records progress and logs and serves settings, so tests see what the host would.
-#[derive(Default)]
-struct TestEnv {
-    settings: HashMap<&'static str, &'static str>,
-    progress: Vec<f32>,
-    logs: Vec<String>,
-}
+use crate::Filter;
 
-impl Env for TestEnv {
-    fn progress(&mut self, fraction: f32) {
-        self.progress.push(fraction);
-    }
-    fn setting(&self, name: &str) -> Option<String> {
-        self.settings.get(name).map(|v| (*v).to_owned())
-    }
-    fn log(&mut self, message: &str) {
-        self.logs.push(message.to_owned());
-    }
+/// Runs a job against a host with the kind's defaults.
+fn run(params: &str, input: &[u8]) -> Result<Vec<u8>, JobError> {
+    kiln_guest::run::<Filter>(params, input).map(|output| {
+        assert_eq!(output.media_type, "image/png");
+        output.data
+    })
 }
 
 /// Pixel (x, y) is (x, y, 7), so where a pixel came from can be read off its colour.
@@ -44,13 +34,13 @@ fn png(image: RgbImage) -> Vec<u8> {
 
 /// Runs a job that must succeed; its output must be a PNG, returned decoded.
 fn run_ok(params: &str, input: &[u8]) -> DynamicImage {
-    let out = run(params, input, &mut NoEnv).unwrap_or_else(|e| panic!("{params}: {e}"));
+    let out = run(params, input).unwrap_or_else(|e| panic!("{params}: {e}"));
     assert!(out.starts_with(b"\x89PNG\r\n\x1a\n"), "output is not a PNG");
     image::load_from_memory_with_format(&out, ImageFormat::Png).unwrap()
 }
 
 fn run_err(params: &str, input: &[u8]) -> JobError {
-    run(params, input, &mut NoEnv).expect_err(params)
+    run(params, input).expect_err(params)
 }
 
 #[test]
@@ -212,19 +202,19 @@ fn ops_apply_in_order() {
 
 #[test]
 fn progress_is_reported_per_op_and_logged() {
-    let mut env = TestEnv::default();
+    let mut host = TestHost::new();
     let params =
         r#"{"ops": [{"op": "invert"}, {"op": "grayscale"}, {"op": "rotate", "degrees": 90}, {"op": "invert"}]}"#;
-    run(params, &png(coordinates(8, 8)), &mut env).unwrap();
+    host.run::<Filter>(params, &png(coordinates(8, 8))).unwrap();
     let expected = [0.1, 0.3, 0.5, 0.7, 0.9, 1.0];
-    assert_eq!(env.progress.len(), expected.len(), "{:?}", env.progress);
-    for (got, want) in env.progress.iter().zip(expected) {
-        assert!((got - want).abs() < 1e-6, "{:?}", env.progress);
+    assert_eq!(host.progress().len(), expected.len(), "{:?}", host.progress());
+    for (got, want) in host.progress().iter().zip(expected) {
+        assert!((got - want).abs() < 1e-6, "{:?}", host.progress());
     }
     assert!(
-        env.logs.iter().any(|l| l.contains("ops[2]: rotate done, now 8x8")),
+        host.logs().iter().any(|l| l.contains("ops[2]: rotate done, now 8x8")),
         "{:?}",
-        env.logs
+        host.logs()
     );
 }
 
@@ -250,19 +240,22 @@ fn bad_input_is_invalid_input() {
 
 #[test]
 fn images_over_the_budget_are_refused_before_decoding() {
-    let mut env = TestEnv::default();
-    env.settings.insert("max-megapixels", "0.001"); // 1000 pixels
-    let e = run(r#"{"ops": []}"#, &png(coordinates(40, 30)), &mut env).unwrap_err();
+    let mut host = TestHost::new().setting("max-megapixels", "0.001"); // 1000 pixels
+    let e = host
+        .run::<Filter>(r#"{"ops": []}"#, &png(coordinates(40, 30)))
+        .unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidInput, "{e}");
     assert!(
         e.message
             .contains("40x30 (0.0 megapixels), over the limit of 0.001 megapixels"),
         "{e}"
     );
-    assert!(run(r#"{"ops": []}"#, &png(coordinates(40, 25)), &mut env).is_ok());
+    assert!(host.run::<Filter>(r#"{"ops": []}"#, &png(coordinates(40, 25))).is_ok());
 
-    env.settings.insert("max-megapixels", "lots");
-    let e = run(r#"{"ops": []}"#, &png(coordinates(4, 4)), &mut env).unwrap_err();
+    let mut host = TestHost::new().setting("max-megapixels", "lots");
+    let e = host
+        .run::<Filter>(r#"{"ops": []}"#, &png(coordinates(4, 4)))
+        .unwrap_err();
     assert_eq!(
         e.code,
         ErrorCode::Internal,

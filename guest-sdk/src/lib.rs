@@ -47,7 +47,7 @@ mod host;
 #[cfg(feature = "image")]
 pub mod image;
 mod params;
-mod schema;
+pub mod schema;
 pub mod test;
 
 // wit-bindgen's glue needs `unsafe` ABI code and `#[unsafe(export_name)]` entry points: this is the one
@@ -58,7 +58,7 @@ mod component;
 
 pub use error::{ErrorCode, JobError};
 pub use host::{Level, log, log_at, progress, setting};
-pub use params::parse;
+pub use params::{object, objects, parse};
 pub use schema::{check_manifest, schema_for};
 /// Derive it beside `Deserialize` on the params type; `#[schemars(...)]` attributes add the constraints
 /// serde cannot express (ranges, lengths, patterns).

@@ -51,6 +51,37 @@ fn kind_of(value: &Value) -> &'static str {
     }
 }
 
+/// `#[serde(deserialize_with = "kiln_guest::object")]` for a field whose type is an internally tagged
+/// enum (`#[serde(tag = "op")]`): serde reads those from an array too (`["blur", 2]`), which the schema
+/// refuses; this reads them from an object only.
+pub fn object<'de, D: Deserializer<'de>, T: de::Deserialize<'de>>(deserializer: D) -> Result<T, D::Error> {
+    deserializer.deserialize_map(ObjectVisitor(std::marker::PhantomData))
+}
+
+/// [`object`] for every element of a list: `#[serde(deserialize_with = "kiln_guest::objects")]`.
+pub fn objects<'de, D: Deserializer<'de>, T: de::Deserialize<'de>>(deserializer: D) -> Result<Vec<T>, D::Error> {
+    struct Element<T>(T);
+    impl<'de, T: de::Deserialize<'de>> de::Deserialize<'de> for Element<T> {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            object(deserializer).map(Element)
+        }
+    }
+    let elements: Vec<Element<T>> = de::Deserialize::deserialize(deserializer)?;
+    Ok(elements.into_iter().map(|Element(t)| t).collect())
+}
+
+struct ObjectVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: de::Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object")
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::deserialize(MapAccessDeserializer::new(map))
+    }
+}
+
 /// A JSON value that deserializes the way JSON Schema validates (see the module doc).
 struct Strict(Value);
 
@@ -190,6 +221,41 @@ mod tests {
         tags: Vec<String>,
         #[serde(default)]
         extra: BTreeMap<String, f64>,
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Tagged {
+        #[serde(default, deserialize_with = "crate::objects")]
+        ops: Vec<Op>,
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
+    enum Op {
+        Blur { sigma: f64 },
+        Rotate { degrees: u32 },
+    }
+
+    #[test]
+    fn tagged_enums_take_objects_only() {
+        let p: Tagged = parse(r#"{"ops": [{"op": "blur", "sigma": 2}, {"op": "rotate", "degrees": 90.0}]}"#).unwrap();
+        assert_eq!(p.ops, [Op::Blur { sigma: 2.0 }, Op::Rotate { degrees: 90 }]);
+        for (text, needle) in [
+            (
+                r#"{"ops": [["blur", 2]]}"#,
+                "at `ops[0]`: invalid type: sequence, expected an object",
+            ),
+            (r#"{"ops": [{"op": "blur"}]}"#, "at `ops[0]`: missing field `sigma`"),
+            (r#"{"ops": [{"op": "blur", "sigma": null}]}"#, "null is not allowed"),
+            (
+                r#"{"ops": [{"op": "sharpen"}]}"#,
+                "at `ops[0].op`: unknown variant `sharpen`",
+            ),
+        ] {
+            let e = parse::<Tagged>(text).expect_err(text);
+            assert!(e.message.contains(needle), "{text}: {e}");
+        }
     }
 
     #[derive(Debug, PartialEq, Deserialize)]

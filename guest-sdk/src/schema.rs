@@ -83,6 +83,59 @@ fn bound_integers(schema: &mut Schema) {
     obj.entry("maximum").or_insert(max.into());
 }
 
+/// For an internally tagged enum (`#[serde(tag = "op")]`): turns schemars' `oneOf` of variants into
+/// one `if`/`then` per variant, keyed on the tag. Both accept the same documents, but a validator can
+/// then say what is wrong inside the chosen variant (`/ops/0/degrees: 45 is not one of ...`) instead of
+/// "not valid under any of the schemas listed in oneOf". Use it as
+/// `#[schemars(transform = kiln_guest::schema::dispatch_on_tag)]` on the enum.
+///
+/// # Panics
+/// When the schema is not a `oneOf` of objects sharing one `const` property (a bug in the kind's code,
+/// found by its schema test).
+pub fn dispatch_on_tag(schema: &mut Schema) {
+    let Some(Value::Array(variants)) = schema.remove("oneOf") else {
+        panic!("dispatch_on_tag: expected the oneOf of an internally tagged enum, got {schema:?}");
+    };
+    let tag_of = |variant: &Value| -> Option<(String, Value)> {
+        variant["properties"].as_object()?.iter().find_map(|(name, property)| {
+            let value = property.get("const")?;
+            variant["required"]
+                .as_array()?
+                .contains(&Value::from(name.as_str()))
+                .then(|| (name.clone(), value.clone()))
+        })
+    };
+    let tag = tag_of(&variants[0])
+        .expect("dispatch_on_tag: variants carry a `const` tag")
+        .0;
+    let mut names = Vec::new();
+    let mut branches = Vec::new();
+    for mut variant in variants {
+        let (name, value) = tag_of(&variant)
+            .filter(|(name, _)| *name == tag)
+            .expect("one tag for all variants");
+        let then = variant.as_object_mut().expect("a variant is an object schema");
+        then.remove("type");
+        // The tag is checked by the `if`; the variant's own fields stay closed.
+        then["properties"][&name] = Value::Bool(true);
+        if let Some(Value::Array(required)) = then.get_mut("required") {
+            required.retain(|r| *r != name);
+            if required.is_empty() {
+                then.remove("required");
+            }
+        }
+        branches.push(serde_json::json!({
+            "if": {"required": [&name], "properties": {&name: {"const": &value}}},
+            "then": then,
+        }));
+        names.push(value);
+    }
+    schema.insert("type".into(), "object".into());
+    schema.insert("required".into(), serde_json::json!([&tag]));
+    schema.insert("properties".into(), serde_json::json!({&tag: {"enum": names}}));
+    schema.insert("allOf".into(), Value::Array(branches));
+}
+
 /// Moves `from`'s keywords into `into`, keeping `into`'s own (e.g. a field's description) on clashes.
 fn merge(into: &mut Map<String, Value>, from: Map<String, Value>) {
     for (key, value) in from {
