@@ -1,12 +1,10 @@
 //! A test-only job kind that misbehaves on request, so the test suite can prove that the sandbox holds
 //! (limits, traps, capabilities) and measure the cost of a run that does nothing (`noop`).
 //!
-//! Params: `{"mode": "<mode>", ...}`; see [`Mode`]. Only the wasm build is meaningful.
+//! Params: `{"mode": "<mode>", ...}`; see [`Mode`]. Only the wasm build is meaningful. Its
+//! `kind.json` schema stays loose on purpose (any `mode` string), so tests can reach the guest.
 
-#[cfg(target_arch = "wasm32")]
-#[allow(unsafe_code)] // wit-bindgen's generated exports
-mod component;
-
+use kiln_guest::{JobError, Kind, Output};
 use serde::Deserialize;
 
 /// A valid 1×1 PNG (one green pixel): the output of every mode that succeeds.
@@ -51,7 +49,36 @@ pub enum Mode {
     Echo,
 }
 
-/// What the guest reports back; the wasm glue maps it onto the WIT types.
+/// The `hostile` kind. Its params are a [`Mode`]; a params error (an unknown mode) is `invalid-params`,
+/// every failure a mode produces is `internal`.
+pub struct Hostile;
+
+impl Kind for Hostile {
+    type Params = Mode;
+
+    fn run(mode: Mode, input: &[u8]) -> Result<Output, JobError> {
+        match run(mode, input, &mut SdkHost) {
+            Outcome::Ok { media_type, data } => Ok(Output::new(media_type, data)),
+            Outcome::Err(message) => Err(JobError::internal(message)),
+        }
+    }
+}
+
+kiln_guest::export!(Hostile);
+
+/// The modes' host calls, through the SDK.
+struct SdkHost;
+
+impl Host for SdkHost {
+    fn progress(&mut self, fraction: f32) {
+        kiln_guest::progress(fraction);
+    }
+    fn log(&mut self, message: &str) {
+        kiln_guest::log(message);
+    }
+}
+
+/// What a mode reports back; [`Hostile`] maps it onto the SDK's types.
 pub enum Outcome {
     Ok { media_type: &'static str, data: Vec<u8> },
     Err(String),
@@ -65,11 +92,7 @@ pub trait Host {
 
 static mut PREVIOUS_RUN: u64 = 0;
 
-pub fn run(params: &str, input: &[u8], host: &mut dyn Host) -> Outcome {
-    let mode: Mode = match serde_json::from_str(params) {
-        Ok(mode) => mode,
-        Err(e) => return Outcome::Err(format!("bad params: {e}")),
-    };
+pub fn run(mode: Mode, input: &[u8], host: &mut dyn Host) -> Outcome {
     let png = |data: Vec<u8>| Outcome::Ok {
         media_type: "image/png",
         data,

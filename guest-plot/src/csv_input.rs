@@ -5,9 +5,9 @@
 //! numbers are the input's (`invalid-input`, naming the line). An empty y cell is a gap, not an error:
 //! real exports often have holes.
 
-use crate::JobError;
 use crate::data::Series;
 use crate::params::{CsvParams, in_range, limits::MAX_POINTS};
+use kiln_guest::JobError;
 
 fn line_of(pos: Option<&csv::Position>) -> String {
     pos.map_or_else(|| "?".to_string(), |p| p.line().to_string())

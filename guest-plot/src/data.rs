@@ -1,8 +1,8 @@
 //! The data to draw, in one shape whether it came from inline series or from a CSV input.
 
-use crate::JobError;
 use crate::csv_input;
 use crate::params::{Params, Source};
+use kiln_guest::JobError;
 
 /// One named sequence of points. `y` is `None` where a CSV cell was empty: lines break there.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use crate::JobError;
+use kiln_guest::JobError;
 
 /// The bounds of a request. `kind.json` states the structural ones too; the guest checks all of them.
 pub mod limits {
@@ -35,59 +35,52 @@ pub enum ChartType {
     Histogram,
 }
 
-/// Makes a present-but-null field an error instead of "absent", matching the schema.
-fn non_null<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    T::deserialize(d).map(Some)
-}
-
+/// The params as sent: serde reads them strictly (`kiln_guest::parse`: unknown fields and nulls are
+/// errors, like in `kind.json`), then [`validate`] checks the limits and cross-field rules.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Raw {
-    #[serde(rename = "type", default, deserialize_with = "non_null")]
+pub struct Raw {
+    #[serde(rename = "type", default)]
     kind: Option<ChartType>,
-    #[serde(default, deserialize_with = "non_null")]
+    #[serde(default)]
     title: Option<String>,
-    #[serde(default, deserialize_with = "non_null")]
+    #[serde(default)]
     x_label: Option<String>,
-    #[serde(default, deserialize_with = "non_null")]
+    #[serde(default)]
     y_label: Option<String>,
     // Numbers, not u32: JSON Schema's "integer" admits 800.0, so the guest must too.
-    #[serde(default, deserialize_with = "non_null")]
+    #[serde(default)]
     width: Option<f64>,
-    #[serde(default, deserialize_with = "non_null")]
+    #[serde(default)]
     height: Option<f64>,
-    #[serde(default, deserialize_with = "non_null")]
+    #[serde(default)]
     series: Option<Vec<RawSeries>>,
-    #[serde(default, deserialize_with = "non_null")]
+    #[serde(default)]
     labels: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "non_null")]
+    #[serde(default)]
     bins: Option<f64>,
-    #[serde(default, deserialize_with = "non_null")]
+    #[serde(default)]
     csv: Option<RawCsv>,
-    #[serde(default, deserialize_with = "non_null")]
+    #[serde(default)]
     start: Option<f64>,
-    #[serde(default, deserialize_with = "non_null")]
+    #[serde(default)]
     end: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawSeries {
-    #[serde(default, deserialize_with = "non_null")]
+pub struct RawSeries {
+    #[serde(default)]
     name: Option<String>,
-    #[serde(default, deserialize_with = "non_null")]
+    #[serde(default)]
     x: Option<Vec<f64>>,
     y: Vec<f64>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawCsv {
-    #[serde(default, deserialize_with = "non_null")]
+pub struct RawCsv {
+    #[serde(default)]
     x: Option<String>,
     y: Vec<String>,
 }
@@ -131,19 +124,10 @@ pub struct CsvParams {
     pub end: Option<f64>,
 }
 
-/// Parses and validates the params JSON.
+/// Parses and validates the params JSON, as a job does; for tests.
+#[cfg(test)]
 pub fn parse(json: &str) -> Result<Params, JobError> {
-    let de = &mut serde_json::Deserializer::from_str(json);
-    let raw: Raw = serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path == "." {
-            JobError::invalid_params(format!("params: {inner}"))
-        } else {
-            JobError::invalid_params(format!("{path}: {inner}"))
-        }
-    })?;
-    validate(raw)
+    validate(kiln_guest::parse(json)?)
 }
 
 fn err<T>(message: String) -> Result<T, JobError> {
@@ -189,7 +173,7 @@ fn numbers(field: &str, values: &[f64]) -> Result<(), JobError> {
     }
 }
 
-fn validate(raw: Raw) -> Result<Params, JobError> {
+pub fn validate(raw: Raw) -> Result<Params, JobError> {
     let kind = raw.kind.unwrap_or_default();
     let title = text("title", raw.title, MAX_TITLE_CHARS)?;
     let x_label = text("x_label", raw.x_label, MAX_TEXT_CHARS)?;

@@ -3,7 +3,7 @@
 use image::ImageEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 
-use crate::JobError;
+use kiln_guest::JobError;
 
 /// Encodes tightly packed RGB8 pixels. Fast compression: charts are mostly flat colour, which deflates
 /// well even at the lowest effort, and encoding time counts against the job.

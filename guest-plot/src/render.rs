@@ -8,13 +8,13 @@ use ab_glyph::FontRef;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::JobError;
 use crate::axis::{self, Axis};
 use crate::data::Dataset;
 use crate::histogram::{self, Histogram};
 use crate::legend::{self, Entry, Occupancy, PixelRect, Swatch};
 use crate::params::{ChartType, Params};
 use crate::text_backend::{Metrics, TextBackend, load_font};
+use kiln_guest::JobError;
 
 const TEXT: RGBColor = RGBColor(20, 20, 20);
 const AXIS: RGBColor = RGBColor(70, 70, 70);

@@ -3,23 +3,21 @@
 use image::RgbImage;
 use serde_json::{Value, json};
 
-use crate::{ErrorCode, JobError, NoopEnv, run};
+use kiln_guest::test::TestHost;
+use kiln_guest::{ErrorCode, JobError};
 
-/// Records progress so milestones can be checked.
-#[derive(Default)]
-struct Recorder(Vec<f32>);
+use crate::Plot;
 
-impl crate::Env for Recorder {
-    fn progress(&mut self, fraction: f32) {
-        self.0.push(fraction);
-    }
-    fn setting(&self, _: &str) -> Option<String> {
-        None
-    }
+/// Runs a job against a host with the kind's defaults.
+fn run(params: &str, input: &[u8]) -> Result<Vec<u8>, JobError> {
+    kiln_guest::run::<Plot>(params, input).map(|output| {
+        assert_eq!(output.media_type, "image/png");
+        output.data
+    })
 }
 
 fn render_with(params: &Value, input: &[u8]) -> RgbImage {
-    let png = run(&params.to_string(), input, &mut NoopEnv).expect("job succeeds");
+    let png = run(&params.to_string(), input).expect("job succeeds");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     image::load_from_memory_with_format(&png, image::ImageFormat::Png)
         .expect("valid PNG")
@@ -31,7 +29,7 @@ fn render(params: Value) -> RgbImage {
 }
 
 fn fail(params: Value, input: &[u8]) -> JobError {
-    run(&params.to_string(), input, &mut NoopEnv).expect_err("job fails")
+    run(&params.to_string(), input).expect_err("job fails")
 }
 
 /// Saves the image when PLOT_OUT is set, to look at by eye.
@@ -260,9 +258,10 @@ fn csv_without_x_uses_the_row_index_and_handles_bom_and_crlf() {
 
 #[test]
 fn progress_reports_the_milestones_in_order() {
-    let mut env = Recorder::default();
-    run(&json!({"series": [{"y": [1, 2]}]}).to_string(), b"", &mut env).expect("ok");
-    assert_eq!(env.0, [0.1, 0.3, 0.8, 1.0]);
+    let mut host = TestHost::new();
+    host.run::<Plot>(&json!({"series": [{"y": [1, 2]}]}).to_string(), b"")
+        .expect("ok");
+    assert_eq!(host.progress(), [0.1, 0.3, 0.8, 1.0]);
 }
 
 #[test]
@@ -562,7 +561,7 @@ fn invalid_requests_are_rejected_with_the_field_named() {
 
 #[test]
 fn not_json_is_invalid_params() {
-    let e = run("{not json", b"", &mut NoopEnv).expect_err("fails");
+    let e = run("{not json", b"").expect_err("fails");
     assert_eq!(e.code, ErrorCode::InvalidParams);
 }
 
@@ -590,7 +589,7 @@ mod manifest {
             ]
         );
         assert_eq!(kind["name"], "plot");
-        assert_eq!(kind["output_media_type"], crate::MEDIA_TYPE);
+        assert_eq!(kind["output_media_type"], "image/png");
         assert_eq!(kind["input"], "optional");
         assert_eq!(kind["settings"], serde_json::json!({}));
         assert_eq!(

@@ -13,7 +13,7 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "export_handler",
         default_bindings_module: "kiln_guest::__private::bindings",
-        runtime_path: "kiln_guest::__private::wit_bindgen",
+        runtime_path: "kiln_guest::__private::wit_bindgen::rt",
     });
 }
 

@@ -68,9 +68,9 @@ use serde::de::DeserializeOwned;
 
 /// A job kind: typed params in, one output out.
 pub trait Kind: 'static {
-    /// The job's params, as the user sends them (a JSON object). Its `JsonSchema` is `kind.json`'s
-    /// `params_schema`, so the host refuses bad params at submit with the same rules.
-    type Params: DeserializeOwned + JsonSchema;
+    /// The job's params, as the user sends them (a JSON object). Derive `JsonSchema` too and check
+    /// `kind.json` with [`check_manifest`]: the host then refuses bad params at submit by the same rules.
+    type Params: DeserializeOwned;
 
     /// Runs one job. `input` is the uploaded bytes (empty when none were given). Call [`progress`],
     /// [`log`] and [`setting`] as needed.

@@ -278,10 +278,10 @@ fn workloads(runtime: &Arc<Runtime>, unchecked: &Arc<Runtime>, executor: &tokio:
             "crop 1024×768 → 800×600 → 300×300 lanczos3",
             CROP,
             &photo,
-            |p, i| guest_crop::run(p, i, &mut guest_crop::NoEnv).expect("native crop"),
+            |p, i| kiln_guest::run::<guest_crop::Crop>(p, i).expect("native crop").data,
         ),
         ("plot, default 800×600 line chart", PLOT, &[], |p, i| {
-            guest_plot::run(p, i, &mut guest_plot::NoopEnv).expect("native plot")
+            kiln_guest::run::<guest_plot::Plot>(p, i).expect("native plot").data
         }),
     ];
     for ((label, params, input, native), kind) in cases.into_iter().zip(["crop", "plot"]) {
