@@ -47,6 +47,12 @@ pub enum Mode {
     Global,
     /// Echo the input as the output (labelled image/png).
     Echo,
+    /// End the process with `std::process::exit(code)` (`wasi:cli/exit`) instead of returning.
+    Exit { code: i32 },
+    /// Return a small, well-formed PNG whose header claims `width` × `height` pixels.
+    HugePng { width: u32, height: u32 },
+    /// Return the tiny PNG cut short before its end.
+    TruncatedPng,
 }
 
 /// The `hostile` kind. Its params are a [`Mode`]; a params error (an unknown mode) is `invalid-params`,
@@ -194,5 +200,34 @@ pub fn run(mode: Mode, input: &[u8], host: &mut dyn Host) -> Outcome {
             }
         }
         Mode::Echo => png(input.to_vec()),
+        Mode::Exit { code } => std::process::exit(code),
+        Mode::HugePng { width, height } => png(png_claiming(width, height)),
+        Mode::TruncatedPng => png(TINY_PNG[..TINY_PNG.len() - 16].to_vec()),
+    }
+}
+
+/// The tiny PNG with its IHDR's width and height replaced (and the chunk's CRC made right again), so
+/// only the dimensions are a lie: a decoder trusting the header would allocate for all those pixels.
+fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+    let mut data = TINY_PNG.to_vec();
+    // Signature (8), IHDR length (4), "IHDR" (4), then width and height; the CRC follows the 13 bytes.
+    data[16..20].copy_from_slice(&width.to_be_bytes());
+    data[20..24].copy_from_slice(&height.to_be_bytes());
+    let crc = crc32fast::hash(&data[12..29]);
+    data[29..33].copy_from_slice(&crc.to_be_bytes());
+    data
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_claimed_header_keeps_a_valid_crc() {
+        // The tiny PNG's own IHDR CRC, recomputed, must match what its encoder wrote.
+        assert_eq!(crc32fast::hash(&TINY_PNG[12..29]).to_be_bytes(), TINY_PNG[29..33]);
+        let claimed = png_claiming(100_000, 100_000);
+        assert_eq!(claimed[16..24], [0, 1, 0x86, 0xa0, 0, 1, 0x86, 0xa0]);
+        assert_eq!(crc32fast::hash(&claimed[12..29]).to_be_bytes(), claimed[29..33]);
     }
 }

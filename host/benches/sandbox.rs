@@ -65,7 +65,7 @@ fn main() {
 }
 
 fn prepare(runtime: &Runtime, component: &[u8]) -> Arc<Prepared> {
-    let version = kiln::kinds::component_version(component);
+    let version = kiln::kinds::component_hash(component);
     runtime.prepare(&version, component).expect("the component compiles")
 }
 

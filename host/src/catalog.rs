@@ -5,7 +5,7 @@
 //! restart.
 
 use crate::kinds::{Kind, KindPackage, ManifestError};
-use crate::store::{Store, StoreError};
+use crate::store::{StartupRegistration, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -57,6 +57,7 @@ impl Catalog {
 
     /// Registers a kind in Redis and in this catalog at once.
     pub async fn register(&self, package: &KindPackage) -> Result<Arc<Kind>, RegisterError> {
+        package.manifest.check()?;
         let kind = Arc::new(Kind::new(package.manifest.clone(), package.version())?);
         self.store.put_kind(package).await?;
         self.kinds
@@ -64,6 +65,16 @@ impl Catalog {
             .expect("catalog lock poisoned")
             .insert(kind.name().to_owned(), kind.clone());
         Ok(kind)
+    }
+
+    /// Registers a kind Kiln brings (built-in, `--kinds-dir`) unless an admin has since replaced or
+    /// deleted the kind of that name; then rereads the catalog.
+    pub async fn register_at_startup(&self, package: &KindPackage) -> Result<StartupRegistration, RegisterError> {
+        package.manifest.check()?;
+        Kind::new(package.manifest.clone(), package.version())?;
+        let outcome = self.store.register_startup_kind(package).await?;
+        self.refresh().await?;
+        Ok(outcome)
     }
 
     pub async fn refresh(&self) -> Result<(), StoreError> {

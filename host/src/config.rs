@@ -287,6 +287,10 @@ pub struct ServeArgs {
     /// Cap on the bytes a job may return, in MiB.
     #[arg(long, env = "KILN_MAX_OUTPUT_MB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub max_output_mb: u64,
+    /// The most pixels (width × height, in millions) an image result may claim in its header; a result
+    /// over it, or a PNG cut short, fails as `invalid-output`. Kinds cannot ask for more.
+    #[arg(long, env = "KILN_MAX_OUTPUT_MEGAPIXELS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub max_output_megapixels: u64,
     /// The most memory a kind's manifest (`limits.memory_mb`) may ask for per run, in MiB.
     #[arg(long, env = "KILN_MAX_KIND_MEMORY_MB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub max_kind_memory_mb: u64,
@@ -370,6 +374,7 @@ impl ServeArgs {
             memory_bytes: (self.memory_mb << 20) as usize,
             timeout: Duration::from_secs_f64(self.timeout_secs),
             max_output_bytes: (self.max_output_mb << 20) as usize,
+            max_output_pixels: self.max_output_megapixels * 1_000_000,
         };
         let defaults = WorkerConfig::default();
         Ok(WorkerConfig {
@@ -380,6 +385,7 @@ impl ServeArgs {
                 memory_bytes: ((self.max_kind_memory_mb << 20) as usize).max(limits.memory_bytes),
                 timeout: Duration::from_secs_f64(self.max_kind_timeout_secs).max(limits.timeout),
                 max_output_bytes: ((self.max_kind_output_mb << 20) as usize).max(limits.max_output_bytes),
+                max_output_pixels: limits.max_output_pixels,
             },
             settings,
             grace: Duration::from_secs(self.grace_secs),

@@ -1,7 +1,8 @@
 //! Job kinds: a component plus the manifest that says what it accepts and produces.
 //!
 //! Kinds are data, not code: the built-in `plot` and `crop` are registered exactly like an uploaded
-//! plugin. A kind's version is the SHA-256 of its component, so a job can name the exact code it ran.
+//! plugin. A kind's version is a SHA-256 over its component and its manifest, so a job names the exact
+//! code it runs and the exact manifest (limits, settings, media type) it runs under.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -51,8 +52,44 @@ fn any_object_schema() -> serde_json::Value {
     serde_json::json!({"type": "object"})
 }
 
+/// The media types a kind may produce: the image formats Kiln knows how to check a result against
+/// (`runtime::output`). One list, for the upload check and the result check.
+pub const OUTPUT_MEDIA_TYPES: &[&str] = &["image/png", "image/jpeg", "image/webp", "image/gif"];
+
+impl Manifest {
+    /// What is checked when a kind is registered (upload or start-up), beyond its shape: the name and
+    /// schema ([`Kind::new`]) and a media type Kiln can check results against.
+    pub fn check(&self) -> Result<(), ManifestError> {
+        if !is_media_type(&self.output_media_type) {
+            return Err(ManifestError::BadMediaType(self.output_media_type.clone()));
+        }
+        if !OUTPUT_MEDIA_TYPES.contains(&self.output_media_type.as_str()) {
+            return Err(ManifestError::UncheckedMediaType(self.output_media_type.clone()));
+        }
+        Ok(())
+    }
+}
+
+/// A syntactically valid `type/subtype` (RFC 6838 restricted names, no parameters).
+fn is_media_type(value: &str) -> bool {
+    let name = |part: &str| {
+        let mut chars = part.chars();
+        matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+            && part.len() <= 127
+            && chars.all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+".contains(c))
+    };
+    matches!(value.split_once('/'), Some((kind, subtype)) if name(kind) && name(subtype))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
+    #[error("output_media_type `{0}` is not a media type of the form `type/subtype`")]
+    BadMediaType(String),
+    #[error(
+        "output_media_type `{0}` is not one Kiln can check results against; use one of: {types}",
+        types = OUTPUT_MEDIA_TYPES.join(", ")
+    )]
+    UncheckedMediaType(String),
     #[error("the manifest is not valid JSON of the expected shape: {0}")]
     Parse(#[from] serde_json::Error),
     #[error("kind name `{0}` must be 1-64 characters of a-z, 0-9 and `-`, starting with a letter")]
@@ -65,7 +102,7 @@ pub enum ManifestError {
 #[derive(Debug)]
 pub struct Kind {
     pub manifest: Manifest,
-    /// Hex SHA-256 of the component bytes.
+    /// Hex SHA-256 over the component and the manifest ([`kind_version`]).
     pub version: String,
     validator: jsonschema::Validator,
 }
@@ -120,12 +157,29 @@ pub struct KindPackage {
 
 impl KindPackage {
     pub fn version(&self) -> String {
-        component_version(&self.component)
+        kind_version(&self.component_hash(), &self.manifest)
+    }
+
+    pub fn component_hash(&self) -> String {
+        component_hash(&self.component)
     }
 }
 
-pub fn component_version(component: &[u8]) -> String {
+/// Hex SHA-256 of a component: what it is stored and compiled under, shared by the versions using it.
+pub fn component_hash(component: &[u8]) -> String {
     hex::encode(Sha256::digest(component))
+}
+
+/// A kind's version: hex SHA-256 over its component's hash and its manifest as stored, so the same
+/// component with another manifest is another version.
+pub fn kind_version(component_hash: &str, manifest: &Manifest) -> String {
+    let manifest = serde_json::to_vec(manifest).expect("a manifest serializes");
+    let mut hasher = Sha256::new();
+    hasher.update(b"kiln kind version 1\0");
+    hasher.update(component_hash.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(&manifest);
+    hex::encode(hasher.finalize())
 }
 
 pub fn is_valid_kind_name(name: &str) -> bool {
@@ -189,6 +243,7 @@ mod tests {
         assert_eq!(names, ["plot", "crop"]);
         for package in packages {
             let kind = Kind::new(package.manifest.clone(), package.version()).expect("valid manifest");
+            package.manifest.check().expect("a media type Kiln checks");
             assert_eq!(kind.manifest.output_media_type, "image/png");
             let no_params = kind.validate_params(&serde_json::json!({}));
             // A plot needs data; a crop with no params re-encodes its input.
@@ -198,6 +253,37 @@ mod tests {
                 .unwrap_err();
             assert!(problem.contains("no_such_field"), "{problem}");
         }
+    }
+
+    #[test]
+    fn media_types_are_checked_against_one_list() {
+        let mut manifest = builtin_packages().remove(0).manifest;
+        for (media_type, ok) in [
+            ("image/png", true),
+            ("image/webp", true),
+            ("image/svg+xml", false),
+            ("text/html", false),
+            ("png", false),
+            ("image/", false),
+            ("image/png; charset=x", false),
+        ] {
+            manifest.output_media_type = media_type.into();
+            let checked = manifest.check();
+            assert_eq!(checked.is_ok(), ok, "{media_type}: {checked:?}");
+            if let Err(e) = checked {
+                assert!(e.to_string().contains(&format!("`{media_type}`")), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_version_covers_component_and_manifest() {
+        let package = builtin_packages().remove(0);
+        let mut other = package.clone();
+        other.manifest.description.push('!');
+        assert_eq!(package.component_hash(), other.component_hash());
+        assert_ne!(package.version(), other.version());
+        assert_eq!(package.version(), package.clone().version());
     }
 
     #[test]

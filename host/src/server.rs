@@ -8,7 +8,7 @@ use crate::config::{Cli, Command, CommonArgs, DEFAULT_REDIS_URL, ServeArgs};
 use crate::embedded_redis::EmbeddedRedis;
 use crate::kinds::{builtin_packages, packages_in_dir};
 use crate::runtime::{Runtime, RuntimeConfig};
-use crate::store::{Store, StoreConfig};
+use crate::store::{StartupRegistration, Store, StoreConfig};
 use crate::worker::Worker;
 use anyhow::{Context, bail};
 use std::sync::Arc;
@@ -48,10 +48,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         packages.extend(packages_in_dir(dir).map_err(anyhow::Error::msg)?);
     }
     for package in packages {
-        catalog
-            .register(&package)
+        let name = &package.manifest.name;
+        let outcome = catalog
+            .register_at_startup(&package)
             .await
-            .with_context(|| format!("registering the built-in kind `{}`", package.manifest.name))?;
+            .with_context(|| format!("registering the built-in kind `{name}`"))?;
+        if outcome == StartupRegistration::Kept {
+            info!(kind = %name, "kept the kind an admin uploaded or deleted in place of Kiln's own");
+        }
     }
     tokio::spawn(catalog.clone().keep_fresh(shutdown.clone()));
 
@@ -61,6 +65,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = Arc::new(Runtime::with_config(RuntimeConfig {
         cache_dir: Some(cli.common.data_dir.join("cache")),
         max_concurrent_runs: u32::try_from(worker_config.concurrency).unwrap_or(u32::MAX),
+        max_memory_bytes: worker_config.ceilings.memory_bytes,
         ..RuntimeConfig::default()
     })?);
     if role != Role::Api {
@@ -188,8 +193,16 @@ async fn connect(
 /// Compiles every registered kind before the first job needs it, so no job pays for compilation.
 async fn warm_up(store: &Store, catalog: &Catalog, runtime: &Arc<Runtime>) {
     for kind in catalog.all() {
-        let package = match store.kind_version(kind.name(), &kind.version).await {
-            Ok(Some(package)) => package,
+        let loaded = match store.kind_version(kind.name(), &kind.version).await {
+            Ok(Some(version)) => store
+                .component(&version.component)
+                .await
+                .map(|bytes| bytes.map(|bytes| (version.component, bytes))),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        };
+        let (hash, component) = match loaded {
+            Ok(Some(found)) => found,
             Ok(None) => continue,
             Err(e) => {
                 warn!(kind = kind.name(), error = %e, "could not load a kind to compile it");
@@ -197,11 +210,10 @@ async fn warm_up(store: &Store, catalog: &Catalog, runtime: &Arc<Runtime>) {
             }
         };
         let runtime = runtime.clone();
-        let version = kind.version.clone();
         let started = std::time::Instant::now();
-        match tokio::task::spawn_blocking(move || runtime.prepare(&version, &package.component)).await {
+        match tokio::task::spawn_blocking(move || runtime.prepare(&hash, &component)).await {
             Ok(Ok(_)) => info!(kind = kind.name(), elapsed = ?started.elapsed(), "component ready"),
-            Ok(Err(e)) => warn!(kind = kind.name(), error = %format!("{e:#}"), "component failed to compile"),
+            Ok(Err(e)) => warn!(kind = kind.name(), error = %e, "component failed to compile"),
             Err(e) => warn!(kind = kind.name(), error = %e, "compiling a component panicked"),
         }
     }

@@ -6,10 +6,9 @@
 //! progress; a failed renewal (cancelled, or the lease was given away) interrupts the guest.
 
 use crate::job::{ErrorCode, JobError};
-use crate::kinds::Manifest;
 use crate::metrics::{Metrics, observe};
 use crate::runtime::{Prepared, RunRequest, RunSignals, Runtime, SandboxLimits};
-use crate::store::{Claim, Outcome, Store, StoreError, WorkerBeat};
+use crate::store::{Claim, KindVersion, Outcome, Store, StoreError, WorkerBeat};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -47,6 +46,7 @@ impl Default for WorkerConfig {
                 memory_bytes: 1 << 30,
                 timeout: Duration::from_secs(300),
                 max_output_bytes: 256 << 20,
+                ..SandboxLimits::default()
             },
             settings: HashMap::new(),
             retry_base: Duration::from_secs(1),
@@ -64,6 +64,11 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 /// Bounds on one sweep: tenants visited (20 per step) and index entries checked per tenant.
 const SWEEP_STEPS: usize = 50;
 const SWEEP_PER_TENANT: usize = 500;
+/// Kind versions whose manifest a worker keeps in memory (a manifest is a few KiB).
+const MAX_CACHED_VERSIONS: usize = 1024;
+/// How long a retired kind version is kept even with no job on it: an API process may still show it for
+/// one catalog refresh (2 s) and submit a job on it, which then holds it. Well above that.
+const VERSION_GRACE: Duration = Duration::from_secs(10);
 
 pub struct Worker {
     store: Store,
@@ -71,8 +76,9 @@ pub struct Worker {
     config: WorkerConfig,
     /// Names this process in leases and logs.
     id: String,
-    /// Manifests by kind and version, as registered when the job was submitted.
-    manifests: Mutex<HashMap<(String, String), Arc<Manifest>>>,
+    /// Kind versions (manifest and component hash) by kind and version, as registered when the job was
+    /// submitted; cleared when it reaches [`MAX_CACHED_VERSIONS`] (rereading one costs a round trip).
+    versions: Mutex<HashMap<(String, String), Arc<KindVersion>>>,
     /// `<tenant>/<id>` of the jobs running now, for the heartbeat.
     running: Mutex<std::collections::BTreeSet<String>>,
     host: String,
@@ -90,7 +96,7 @@ impl Worker {
             runtime,
             config,
             id: format!("{host}-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
-            manifests: Mutex::new(HashMap::new()),
+            versions: Mutex::new(HashMap::new()),
             running: Mutex::default(),
             host,
             started_at: crate::job::now_millis(),
@@ -244,7 +250,12 @@ impl Worker {
         hard_stop: &CancellationToken,
         log: &mut String,
     ) -> Result<crate::runtime::Output, JobError> {
-        let (manifest, pre) = self.load(claim).await?;
+        // Loading may compile: the lease is renewed meanwhile, and the run's deadline starts after it.
+        let (version, pre) = self.renewing(claim, signals, hard_stop, self.load(claim)).await?;
+        if signals.is_interrupted() {
+            return Err(JobError::new(ErrorCode::Internal, "interrupted while loading the kind"));
+        }
+        let manifest = &version.manifest;
         let mut settings = manifest.settings.clone();
         if let Some(overrides) = self.config.settings.get(&manifest.name) {
             settings.extend(overrides.clone());
@@ -265,23 +276,7 @@ impl Worker {
                 signals: signals.clone(),
             },
         );
-        tokio::pin!(run);
-        let mut ticker = tokio::time::interval(self.config.renew_every);
-        ticker.tick().await;
-        let report = loop {
-            tokio::select! {
-                report = &mut run => break report,
-                _ = ticker.tick() => {
-                    match self.store.renew(claim, signals.take_progress()).await {
-                        Ok(true) => {}
-                        Ok(false) => signals.interrupt(),
-                        // Redis trouble: keep running; the lease has slack, and finish retries.
-                        Err(e) => warn!(error = %e, "could not renew the lease"),
-                    }
-                }
-                () = hard_stop.cancelled(), if !signals.is_interrupted() => signals.interrupt(),
-            }
-        };
+        let report = self.renewing(claim, signals, hard_stop, run).await;
         let report =
             report.map_err(|e| JobError::new(ErrorCode::HostError, format!("the job's thread failed: {e}")))?;
         let metrics = crate::metrics::global();
@@ -305,53 +300,78 @@ impl Worker {
         report.result
     }
 
-    /// The job's manifest and pre-linked component: from this process's caches, or else from Redis in
-    /// one read (the package holds both) and compiled once.
-    async fn load(&self, claim: &Claim) -> Result<(Arc<Manifest>, Arc<Prepared>), JobError> {
-        let key = (claim.kind.clone(), claim.version.clone());
-        let cached = self
-            .manifests
-            .lock()
-            .expect("manifest cache poisoned")
-            .get(&key)
-            .cloned();
-        let (manifest, component) = match cached {
-            Some(manifest) if self.runtime.is_prepared(&claim.version) => (manifest, None),
-            _ => {
-                let package = self.load_version(claim).await?;
-                let manifest = Arc::new(package.manifest);
-                self.manifests
-                    .lock()
-                    .expect("manifest cache poisoned")
-                    .insert(key, manifest.clone());
-                (manifest, Some(package.component))
+    /// Awaits `work` while renewing the job's lease and flushing its progress every `renew_every`; a
+    /// failed renewal (cancelled, or the lease was given away) or the hard stop interrupts the guest.
+    async fn renewing<T>(
+        &self,
+        claim: &Claim,
+        signals: &Arc<RunSignals>,
+        hard_stop: &CancellationToken,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        tokio::pin!(work);
+        let mut ticker = tokio::time::interval(self.config.renew_every);
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                done = &mut work => return done,
+                _ = ticker.tick() => {
+                    match self.store.renew(claim, signals.take_progress()).await {
+                        Ok(true) => {}
+                        Ok(false) => signals.interrupt(),
+                        // Redis trouble: keep running; the lease has slack, and finish retries.
+                        Err(e) => warn!(error = %e, "could not renew the lease"),
+                    }
+                }
+                () = hard_stop.cancelled(), if !signals.is_interrupted() => signals.interrupt(),
             }
-        };
-        let runtime = self.runtime.clone();
-        let version = claim.version.clone();
-        let pre =
-            tokio::task::spawn_blocking(move || runtime.prepare(&version, component.as_deref().unwrap_or_default()))
-                .await
-                .map_err(|e| JobError::new(ErrorCode::HostError, format!("compiling the component failed: {e}")))?
-                .map_err(|e| {
-                    JobError::new(
-                        ErrorCode::HostError,
-                        format!("the kind's component could not be loaded: {e:#}"),
-                    )
-                })?;
-        Ok((manifest, pre))
+        }
     }
 
-    async fn load_version(&self, claim: &Claim) -> Result<crate::kinds::KindPackage, JobError> {
+    /// The job's kind version and pre-linked component: from this process's caches, or else from Redis
+    /// and compiled once (concurrent jobs of a new version wait for the one compile).
+    async fn load(&self, claim: &Claim) -> Result<(Arc<KindVersion>, Arc<Prepared>), JobError> {
+        let key = (claim.kind.clone(), claim.version.clone());
+        let cached = self.versions.lock().expect("version cache poisoned").get(&key).cloned();
+        let version = match cached {
+            Some(version) => version,
+            None => {
+                let version = Arc::new(self.load_version(claim).await?);
+                let mut versions = self.versions.lock().expect("version cache poisoned");
+                if versions.len() >= MAX_CACHED_VERSIONS {
+                    versions.clear();
+                }
+                versions.insert(key, version.clone());
+                version
+            }
+        };
+        if let Some(pre) = self.runtime.prepared(&version.component) {
+            return Ok((version, pre));
+        }
+        let component = match self.store.component(&version.component).await {
+            Ok(Some(component)) => component,
+            Ok(None) => return Err(unregistered(claim)),
+            Err(e) => return Err(JobError::new(ErrorCode::HostError, format!("loading the kind: {e}"))),
+        };
+        let runtime = self.runtime.clone();
+        let hash = version.component.clone();
+        let pre = tokio::task::spawn_blocking(move || runtime.prepare(&hash, &component))
+            .await
+            .map_err(|e| JobError::new(ErrorCode::HostError, format!("compiling the component failed: {e}")))?
+            // Deterministic, so not retried: the component no longer fits this Kiln's limits or world.
+            .map_err(|e| {
+                JobError::new(
+                    ErrorCode::Internal,
+                    format!("the kind's component could not be loaded: {e}"),
+                )
+            })?;
+        Ok((version, pre))
+    }
+
+    async fn load_version(&self, claim: &Claim) -> Result<KindVersion, JobError> {
         match self.store.kind_version(&claim.kind, &claim.version).await {
-            Ok(Some(package)) => Ok(package),
-            Ok(None) => Err(JobError::new(
-                ErrorCode::Internal,
-                format!(
-                    "version {} of kind `{}` is no longer registered",
-                    claim.version, claim.kind
-                ),
-            )),
+            Ok(Some(version)) => Ok(version),
+            Ok(None) => Err(unregistered(claim)),
             Err(e) => Err(JobError::new(ErrorCode::HostError, format!("loading the kind: {e}"))),
         }
     }
@@ -414,6 +434,14 @@ impl Worker {
                 }
             }
             debug!(removed, "swept expired jobs from the listing indexes");
+            match self.store.collect_versions(VERSION_GRACE).await {
+                Ok(0) => {}
+                Ok(collected) => info!(
+                    collected,
+                    "deleted kind versions that no kind and no unfinished job use"
+                ),
+                Err(e) => warn!(error = %e, "collecting unused kind versions failed; trying again later"),
+            }
         }
     }
 
@@ -451,4 +479,14 @@ impl Worker {
             }
         }
     }
+}
+
+fn unregistered(claim: &Claim) -> JobError {
+    JobError::new(
+        ErrorCode::Internal,
+        format!(
+            "version {} of kind `{}` is no longer registered",
+            claim.version, claim.kind
+        ),
+    )
 }

@@ -2,8 +2,10 @@
 //!
 //! An upload is checked before it is accepted: a core module, something that is not wasm, a component
 //! that does not export Kiln's `run` (or targets a WIT version Kiln doesn't offer), or one that imports
-//! anything Kiln does not provide is refused with 422 naming the problem. Checking compiles the
-//! component; the compiled code lands in the shared cache, so workers don't compile it again.
+//! anything Kiln does not provide, or that holds more core instances, memories or tables than a run may
+//! (`runtime::MAX_*_PER_COMPONENT`), is refused with 422 naming the problem; so is a manifest whose
+//! `output_media_type` is not one Kiln checks results against (`kinds::OUTPUT_MEDIA_TYPES`). Checking
+//! compiles the component; the compiled code lands in the shared cache, so workers don't compile it again.
 
 use super::openapi::{KindUpload, Problem, errors, tags};
 use super::{ApiError, AppState};
@@ -22,7 +24,7 @@ use std::sync::Arc;
 pub struct KindView {
     pub name: String,
     pub description: String,
-    /// The SHA-256 of the component: jobs run on the version they were submitted for.
+    /// A SHA-256 over the component and the manifest: jobs run on the version they were submitted for.
     pub version: String,
     /// Whether a job of this kind needs, may take or takes no input file.
     pub input: InputPolicy,
@@ -190,15 +192,12 @@ pub async fn put(
     let version = package.version();
     let runtime = state.runtime.clone();
     let bytes = package.component.clone();
-    let checked = {
-        let version = version.clone();
-        tokio::task::spawn_blocking(move || runtime.prepare(&version, &bytes))
-    };
-    checked.await.map_err(|e| ApiError::Internal(e.into()))?.map_err(|e| {
-        ApiError::InvalidKind(format!(
-            "the component does not fit Kiln's `kiln:job/handler@0.1.0` world: {e:#}"
-        ))
-    })?;
+    let hash = package.component_hash();
+    let checked = tokio::task::spawn_blocking(move || runtime.prepare(&hash, &bytes));
+    checked
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .map_err(|e| ApiError::InvalidKind(e.to_string()))?;
     let kind = state.catalog.register(&package).await.map_err(|e| match e {
         crate::catalog::RegisterError::Manifest(e) => ApiError::InvalidKind(e.to_string()),
         crate::catalog::RegisterError::Store(e) => e.into(),

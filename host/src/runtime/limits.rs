@@ -12,6 +12,10 @@ pub struct SandboxLimits {
     pub timeout: Duration,
     /// Cap on the bytes a run may return.
     pub max_output_bytes: usize,
+    /// Cap on the pixels (width × height) an image result may claim in its header: a result is decoded
+    /// by whoever downloads it (the web page, a client), so a tiny file claiming 10 gigapixels is refused.
+    /// The operator's alone; kinds cannot ask for more.
+    pub max_output_pixels: u64,
 }
 
 impl Default for SandboxLimits {
@@ -20,6 +24,7 @@ impl Default for SandboxLimits {
             memory_bytes: 256 << 20,
             timeout: Duration::from_secs(30),
             max_output_bytes: 64 << 20,
+            max_output_pixels: 100_000_000,
         }
     }
 }
@@ -39,6 +44,7 @@ impl SandboxLimits {
                 .max_output_mb
                 .map_or(self.max_output_bytes, mib)
                 .min(ceiling.max_output_bytes),
+            max_output_pixels: self.max_output_pixels,
         }
     }
 }
@@ -48,11 +54,15 @@ impl SandboxLimits {
 pub const MAX_TABLE_ELEMENTS: usize = 1 << 16;
 
 /// Denies growth past the limit (the guest sees a failed allocation and usually aborts) and records the
-/// denial, so that the resulting trap is reported as `memory-limit` rather than a generic crash.
+/// denial, so that the resulting trap is reported as `memory-limit` rather than a generic crash. The
+/// limit holds for all of a run's linear memories together: a component of several core modules, each
+/// with its own memory, gets the kind's cap once, not once per memory.
 pub struct MemoryLimiter {
     limit: usize,
     exceeded: bool,
-    /// The largest linear memory granted, for the guest-memory metric.
+    /// Bytes of all the run's linear memories together.
+    total: usize,
+    /// The largest `total` granted, for the guest-memory metric.
     peak: usize,
 }
 
@@ -61,6 +71,7 @@ impl MemoryLimiter {
         Self {
             limit: limits.memory_bytes,
             exceeded: false,
+            total: 0,
             peak: 0,
         }
     }
@@ -76,11 +87,14 @@ impl MemoryLimiter {
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        let allowed = desired <= self.limit;
+    /// Called for a memory's creation (from `current` 0) and for every growth of it.
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let total = self.total.saturating_sub(current).saturating_add(desired);
+        let allowed = total <= self.limit;
         self.exceeded |= !allowed;
         if allowed {
-            self.peak = self.peak.max(desired);
+            self.total = total;
+            self.peak = self.peak.max(total);
         }
         Ok(allowed)
     }
@@ -103,6 +117,7 @@ mod tests {
             memory_bytes: 1 << 30,
             timeout: Duration::from_secs(300),
             max_output_bytes: 256 << 20,
+            ..SandboxLimits::default()
         };
         assert_eq!(defaults.for_kind(None, &ceiling), defaults);
         let asks = KindLimits {

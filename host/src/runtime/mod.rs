@@ -12,15 +12,17 @@
 //! epochs cannot reach, is stopped by dropping its future.
 
 mod bindings;
+mod cache;
 mod host_api;
 mod limits;
+mod output;
 mod stdio;
 
 use crate::job::{ErrorCode, JobError};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
@@ -134,6 +136,17 @@ impl WasiView for RunState {
     }
 }
 
+/// Why a component cannot be used. Both are the uploader's problem (422 at upload).
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// Not valid wasm, or over the per-component limits (core instances, memories, tables, memory size).
+    #[error("the component cannot be compiled within Kiln's limits: {0:#}")]
+    Compile(wasmtime::Error),
+    /// Compiled, but it does not export `run` of Kiln's world or imports what Kiln does not provide.
+    #[error("the component does not fit Kiln's `kiln:job/handler@0.1.0` world: {0:#}")]
+    Link(wasmtime::Error),
+}
+
 /// Why a run was stopped from outside.
 #[derive(Debug, thiserror::Error)]
 enum Interrupted {
@@ -163,6 +176,9 @@ pub struct RuntimeConfig {
     /// stops at its deadline and yields to other runs. Only the workloads benchmark turns them off, to
     /// measure what they cost: without them nothing stops a guest that computes forever.
     pub epoch_checks: bool,
+    /// The largest linear memory a component may declare or grow to: the operator's ceiling on what a
+    /// kind may ask for (`--max-kind-memory-mb`). The limiter enforces each run's own, lower, cap.
+    pub max_memory_bytes: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -175,14 +191,24 @@ impl Default for RuntimeConfig {
             pooling: true,
             keep_resident: true,
             epoch_checks: true,
+            max_memory_bytes: 1 << 30,
         }
     }
 }
 
-/// Per run, room for this many core instances and tables (a component is several core modules: the
-/// program and small shims) and memories. The pool reserves address space, not memory, for each.
-const CORE_INSTANCES_PER_RUN: u32 = 16;
-const MEMORIES_PER_RUN: u32 = 2;
+/// What one component may hold, checked when it is compiled (so an upload over them is refused with 422)
+/// and reserved per run in the pool. Measured (wasmparser over the components): the built-ins and the
+/// test guests are 3 core instances, 1 memory and 2 tables (the program and the WASI adapter's shims); a
+/// componentize-py 0.25.1 hello-world against `wit/job.wit` is 14 core instances (CPython, libc and the
+/// other shared libraries, dynamically linked), 1 memory and 2 tables. These leave over twice that; the
+/// pool reserves address space, not memory, for each slot.
+pub const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 32;
+pub const MAX_MEMORIES_PER_COMPONENT: u32 = 4;
+pub const MAX_TABLES_PER_COMPONENT: u32 = 8;
+/// Pre-linked components kept in memory. Each costs its compiled code (a few MiB); past this the least
+/// recently used one is dropped (compiled again from the disk cache if a job needs it). 64 is far more
+/// kinds than a deployment runs at once, and bounds what uploading many versions can make a worker hold.
+const PREPARED_CACHE: usize = 64;
 /// Without `keep_resident`: finished runs whose memory is reset together, in one batch of `madvise` calls,
 /// rather than each on its own: 31.5 → 24.6 µs per no-op run (BENCHMARKS.md). The pool has this many extra
 /// slots, so the batch never delays an instantiation (wasmtime flushes it early if the pool runs out).
@@ -200,8 +226,8 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<RunState>,
     cache: Option<wasmtime::Cache>,
-    /// Pre-linked components by version (component hash).
-    prepared: Mutex<HashMap<String, Arc<Prepared>>>,
+    /// Pre-linked components by component hash.
+    prepared: cache::PreparedCache<Prepared>,
     /// The guest executor: a multi-threaded tokio runtime of its own, so guests never occupy the threads
     /// that serve HTTP. `Option` only so that `Drop` can shut it down without blocking.
     executor: Option<tokio::runtime::Runtime>,
@@ -225,11 +251,15 @@ impl Runtime {
         let runs = runtime_config.max_concurrent_runs.max(1).saturating_add(DECOMMIT_BATCH);
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(runs)
-            .total_core_instances(runs * CORE_INSTANCES_PER_RUN)
-            .total_tables(runs * CORE_INSTANCES_PER_RUN)
-            .total_memories(runs * MEMORIES_PER_RUN)
+            .total_core_instances(runs * MAX_CORE_INSTANCES_PER_COMPONENT)
+            .total_tables(runs * MAX_TABLES_PER_COMPONENT)
+            .total_memories(runs * MAX_MEMORIES_PER_COMPONENT)
             .total_stacks(runs)
-            .max_memories_per_module(MEMORIES_PER_RUN)
+            .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT)
+            .max_memories_per_component(MAX_MEMORIES_PER_COMPONENT)
+            .max_tables_per_component(MAX_TABLES_PER_COMPONENT)
+            .max_memories_per_module(MAX_MEMORIES_PER_COMPONENT)
+            .max_memory_size(runtime_config.max_memory_bytes)
             .table_elements(limits::MAX_TABLE_ELEMENTS)
             .max_unused_warm_slots(runtime_config.max_concurrent_runs.max(1));
         if runtime_config.keep_resident && PoolingAllocationConfig::is_pagemap_scan_available() {
@@ -282,7 +312,7 @@ impl Runtime {
             engine,
             linker,
             cache,
-            prepared: Mutex::new(HashMap::new()),
+            prepared: cache::PreparedCache::new(PREPARED_CACHE),
             executor: Some(executor),
             stop_ticker,
         })
@@ -297,26 +327,20 @@ impl Runtime {
         self.cache.as_ref().map(|c| (c.cache_hits(), c.cache_misses()))
     }
 
-    pub fn is_prepared(&self, version: &str) -> bool {
-        self.prepared
-            .lock()
-            .expect("prepared map poisoned")
-            .contains_key(version)
+    /// The pre-linked component of this hash, if this process has it ready.
+    pub fn prepared(&self, component_hash: &str) -> Option<Arc<Prepared>> {
+        self.prepared.get(component_hash)
     }
 
-    /// Compiles and pre-links a component, once per version. CPU-heavy the first time (unless the disk
-    /// cache has it): call it on a blocking thread.
-    pub fn prepare(&self, version: &str, component: &[u8]) -> wasmtime::Result<Arc<Prepared>> {
-        if let Some(pre) = self.prepared.lock().expect("prepared map poisoned").get(version) {
-            return Ok(pre.clone());
-        }
-        let component = Component::new(&self.engine, component).context("compiling the component")?;
-        let pre = Arc::new(HandlerPre::new(self.linker.instantiate_pre(&component)?)?);
-        self.prepared
-            .lock()
-            .expect("prepared map poisoned")
-            .insert(version.to_owned(), pre.clone());
-        Ok(pre)
+    /// Compiles and pre-links a component, once per process however many callers ask at once (they wait
+    /// for the one compile). CPU-heavy the first time (unless the disk cache has it), and it may wait for
+    /// another caller's compile: call it on a blocking thread.
+    pub fn prepare(&self, component_hash: &str, component: &[u8]) -> Result<Arc<Prepared>, PrepareError> {
+        self.prepared.get_or_try_insert(component_hash, || {
+            let component = Component::new(&self.engine, component).map_err(PrepareError::Compile)?;
+            let pre = self.linker.instantiate_pre(&component).map_err(PrepareError::Link)?;
+            HandlerPre::new(pre).map_err(PrepareError::Link)
+        })
     }
 
     /// Runs a job on the guest executor; await the handle from any runtime.
@@ -375,9 +399,14 @@ impl Runtime {
             () = tokio::time::sleep_until(deadline.into()) => Err(wasmtime::Error::new(Interrupted::Deadline(timeout))),
         };
         let result = match outcome {
-            Ok(Ok(output)) => check_output(output, &request),
+            Ok(Ok(output)) => output::check(output, &request),
             Ok(Err(error)) => Err(guest_error(error)),
-            Err(error) => Err(classify_host_error(&error, store.data(), &stderr)),
+            Err(error) => Err(classify_host_error(
+                &error,
+                instantiated.is_some(),
+                store.data(),
+                &stderr,
+            )),
         };
         let mut log = store.data_mut().host.take_log();
         for (stream, pipe) in [("stdout", &stdout), ("stderr", &stderr)] {
@@ -430,42 +459,15 @@ fn guest_error(error: wit::JobError) -> JobError {
     JobError::new(code, error.message)
 }
 
-/// Holds the guest to what its kind declares: size, media type, and (for PNG) the actual format.
-fn check_output(output: wit::Output, request: &RunRequest) -> Result<Output, JobError> {
-    if output.data.len() > request.limits.max_output_bytes {
-        return Err(JobError::new(
-            ErrorCode::OutputTooLarge,
-            format!(
-                "the job produced {} bytes, over the limit of {} bytes",
-                output.data.len(),
-                request.limits.max_output_bytes
-            ),
-        ));
-    }
-    if output.media_type != request.expected_media_type {
-        return Err(JobError::new(
-            ErrorCode::InvalidOutput,
-            format!(
-                "the job returned media type `{}` but its kind declares `{}`",
-                output.media_type, request.expected_media_type
-            ),
-        ));
-    }
-    const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
-    if output.media_type == "image/png" && !output.data.starts_with(PNG_SIGNATURE) {
-        return Err(JobError::new(
-            ErrorCode::InvalidOutput,
-            "the job returned bytes labelled image/png that are not a PNG",
-        ));
-    }
-    Ok(Output {
-        media_type: output.media_type,
-        data: output.data,
-    })
-}
-
-/// Turns a wasmtime error (trap, interruption, instantiation failure) into the job's error code.
-fn classify_host_error(error: &wasmtime::Error, state: &RunState, stderr: &CapturePipe) -> JobError {
+/// Turns a wasmtime error (trap, exit, interruption, instantiation failure) into the job's error code.
+/// `host-error` (retried) is kept for Kiln's own trouble: whatever the guest caused is `trap` (final),
+/// since running it again would fail again.
+fn classify_host_error(
+    error: &wasmtime::Error,
+    instantiated: bool,
+    state: &RunState,
+    stderr: &CapturePipe,
+) -> JobError {
     if let Some(interrupted) = error.downcast_ref::<Interrupted>() {
         return match interrupted {
             Interrupted::Deadline(_) => JobError::new(ErrorCode::Timeout, interrupted.to_string()),
@@ -492,5 +494,21 @@ fn classify_host_error(error: &wasmtime::Error, state: &RunState, stderr: &Captu
         };
         return JobError::new(ErrorCode::Trap, message);
     }
+    // `wasi:cli/exit` (`std::process::exit`), whatever the code: the guest ended without an answer.
+    if let Some(wasmtime_wasi::I32Exit(code)) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return JobError::new(
+            ErrorCode::Trap,
+            format!("the job exited with code {code} instead of returning a result"),
+        );
+    }
+    // Once the instance exists, an error that is not a trap comes from the guest's use of the host or of
+    // the canonical ABI (a bad resource handle, a string that is not UTF-8, a pointer out of bounds).
+    if instantiated {
+        return JobError::new(ErrorCode::Trap, format!("the job misused a host call: {error:#}"));
+    }
+    // Before that: the pool was exhausted, or the engine failed; Kiln's trouble, worth a retry elsewhere.
     JobError::new(ErrorCode::HostError, format!("the job could not run: {error:#}"))
 }
+
+#[cfg(test)]
+mod tests;

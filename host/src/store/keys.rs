@@ -21,8 +21,13 @@
 //! | `{kiln}:delayed`                     | zset   | `<tenant>/<id>` waiting to retry, score = due time | none                   |
 //! | `{kiln}:wake`                        | list   | tokens that wake idle workers (BLPOP), capped      | none                   |
 //! | `{kiln}:kinds`                       | hash   | kind name → registered kind (manifest + version)   | none                   |
-//! | `{kiln}:component:<sha256>`          | string | a kind's component bytes, by version               | none                   |
-//! | `{kiln}:manifest:<kind>:<sha256>`   | string | the manifest JSON registered with that version     | none                   |
+//! | `{kiln}:version:<version>`           | string | JSON {manifest, component hash} of a kind version (hash of both) | collected when retired and unused |
+//! | `{kiln}:component:<sha256>`          | string | a component's bytes, by its own hash (shared by versions) | deleted with its last version |
+//! | `{kiln}:component-refs`              | hash   | component hash → versions that use it              | none                   |
+//! | `{kiln}:versions`                    | zset   | every stored version, score = when it was retired (ms), `+inf` while a kind's current one | collected with the version |
+//! | `{kiln}:unfinished-by-version`       | hash   | version → unfinished jobs on it (kept by the scripts) | none                |
+//! | `{kiln}:builtins`                    | hash   | kind name → version Kiln last registered at start-up (built-ins, `--kinds-dir`) | none |
+//! | `{kiln}:manifest:<kind>:<sha256>`    | string | legacy: a manifest of a version stored before version records (read only) | none |
 //! | `{kiln}:running:<tenant>`            | set    | ids of the tenant's running jobs (for its limit)   | none                   |
 //! | `{kiln}:limits:running`              | hash   | tenant → jobs it may run at once (overrides)       | none                   |
 //! | `{kiln}:rate:<tenant>:<unix second>` | string | submits in that second (rate quota)                | 2 s                    |
@@ -47,6 +52,12 @@ pub const LEASES: &str = "{kiln}:leases";
 pub const DELAYED: &str = "{kiln}:delayed";
 pub const WAKE: &str = "{kiln}:wake";
 pub const KINDS: &str = "{kiln}:kinds";
+pub const VERSIONS: &str = "{kiln}:versions";
+pub const COMPONENT_REFS: &str = "{kiln}:component-refs";
+/// Kept by `submit.lua` (+1), `finish.lua` and `cancel.lua` (-1 at a final state), which build it from
+/// [`PREFIX`]; read by `collect_versions.lua`.
+pub const UNFINISHED_BY_VERSION: &str = "{kiln}:unfinished-by-version";
+pub const BUILTINS: &str = "{kiln}:builtins";
 pub const INDEXED: &str = "{kiln}:indexed";
 pub const TENANTS: &str = "{kiln}:tenants";
 pub const RUNNING_LIMITS: &str = "{kiln}:limits:running";
@@ -95,8 +106,14 @@ pub fn queue(tenant: &str) -> String {
     format!("{PREFIX}:queue:{tenant}")
 }
 
-pub fn component(version: &str) -> String {
-    format!("{PREFIX}:component:{version}")
+/// A component's bytes by its hash (`put_kind.lua` and `collect_versions.lua` build it from [`PREFIX`]).
+pub fn component(hash: &str) -> String {
+    format!("{PREFIX}:component:{hash}")
+}
+
+/// A kind version's record (`put_kind.lua` and `collect_versions.lua` build it from [`PREFIX`]).
+pub fn version(version: &str) -> String {
+    format!("{PREFIX}:version:{version}")
 }
 
 /// The member naming a job in the cross-tenant sets (`leases`, `delayed`).
@@ -104,7 +121,7 @@ pub fn member(tenant: &str, id: JobId) -> String {
     format!("{tenant}/{id}")
 }
 
-/// Per kind and version: two kinds may share a component but not a manifest (limits, schema).
-pub fn manifest(kind: &str, version: &str) -> String {
+/// Where versions stored before version records kept their manifest (version = component hash then).
+pub fn legacy_manifest(kind: &str, version: &str) -> String {
     format!("{PREFIX}:manifest:{kind}:{version}")
 }

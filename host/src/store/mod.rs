@@ -7,22 +7,22 @@
 mod changes;
 mod conn;
 pub mod keys;
+mod kinds;
 mod stats;
 mod tenants;
 mod workers;
 
 pub use changes::{Changes, Watch};
+pub use kinds::{KindVersion, RegisteredKind, StartupRegistration};
 pub use stats::QueueStats;
 pub use tenants::{TenantEntry, TenantQuotas};
 pub use workers::{WORKER_GONE_AFTER_MS, WorkerBeat};
 
 use crate::job::{ErrorCode, JobError, JobId, JobRecord, Status, now_millis};
-use crate::kinds::{KindPackage, Manifest};
 use bytes::Bytes;
 use conn::Target;
 pub use conn::{CLUSTER_SCHEME, Conn};
 use redis::{AsyncCommands, Script};
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -171,13 +171,6 @@ pub struct ListQuery {
     pub limit: usize,
     /// The id of the last job of the previous page.
     pub cursor: Option<JobId>,
-}
-
-/// A kind as registered in Redis: its manifest and the version (component hash) jobs will run on.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RegisteredKind {
-    pub manifest: Manifest,
-    pub version: String,
 }
 
 #[derive(Clone)]
@@ -512,37 +505,6 @@ impl Store {
         Ok(conn.get(keys::log(tenant, id)).await?)
     }
 
-    // ---- kinds ----------------------------------------------------------------------------------------
-
-    /// Registers (or replaces) a kind; its component is stored once per version.
-    pub async fn put_kind(&self, package: &KindPackage) -> Result<RegisteredKind> {
-        let registered = RegisteredKind {
-            manifest: package.manifest.clone(),
-            version: package.version(),
-        };
-        let json = serde_json::to_string(&registered).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let manifest = serde_json::to_string(&registered.manifest).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut conn = self.conn.clone();
-        // Not MULTI (clusters refuse transactions in pipelines) but ordered: the kind is listed only
-        // after its component and manifest are stored, so a crash in between leaves nothing dangling.
-        let _: () = redis::pipe()
-            .set_nx(keys::component(&registered.version), package.component.as_ref())
-            .ignore()
-            .set(keys::manifest(&registered.manifest.name, &registered.version), manifest)
-            .ignore()
-            .hset(keys::KINDS, &registered.manifest.name, json)
-            .ignore()
-            .query_async(&mut conn)
-            .await?;
-        Ok(registered)
-    }
-
-    pub async fn kinds(&self) -> Result<Vec<RegisteredKind>> {
-        let mut kinds: Vec<RegisteredKind> = self.json_values(keys::KINDS).await?;
-        kinds.sort_by(|a, b| a.manifest.name.cmp(&b.manifest.name));
-        Ok(kinds)
-    }
-
     /// The values of a hash whose values are JSON documents (registered kinds, tenants).
     async fn json_values<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Vec<T>> {
         let mut conn = self.conn.clone();
@@ -550,25 +512,6 @@ impl Store {
         all.values()
             .map(|json| serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("a value in {key}: {e}"))))
             .collect()
-    }
-
-    /// A kind exactly as registered at `version`: what a job submitted for that version runs on, even
-    /// after the kind was updated.
-    pub async fn kind_version(&self, kind: &str, version: &str) -> Result<Option<KindPackage>> {
-        let mut conn = self.conn.clone();
-        let (manifest, component): (Option<String>, Option<Vec<u8>>) = redis::pipe()
-            .get(keys::manifest(kind, version))
-            .get(keys::component(version))
-            .query_async(&mut conn)
-            .await?;
-        let (Some(manifest), Some(component)) = (manifest, component) else {
-            return Ok(None);
-        };
-        Ok(Some(KindPackage {
-            manifest: serde_json::from_str(&manifest)
-                .map_err(|e| StoreError::Corrupt(format!("manifest of version {version}: {e}")))?,
-            component: Arc::from(component),
-        }))
     }
 }
 

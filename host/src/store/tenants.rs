@@ -87,11 +87,4 @@ impl Store {
         let mut conn = self.conn.clone();
         Ok(conn.hgetall(keys::API_KEYS).await?)
     }
-
-    /// Removes a kind from the registry; jobs already queued keep their version and still run.
-    pub async fn delete_kind(&self, name: &str) -> Result<bool> {
-        let mut conn = self.conn.clone();
-        let removed: i64 = conn.hdel(keys::KINDS, name).await?;
-        Ok(removed == 1)
-    }
 }

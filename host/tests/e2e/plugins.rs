@@ -43,6 +43,15 @@ async fn upload(kiln: &Kiln, name: &str, manifest: &Value, component: &[u8]) -> 
         .unwrap()
 }
 
+/// The version Kiln gives a kind of this manifest and component.
+fn version_of(manifest: &Value, component: &[u8]) -> String {
+    kiln::kinds::KindPackage {
+        manifest: serde_json::from_value(manifest.clone()).unwrap(),
+        component: component.into(),
+    }
+    .version()
+}
+
 /// Uploads and expects 201 with the kind document.
 async fn upload_ok(kiln: &Kiln, name: &str, manifest: &Value, component: &[u8]) -> Value {
     let response = upload(kiln, name, manifest, component).await;
@@ -130,8 +139,8 @@ async fn uploaded_kind_runs_jobs_and_can_be_updated_and_deleted() {
     let version = kind["version"].as_str().unwrap().to_owned();
     assert_eq!(
         version,
-        kiln::kinds::component_version(&component),
-        "the version is the component's SHA-256"
+        version_of(&manifest, &component),
+        "the version is the SHA-256 of component and manifest"
     );
 
     let (status, shown) = get_json(&kiln, "/v1/kinds/filter").await;
@@ -195,12 +204,13 @@ async fn uploaded_kind_runs_jobs_and_can_be_updated_and_deleted() {
     );
     assert_eq!(doc["attempts"], 1, "the user's mistakes are not retried");
 
-    // Upload again with a new description: a new kind document, the same version (same component).
+    // Upload again with a new description: a new kind document and a new version (same component).
     let mut changed = manifest.clone();
     changed["description"] = json!("Filters, described anew.");
     let updated = upload_ok(&kiln, "filter", &changed, &component).await;
     assert_eq!(updated["description"], "Filters, described anew.");
-    assert_eq!(updated["version"], version.as_str());
+    assert_ne!(updated["version"], version.as_str());
+    assert_eq!(updated["version"], version_of(&changed, &component).as_str());
     let (_, shown) = get_json(&kiln, "/v1/kinds/filter").await;
     assert_eq!(shown, updated);
     // ...and it still runs.
@@ -298,6 +308,28 @@ async fn uploads_that_cannot_work_are_refused_with_the_reason() {
     let mut bad_schema = manifest.clone();
     bad_schema["params_schema"] = json!({"type": "no-such-type"});
     refused(&kiln, "filter", &bad_schema, &component, 422, &["params_schema"]).await;
+    // A media type that is not one, or not one Kiln can check results against.
+    for (media_type, needle) in [("png", "type/subtype"), ("text/html", "image/png, image/jpeg")] {
+        let mut bad_type = manifest.clone();
+        bad_type["output_media_type"] = json!(media_type);
+        let named = format!("`{media_type}`");
+        refused(&kiln, "filter", &bad_type, &component, 422, &[&named, needle]).await;
+    }
+    // More linear memories than a run may have (as text: a component of several core modules).
+    let memories = kiln::runtime::MAX_MEMORIES_PER_COMPONENT + 1;
+    let modules: String = (0..memories)
+        .map(|i| format!("(core module $m{i} (memory 1)) (core instance (instantiate $m{i}))"))
+        .collect();
+    let many_memories = wat::parse_str(format!("(component {modules})")).unwrap();
+    refused(
+        &kiln,
+        "filter",
+        &manifest,
+        &many_memories,
+        422,
+        &["within Kiln's limits", &format!("{memories} Wasm linear memories")],
+    )
+    .await;
 
     // Nothing of the above was registered.
     let (status, _) = get_json(&kiln, "/v1/kinds/filter").await;
@@ -334,4 +366,118 @@ async fn queued_jobs_run_on_the_version_they_were_submitted_for() {
         doc["error"]["message"].as_str().unwrap().contains("bad params"),
         "{doc}"
     );
+}
+
+#[tokio::test]
+async fn a_new_manifest_is_a_new_version_and_queued_jobs_keep_theirs() {
+    let redis = Redis::start();
+    // The API alone: jobs stay queued until a worker starts.
+    let api = Kiln::api_only(&redis, &[]);
+    let (manifest, component) = filter_guest();
+    let v1 = upload_ok(&api, "filter", &manifest, &component).await;
+    let source = encode_png(&coordinate_image(20, 10));
+    let before = submit_ok(&api, "filter", json!({"ops": [{"op": "invert"}]}), &source).await;
+
+    // The same component under a manifest that declares JPEG results: the filter's PNGs do not fit it.
+    let mut jpeg = manifest.clone();
+    jpeg["output_media_type"] = json!("image/jpeg");
+    let v2 = upload_ok(&api, "filter", &jpeg, &component).await;
+    assert_ne!(v1["version"], v2["version"]);
+    let after = submit_ok(&api, "filter", json!({"ops": [{"op": "invert"}]}), &source).await;
+
+    let _worker = Kiln::worker(&redis, &[]);
+    // Submitted under v1's manifest: a PNG is what it declares.
+    let doc = wait_final(&api, &before, JOB_TIMEOUT).await;
+    assert_eq!(doc["status"], "succeeded", "{doc}");
+    let image = result_image(&api, &doc).await.to_rgb8();
+    assert_eq!(image.get_pixel(3, 2).0, [252, 253, 127]);
+    // Submitted under v2's: the same code's PNG is not the JPEG it declares.
+    let doc = wait_final(&api, &after, JOB_TIMEOUT).await;
+    assert_eq!(doc["error"]["code"], "invalid-output", "{doc}");
+    assert!(
+        doc["error"]["message"].as_str().unwrap().contains("image/jpeg"),
+        "{doc}"
+    );
+}
+
+#[tokio::test]
+async fn a_retired_version_stays_while_a_job_needs_it_and_is_collected_after() {
+    let redis = Redis::start();
+    let kinds = hostile_kinds_dir();
+    let kiln = Kiln::serve(
+        &redis,
+        &["--kinds-dir", kinds.path().to_str().unwrap(), "--sweep-secs", "1"],
+    );
+    let (hostile_manifest, hostile_component) = test_guest("guest-hostile");
+    let v1 = version_of(&hostile_manifest, &hostile_component);
+    let v1_component = format!("{{kiln}}:component:{}", kiln::kinds::component_hash(&hostile_component));
+    let v1_record = format!("{{kiln}}:version:{v1}");
+    let mut conn = redis.conn();
+    let exists =
+        |conn: &mut redis::Connection, key: &str| -> bool { redis::cmd("EXISTS").arg(key).query(conn).unwrap() };
+    assert!(exists(&mut conn, &v1_record) && exists(&mut conn, &v1_component));
+
+    // A job on v1 that outlasts the collection's grace (10 s), then the kind moves to v2 (another
+    // component, under hostile's manifest).
+    let id = submit_ok(&kiln, "hostile", json!({"mode": "sleep", "ms": 14_000}), b"x").await;
+    let (_, filter_component) = filter_guest();
+    let v2 = upload_ok(&kiln, "hostile", &hostile_manifest, &filter_component).await;
+    let v2_record = format!("{{kiln}}:version:{}", v2["version"].as_str().unwrap());
+
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let (_, doc) = get_json(&kiln, &format!("/v1/jobs/{id}")).await;
+    assert_eq!(doc["status"], "running", "{doc}");
+    assert!(exists(&mut conn, &v1_record), "v1 was collected while its job ran");
+    assert!(exists(&mut conn, &v1_component));
+
+    let doc = wait_final(&kiln, &id, JOB_TIMEOUT).await;
+    assert_eq!(doc["status"], "succeeded", "{doc}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while exists(&mut conn, &v1_record) || exists(&mut conn, &v1_component) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "v1 was not collected after its job ended"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(exists(&mut conn, &v2_record), "the kind's current version stays");
+    let unfinished: std::collections::HashMap<String, i64> = redis::cmd("HGETALL")
+        .arg("{kiln}:unfinished-by-version")
+        .query(&mut conn)
+        .unwrap();
+    assert!(unfinished.is_empty(), "{unfinished:?}");
+}
+
+#[tokio::test]
+async fn start_up_registration_keeps_an_admins_changes_to_built_in_kinds() {
+    let redis = Redis::start();
+    let kinds = hostile_kinds_dir();
+    let dir = kinds.path().to_str().unwrap().to_owned();
+    let serve = || Kiln::serve(&redis, &["--kinds-dir", &dir]);
+    let mut kiln = serve();
+    // The admin deletes `crop` and puts their own `plot` (guest-filter's code) in place of Kiln's.
+    let response = client().delete(kiln.url("/v1/kinds/crop")).send().await.unwrap();
+    assert_eq!(response.status(), 204);
+    let (mut filter_manifest, filter_component) = filter_guest();
+    filter_manifest["name"] = json!("plot");
+    let own_plot = upload_ok(&kiln, "plot", &filter_manifest, &filter_component).await;
+    let (_, hostile_v1) = get_json(&kiln, "/v1/kinds/hostile").await;
+
+    // A new `hostile` ships (another manifest in --kinds-dir); restart.
+    let manifest_path = kinds.path().join("hostile.json");
+    let mut shipped: Value = serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    shipped["description"] = json!("A newer hostile.");
+    std::fs::write(&manifest_path, shipped.to_string()).unwrap();
+    kiln.terminate();
+    assert!(kiln.wait_exit(Duration::from_secs(30)).is_some());
+    drop(kiln);
+    let kiln = serve();
+
+    let (status, _) = get_json(&kiln, "/v1/kinds/crop").await;
+    assert_eq!(status, 404, "the admin deleted crop; a restart does not bring it back");
+    let (_, plot) = get_json(&kiln, "/v1/kinds/plot").await;
+    assert_eq!(plot["version"], own_plot["version"], "the admin's plot stays");
+    let (_, hostile) = get_json(&kiln, "/v1/kinds/hostile").await;
+    assert_eq!(hostile["description"], "A newer hostile.", "untouched, so upgraded");
+    assert_ne!(hostile["version"], hostile_v1["version"]);
 }

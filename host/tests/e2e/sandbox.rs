@@ -100,6 +100,13 @@ async fn every_hostile_mode_fails_with_its_code_and_the_worker_stays_healthy() {
         ),
         (json!({"mode": "wrong-type"}), "invalid-output", "text/plain"),
         (json!({"mode": "not-png"}), "invalid-output", "not a PNG"),
+        // 10 gigapixels claimed by a 70-byte file: whoever decoded it would allocate 40 GB.
+        (
+            json!({"mode": "huge-png", "width": 100_000, "height": 100_000}),
+            "invalid-output",
+            "claims 100000×100000 pixels (10000 megapixels), over the limit of 100 megapixels",
+        ),
+        (json!({"mode": "truncated-png"}), "invalid-output", "truncated"),
         // No capabilities: the guest's own error message says what the sandbox answered.
         (
             json!({"mode": "read-file", "path": "/etc/passwd"}),
@@ -123,6 +130,26 @@ async fn every_hostile_mode_fails_with_its_code_and_the_worker_stays_healthy() {
         assert_failed(&doc, code, message);
     }
     assert_healthy(&kiln).await;
+}
+
+/// `wasi:cli/exit` is the guest ending without an answer, whatever the code: its fault, so `trap` and
+/// not retried (retries are on here: the default of 3 attempts).
+#[tokio::test]
+async fn a_guest_that_exits_fails_once_as_a_trap() {
+    let kinds = hostile_kinds_dir();
+    let (_redis, kiln) = serve_hostile(kinds.path(), &[]);
+    for code in [3, 0] {
+        let doc = run(&kiln, json!({"mode": "exit", "code": code})).await;
+        assert_failed(&doc, "trap", &format!("exited with code {code}"));
+        assert_eq!(doc["attempts"], 1, "{doc}");
+    }
+    // The operator's limit on claimed pixels is theirs to set.
+    drop(kiln);
+    let (_redis, kiln) = serve_hostile(kinds.path(), &["--max-output-megapixels", "1"]);
+    let doc = run(&kiln, json!({"mode": "huge-png", "width": 1001, "height": 1000})).await;
+    assert_failed(&doc, "invalid-output", "over the limit of 1 megapixels");
+    let doc = run(&kiln, json!({"mode": "huge-png", "width": 1000, "height": 1000})).await;
+    assert_eq!(doc["status"], "succeeded", "{doc}");
 }
 
 #[tokio::test]

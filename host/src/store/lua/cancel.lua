@@ -20,6 +20,12 @@ if status == 'queued' or status == 'running' then
     redis.call('LREM', KEYS[7], 0, ARGV[4])
   end
   redis.call('SREM', KEYS[5], ARGV[4])
+  -- [versions] A final state lets go of the job's kind version (collect_versions.lua).
+  local unfinished = string.match(KEYS[1], '^(.-):job:') .. ':unfinished-by-version'
+  local version = redis.call('HGET', KEYS[1], 'version')
+  if redis.call('HINCRBY', unfinished, version, -1) <= 0 then
+    redis.call('HDEL', unfinished, version)
+  end
   redis.call('DEL', KEYS[2])
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   redis.call('PUBLISH', ARGV[5], ARGV[1])

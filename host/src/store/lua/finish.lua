@@ -56,6 +56,12 @@ else
   redis.call('HSET', KEYS[1], 'status', 'failed', 'error_code', ARGV[6], 'error_message', ARGV[7])
 end
 redis.call('HSET', KEYS[1], 'finished_at', now, 'expires_at', now + ttl)
+-- [versions] A final state lets go of the job's kind version (collect_versions.lua).
+local unfinished = string.match(KEYS[1], '^(.-):job:') .. ':unfinished-by-version'
+local version = redis.call('HGET', KEYS[1], 'version')
+if redis.call('HINCRBY', unfinished, version, -1) <= 0 then
+  redis.call('HDEL', unfinished, version)
+end
 if redis.call('INCR', KEYS[11]) == 1 then
   redis.call('EXPIRE', KEYS[11], 3600)
 end

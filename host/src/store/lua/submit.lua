@@ -51,6 +51,8 @@ redis.call('ZADD', KEYS[3], 0, ARGV[1])
 redis.call('SADD', KEYS[8], ARGV[2])
 redis.call('LPUSH', KEYS[4], ARGV[1])
 redis.call('HINCRBY', ARGV[10] .. ':queued-by-kind', ARGV[3], 1)
+-- [versions] The job holds its kind version until it ends (collect_versions.lua).
+redis.call('HINCRBY', ARGV[10] .. ':unfinished-by-version', ARGV[4], 1)
 if redis.call('SADD', KEYS[6], ARGV[2]) == 1 then
   redis.call('RPUSH', KEYS[5], ARGV[2])
 end

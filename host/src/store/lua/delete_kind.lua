@@ -1,0 +1,11 @@
+-- Unregisters a kind; its version is retired (collected once no unfinished job needs it).
+-- KEYS: 1 kinds, 2 versions
+-- ARGV: 1 name, 2 now (ms)
+-- Returns 1 if the kind existed.
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if not old then
+  return 0
+end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], cjson.decode(old).version)
+return 1
