@@ -501,6 +501,10 @@ fn classify_host_error(
             format!("the job exited with code {code} instead of returning a result"),
         );
     }
+    // A full pool (of instances, memories or fiber stacks) is Kiln's sizing, whenever it is hit.
+    if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+        return JobError::new(ErrorCode::HostError, format!("the job could not run: {error:#}"));
+    }
     // Once the instance exists, an error that is not a trap comes from the guest's use of the host or of
     // the canonical ABI (a bad resource handle, a string that is not UTF-8, a pointer out of bounds).
     if instantiated {
