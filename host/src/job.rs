@@ -198,7 +198,7 @@ pub struct JobRecord {
     pub id: JobId,
     pub tenant: String,
     pub kind: String,
-    /// The kind's version (component hash) this job was submitted for, and runs on.
+    /// The kind version (hash of component and manifest) this job was submitted for, and runs on.
     pub version: String,
     pub params: String,
     pub status: Status,

@@ -205,10 +205,12 @@ impl Default for RuntimeConfig {
 pub const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 32;
 pub const MAX_MEMORIES_PER_COMPONENT: u32 = 4;
 pub const MAX_TABLES_PER_COMPONENT: u32 = 8;
-/// Pre-linked components kept in memory. Each costs its compiled code (a few MiB); past this the least
-/// recently used one is dropped (compiled again from the disk cache if a job needs it). 64 is far more
-/// kinds than a deployment runs at once, and bounds what uploading many versions can make a worker hold.
-const PREPARED_CACHE: usize = 64;
+/// Pre-linked components kept in memory. Each costs its compiled code: 2.7 MB for `plot`, 4.5 MB for
+/// `crop`, 35 MB for a componentize-py hello-world. Past this the least recently used one is dropped
+/// (loaded again from the disk cache, in milliseconds, if a job needs it). 16 is more kinds than a
+/// deployment keeps busy at once, and caps what uploading many versions can make a worker hold: 16 × 35 MB
+/// = 560 MB at worst, with CPython guests.
+const PREPARED_CACHE: usize = 16;
 /// Without `keep_resident`: finished runs whose memory is reset together, in one batch of `madvise` calls,
 /// rather than each on its own: 31.5 → 24.6 µs per no-op run (BENCHMARKS.md). The pool has this many extra
 /// slots, so the batch never delays an instantiation (wasmtime flushes it early if the pool runs out).
@@ -500,6 +502,10 @@ fn classify_host_error(
             ErrorCode::Trap,
             format!("the job exited with code {code} instead of returning a result"),
         );
+    }
+    // A full pool (of instances, memories or fiber stacks) is Kiln's sizing, whenever it is hit.
+    if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+        return JobError::new(ErrorCode::HostError, format!("the job could not run: {error:#}"));
     }
     // Once the instance exists, an error that is not a trap comes from the guest's use of the host or of
     // the canonical ABI (a bad resource handle, a string that is not UTF-8, a pointer out of bounds).

@@ -124,3 +124,49 @@ fn the_built_in_and_test_components_fit_the_limits() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
+
+/// A component whose `run` returns an `ok` output whose media type is the bytes `media_type` (WAT string
+/// escapes) and whose data is empty.
+fn returning(media_type: &str, media_type_len: u32) -> Vec<u8> {
+    let wat = format!(
+        r#"(component
+  (type $output' (record (field "media-type" string) (field "data" (list u8))))
+  (export $output "output" (type $output'))
+  (type $code' (enum "invalid-params" "invalid-input" "internal"))
+  (export $code "error-code" (type $code'))
+  (type $error' (record (field "code" $code) (field "message" string)))
+  (export $error "job-error" (type $error'))
+  (core module $main
+    (memory (export "memory") 1)
+    (global $next (mut i32) (i32.const 4096))
+    ;; result<output, job-error> at 16: ok (0), then {{media-type ptr 256, len}}, {{data ptr 512, len 0}}
+    (data (i32.const 16) "\00\00\00\00\00\01\00\00\{media_type_len:02x}\00\00\00\00\02\00\00\00\00\00\00")
+    (data (i32.const 256) "{media_type}")
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (local $at i32)
+      global.get $next local.set $at
+      global.get $next local.get 3 i32.add i32.const 7 i32.add i32.const -8 i32.and global.set $next
+      local.get $at)
+    (func (export "run") (param i32 i32 i32 i32) (result i32) i32.const 16))
+  (core instance $main (instantiate $main))
+  (func $run (param "params" string) (param "input" (list u8)) (result (result $output (error $error)))
+    (canon lift (core func $main "run") (memory $main "memory") (realloc (func $main "realloc"))))
+  (export "run" (func $run))
+)"#
+    );
+    wat::parse_str(&wat).unwrap_or_else(|e| panic!("{e}\n{wat}"))
+}
+
+#[tokio::test]
+async fn a_guest_that_breaks_the_canonical_abi_is_at_fault_not_kiln() {
+    let runtime = Runtime::new(None).unwrap();
+    // A well-formed answer gets as far as the output check (empty data is not a PNG).
+    let pre = runtime.prepare("fine", &returning("image/png", 9)).unwrap();
+    let error = runtime.run(&pre, request(64)).await.result.unwrap_err();
+    assert_eq!(error.code, ErrorCode::InvalidOutput, "{error:?}");
+    // A media type that is not UTF-8 fails while the host lifts it: the guest's doing, so not retried.
+    let pre = runtime.prepare("not-utf8", &returning("\\ff\\fe", 2)).unwrap();
+    let error = runtime.run(&pre, request(64)).await.result.unwrap_err();
+    assert_eq!(error.code, ErrorCode::Trap, "{error:?}");
+    assert!(error.message.contains("misused a host call"), "{error:?}");
+}

@@ -406,7 +406,14 @@ async fn a_retired_version_stays_while_a_job_needs_it_and_is_collected_after() {
     let kinds = hostile_kinds_dir();
     let kiln = Kiln::serve(
         &redis,
-        &["--kinds-dir", kinds.path().to_str().unwrap(), "--sweep-secs", "1"],
+        &[
+            "--kinds-dir",
+            kinds.path().to_str().unwrap(),
+            "--sweep-secs",
+            "1",
+            "--timeout-secs",
+            "60",
+        ],
     );
     let (hostile_manifest, hostile_component) = test_guest("guest-hostile");
     let v1 = version_of(&hostile_manifest, &hostile_component);
@@ -417,14 +424,15 @@ async fn a_retired_version_stays_while_a_job_needs_it_and_is_collected_after() {
         |conn: &mut redis::Connection, key: &str| -> bool { redis::cmd("EXISTS").arg(key).query(conn).unwrap() };
     assert!(exists(&mut conn, &v1_record) && exists(&mut conn, &v1_component));
 
-    // A job on v1 that outlasts the collection's grace (10 s), then the kind moves to v2 (another
+    // A job on v1 that outlasts the collection's grace (10 s) by far, then the kind moves to v2 (another
     // component, under hostile's manifest).
-    let id = submit_ok(&kiln, "hostile", json!({"mode": "sleep", "ms": 14_000}), b"x").await;
+    let id = submit_ok(&kiln, "hostile", json!({"mode": "sleep", "ms": 25_000}), b"x").await;
     let (_, filter_component) = filter_guest();
     let v2 = upload_ok(&kiln, "hostile", &hostile_manifest, &filter_component).await;
     let v2_record = format!("{{kiln}}:version:{}", v2["version"].as_str().unwrap());
+    let retired = std::time::Instant::now();
 
-    tokio::time::sleep(Duration::from_secs(12)).await;
+    tokio::time::sleep_until((retired + Duration::from_secs(12)).into()).await;
     let (_, doc) = get_json(&kiln, &format!("/v1/jobs/{id}")).await;
     assert_eq!(doc["status"], "running", "{doc}");
     assert!(exists(&mut conn, &v1_record), "v1 was collected while its job ran");

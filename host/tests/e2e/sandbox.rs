@@ -138,9 +138,14 @@ async fn every_hostile_mode_fails_with_its_code_and_the_worker_stays_healthy() {
 async fn a_guest_that_exits_fails_once_as_a_trap() {
     let kinds = hostile_kinds_dir();
     let (_redis, kiln) = serve_hostile(kinds.path(), &[]);
-    for code in [3, 0] {
+    // WASI 0.2's `exit` takes only ok or err, so the guest's 3 arrives as 1.
+    for (code, seen) in [(3, 1), (0, 0)] {
         let doc = run(&kiln, json!({"mode": "exit", "code": code})).await;
-        assert_failed(&doc, "trap", &format!("exited with code {code}"));
+        assert_failed(
+            &doc,
+            "trap",
+            &format!("exited with code {seen} instead of returning a result"),
+        );
         assert_eq!(doc["attempts"], 1, "{doc}");
     }
     // The operator's limit on claimed pixels is theirs to set.
@@ -208,7 +213,8 @@ async fn cancel_stops_a_computing_or_sleeping_guest_and_frees_the_worker() {
 #[tokio::test]
 async fn chatty_guests_are_bounded_and_their_log_is_kept() {
     let kinds = hostile_kinds_dir();
-    let (_redis, kiln) = serve_hostile(kinds.path(), STRICT);
+    // 9000 host calls: more than STRICT's 1 s deadline on a loaded machine.
+    let (_redis, kiln) = serve_hostile(kinds.path(), &["--timeout-secs", "20", "--max-attempts", "1"]);
     let id = submit(&kiln, "hostile", json!({"mode": "log-flood", "lines": 3000})).await;
     let doc = wait_final(&kiln, &id, JOB_TIMEOUT).await;
     assert_eq!(
@@ -255,10 +261,12 @@ async fn kinds_choose_their_limits_within_the_operators_ceilings() {
     manifest["name"] = json!("hostile-limited");
     manifest["limits"] = json!({"timeout_secs": 0.5, "memory_mb": 4096});
     std::fs::write(kinds.path().join("hostile-limited.json"), manifest.to_string()).unwrap();
-    // Versions are component hashes: a custom section makes this kind's component its own version.
-    let mut component = std::fs::read(kinds.path().join("hostile.wasm")).unwrap();
-    component.extend_from_slice(b"\x00\x11\x09kiln-testlimited");
-    std::fs::write(kinds.path().join("hostile-limited.wasm"), component).unwrap();
+    // The same component under another manifest: a version of its own, with its own limits.
+    std::fs::copy(
+        kinds.path().join("hostile.wasm"),
+        kinds.path().join("hostile-limited.wasm"),
+    )
+    .unwrap();
     let (_redis, kiln) = serve_hostile(
         kinds.path(),
         &[
@@ -310,4 +318,86 @@ fn a_restart_does_not_recompile() {
     };
     assert_eq!(start(), (0, 1), "the first start compiles");
     assert_eq!(start(), (1, 0), "the second start only loads");
+}
+
+/// A component that returns a 1×1 PNG at once but takes long to compile: `functions` functions of
+/// `body` additions each. `nonce` makes it unlike any other (a miss in the compile cache).
+fn slow_to_compile_component(functions: usize, body: usize, nonce: &str) -> Vec<u8> {
+    let png = include_bytes!("../../../guest-noop/one-pixel.png");
+    let png_data: String = png.iter().map(|b| format!("\\{b:02x}")).collect();
+    let step = "local.get 0 i32.const 7 i32.mul i32.const 3 i32.add local.set 0\n".repeat(body);
+    let filler: String = (0..functions)
+        .map(|i| format!("(func $f{i} (param i32) (result i32) {step} local.get 0)\n"))
+        .collect();
+    let wat = format!(
+        r#"(component
+  (type $output' (record (field "media-type" string) (field "data" (list u8))))
+  (export $output "output" (type $output'))
+  (type $code' (enum "invalid-params" "invalid-input" "internal"))
+  (export $code "error-code" (type $code'))
+  (type $error' (record (field "code" $code) (field "message" string)))
+  (export $error "job-error" (type $error'))
+  (core module $main
+    (memory (export "memory") 1)
+    (global $next (mut i32) (i32.const 4096))
+    (data (i32.const 16) "\00\00\00\00\00\01\00\00\09\00\00\00\00\02\00\00\{png_len:02x}\00\00\00")
+    (data (i32.const 256) "image/png")
+    (data (i32.const 512) "{png_data}")
+    (data (i32.const 1024) "{nonce}")
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (local $at i32)
+      global.get $next local.set $at
+      global.get $next local.get 3 i32.add i32.const 7 i32.add i32.const -8 i32.and global.set $next
+      local.get $at)
+    (func (export "run") (param i32 i32 i32 i32) (result i32) i32.const 16)
+    {filler})
+  (core instance $main (instantiate $main))
+  (func $run (param "params" string) (param "input" (list u8)) (result (result $output (error $error)))
+    (canon lift (core func $main "run") (memory $main "memory") (realloc (func $main "realloc"))))
+  (export "run" (func $run))
+)"#,
+        png_len = png.len()
+    );
+    wat::parse_str(&wat).unwrap()
+}
+
+/// Compiling a new version happens after the claim, on the worker: the lease is renewed meanwhile and
+/// the run's deadline starts after it. With a 2 s lease (the least there is), a 1 s deadline and a compile of several seconds, a worker that
+/// did not renew would lose the job to its other slot (a second attempt), and a deadline counted from
+/// the claim would time it out.
+#[tokio::test]
+async fn compiling_does_not_eat_into_the_lease_or_the_deadline() {
+    let redis = Redis::start();
+    // The API checks (compiles) uploads with a cache of its own, so the worker finds nothing compiled.
+    let api_data = tempfile::tempdir().unwrap();
+    let api = Kiln::api_only(&redis, &["--data-dir", api_data.path().to_str().unwrap()]);
+    // Started before the upload, so its warm-up does not compile the kind either.
+    let _worker = Kiln::worker(&redis, &["--lease-secs", "2", "--timeout-secs", "1", "--workers", "2"]);
+    let nonce = format!("{:?}", std::time::SystemTime::now());
+    let component = slow_to_compile_component(3000, 50, &nonce);
+    let upload = client()
+        .put(api.url("/v1/kinds/slow"))
+        .header("content-type", "application/wasm")
+        .body(component)
+        .timeout(Duration::from_secs(300))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), 201, "{}", upload.text().await.unwrap());
+    let id = submit(&api, "slow", json!({})).await;
+    let doc = wait_final(&api, &id, Duration::from_secs(120)).await;
+    assert_eq!(doc["status"], "succeeded", "{doc}");
+    assert_eq!(doc["attempts"], 1, "the lease ran out while compiling: {doc}");
+    let at = |field: &str| {
+        time::OffsetDateTime::parse(
+            doc[field].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    let claimed_to_end = at("finished_at") - at("started_at");
+    assert!(
+        claimed_to_end > time::Duration::seconds(3),
+        "the compile took {claimed_to_end}, too short to outlast the lease: make the component bigger"
+    );
 }
