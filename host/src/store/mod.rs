@@ -20,7 +20,7 @@ use crate::job::{ErrorCode, JobError, JobId, JobRecord, Status, now_millis};
 use crate::kinds::{KindPackage, Manifest};
 use bytes::Bytes;
 use conn::Target;
-pub use conn::{CLUSTER_SCHEME, Conn};
+pub use conn::{CLUSTER_SCHEME, Conn, redacted_url, refused_credentials};
 use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
