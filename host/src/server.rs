@@ -142,6 +142,8 @@ async fn connect(
         let store = Store::connect(url, config)
             .await
             .map_err(|e| configured_redis_failed(url, e))?;
+        // A Redis that wants a password accepts the connection and refuses the first command: ask one now.
+        store.ping().await.map_err(|e| configured_redis_failed(url, e))?;
         return Ok((store, None));
     }
     let default_error = match Store::connect(DEFAULT_REDIS_URL, config.clone()).await {
@@ -187,7 +189,8 @@ async fn connect(
 fn configured_redis_failed(url: &str, e: crate::store::StoreError) -> anyhow::Error {
     use crate::store::StoreError;
     let shown = crate::store::redacted_url(url);
-    let refused = matches!(&e, StoreError::Unavailable(r) | StoreError::Redis(r) if crate::store::refused_credentials(r));
+    let refused =
+        matches!(&e, StoreError::Unavailable(r) | StoreError::Redis(r) if crate::store::refused_credentials(r));
     let hint = if refused {
         format!(
             "Redis at {shown} refused the credentials (from KILN_REDIS_URL/--redis-url): check the ACL user and \
@@ -202,7 +205,11 @@ fn configured_redis_failed(url: &str, e: crate::store::StoreError) -> anyhow::Er
 /// Tells scripts and people where the API is (they wait for this line).
 fn announce_listening(addr: std::net::SocketAddr) {
     let url = format!("http://{addr}");
-    crate::announce::announce("api-listening", &format!("API listening on {url}"), serde_json::json!({"url": url}));
+    crate::announce::announce(
+        "api-listening",
+        &format!("API listening on {url}"),
+        serde_json::json!({"url": url}),
+    );
 }
 
 /// Serves `router` on `listener` until `shutdown`, then lets the requests in flight finish (idle

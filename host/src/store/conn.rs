@@ -187,7 +187,10 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(redacted_url("redis://kiln:s3cret@redis:6379/0"), "redis://kiln:***@redis:6379/0");
+        assert_eq!(
+            redacted_url("redis://kiln:s3cret@redis:6379/0"),
+            "redis://kiln:***@redis:6379/0"
+        );
         assert_eq!(redacted_url("rediss://:s3cret@redis"), "rediss://:***@redis");
         assert_eq!(redacted_url("redis://redis:6379"), "redis://redis:6379");
         assert_eq!(

@@ -85,11 +85,6 @@ impl Redis {
             .unwrap()
     }
 
-    /// The folder its socket and data live in (tests put certificates there too).
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -211,7 +206,11 @@ impl Kiln {
             .env("KILN_LOG", "warn")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(if capture_stderr { Stdio::piped() } else { Stdio::inherit() })
+            .stderr(if capture_stderr {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            })
             .spawn()
             .expect("start kiln");
         let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));

@@ -60,12 +60,13 @@ async fn a_slowloris_does_not_stop_a_normal_request_and_is_dropped_after_the_hea
     // Each half-sent request is closed once its 3 s are up (generous margin: the machine is loaded).
     for stream in &mut loris {
         let (closed, _) = closed_within(stream, Duration::from_secs(20)).await;
-        assert!(closed, "a half-sent request is still open after {:?}", started.elapsed());
+        assert!(
+            closed,
+            "a half-sent request is still open after {:?}",
+            started.elapsed()
+        );
     }
-    assert!(
-        started.elapsed() >= Duration::from_secs(3),
-        "closed before the timeout"
-    );
+    assert!(started.elapsed() >= Duration::from_secs(3), "closed before the timeout");
     assert_eq!(client().get(kiln.url("/healthz")).send().await.unwrap().status(), 200);
 }
 
@@ -102,7 +103,10 @@ async fn requests_past_the_concurrency_limit_are_shed_with_503_at_once() {
     let problem = expect_problem(response, 503).await;
     assert_eq!(problem["type"], "urn:kiln:problem:overloaded", "{problem}");
     assert!(
-        problem["detail"].as_str().unwrap().contains("KILN_MAX_CONCURRENT_REQUESTS"),
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("KILN_MAX_CONCURRENT_REQUESTS"),
         "{problem}"
     );
     // A GET long-poll holds no permit (the per-tenant stream cap bounds those).
@@ -162,7 +166,10 @@ async fn the_101st_stream_of_a_tenant_is_429_and_a_closed_one_frees_its_slot() {
     assert_eq!(refused.headers()["retry-after"], "1");
     let problem = expect_problem(refused, 429).await;
     assert!(
-        problem["detail"].as_str().unwrap().contains("KILN_MAX_STREAMS_PER_TENANT"),
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("KILN_MAX_STREAMS_PER_TENANT"),
         "{problem}"
     );
     // Long-polls share the cap; plain reads do not.

@@ -16,6 +16,7 @@ mod observability;
 mod openapi;
 mod plugins;
 mod readme;
+mod redis_security;
 mod reliability;
 mod sandbox;
 mod tenants;
