@@ -87,17 +87,21 @@ async fn requests_past_the_concurrency_limit_are_shed_with_503_at_once() {
     .await;
     let mut slow = vec![half_sent(&kiln, SLOW_SUBMIT).await, half_sent(&kiln, SLOW_SUBMIT).await];
 
-    // Both slow submits are in their handlers once a third request is refused.
-    let mut shed = None;
-    for _ in 0..100 {
+    // Both slow submits are in their handlers once a third request is refused (generous: a loaded
+    // machine may take a while to get them there).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let response = loop {
         let response = http.get(kiln.url("/v1/kinds")).send().await.unwrap();
         if response.status() == 503 {
-            shed = Some(response);
-            break;
+            break response;
         }
+        assert!(
+            Instant::now() < deadline,
+            "the third request in flight is not shed: {}",
+            response.status()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let response = shed.expect("the third request in flight is shed");
+    };
     assert_eq!(response.headers()["retry-after"], "1");
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     let problem = expect_problem(response, 503).await;
