@@ -80,7 +80,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {addr} (--ops-listen)"))?;
         info!(%addr, "health endpoints listening");
         let router = crate::api::ops_app(store.clone());
-        let serving = serve_http(listener, router, shutdown.clone(), args.http_limits().header_timeout);
+        let serving = serve_http(listener, router, shutdown.clone(), ServeTimes::of(&args));
         tasks.spawn(async move { serving.await.context("the health endpoint server failed") });
     }
     if role != Role::Worker {
@@ -113,7 +113,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             streams: crate::api::StreamSlots::new(config.http.max_streams_per_tenant),
             config,
         });
-        let serving = serve_http(listener, router, shutdown.clone(), args.http_limits().header_timeout);
+        let serving = serve_http(listener, router, shutdown.clone(), ServeTimes::of(&args));
         tasks.spawn(async move { serving.await.context("the HTTP server failed") });
     }
     let mut outcome = Ok(());
@@ -212,15 +212,32 @@ fn announce_listening(addr: std::net::SocketAddr) {
     );
 }
 
+/// The times [`serve_http`] keeps: for a request's headers, and for draining at shutdown.
+#[derive(Clone, Copy)]
+struct ServeTimes {
+    header_timeout: std::time::Duration,
+    drain: std::time::Duration,
+}
+
+impl ServeTimes {
+    fn of(args: &ServeArgs) -> Self {
+        Self {
+            header_timeout: args.http_limits().header_timeout,
+            drain: std::time::Duration::from_secs(args.grace_secs),
+        }
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown`, then lets the requests in flight finish (idle
-/// connections close at once). hyper's own connection loop rather than `axum::serve`, for its
-/// header-read timeout: a client that does not finish a request's headers within `header_timeout` is
+/// connections close at once; event streams get `--grace-secs`, then are cut). hyper's own connection
+/// loop rather than `axum::serve`, for its header-read timeout: a client that does not finish a
+/// request's headers within `--header-timeout-secs` (an idle connection: the next request's) is
 /// disconnected, so half-sent requests (slowloris) cannot pile up.
 async fn serve_http(
     listener: tokio::net::TcpListener,
     router: axum::Router,
     shutdown: CancellationToken,
-    header_timeout: std::time::Duration,
+    ServeTimes { header_timeout, drain }: ServeTimes,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -249,7 +266,12 @@ async fn serve_http(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
+        warn!(
+            ?drain,
+            "connections still open after the grace period (event streams?); closing them"
+        );
+    }
     Ok(())
 }
 
