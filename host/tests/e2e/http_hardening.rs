@@ -241,3 +241,33 @@ async fn metrics_on_the_api_need_the_admin_key_and_made_up_methods_add_no_labels
         assert_eq!(response.headers()["x-content-type-options"], "nosniff", "{path}");
     }
 }
+
+#[tokio::test]
+async fn sigterm_lets_a_request_in_flight_finish_and_takes_no_new_connections() {
+    let redis = Redis::start();
+    let mut kiln = Kiln::api_only(&redis, &[]);
+    let body = json!({"params": {"series": [{"x": [0, 1], "y": [0, 1]}]}}).to_string();
+    let head = format!(
+        "POST /v1/jobs/plot HTTP/1.1\r\nHost: kiln\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let (first, rest) = body.as_bytes().split_at(10);
+    let mut in_flight = half_sent(&kiln, &[head.as_bytes(), first].concat()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    kiln.terminate();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(authority(&kiln)).await.is_ok() {
+        assert!(Instant::now() < deadline, "still accepting connections after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The request that was half-way in is still answered, and then the process ends.
+    in_flight.write_all(rest).await.unwrap();
+    let (closed, answer) = closed_within(&mut in_flight, Duration::from_secs(30)).await;
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+    assert!(closed, "the connection closes after its answer");
+    let status = kiln
+        .wait_exit(Duration::from_secs(30))
+        .expect("kiln exits after draining");
+    assert!(status.success(), "{status:?}");
+}
