@@ -54,13 +54,24 @@ impl InFlight {
 
 /// A request that may stay open for long on purpose: an event stream, or a `?wait=N` (or `Prefer: wait=N`)
 /// long-poll: a GET, or an invoke, `POST /v1/jobs/{kind}?wait=N`.
+/// Only the routes that wait count: `GET /v1/jobs/{id}?wait=`, `POST /v1/jobs/{kind}?wait=` (or `Prefer`)
+/// and `GET /v1/jobs/{id}/events`; a `wait` sent to any other route buys no exemption.
 fn is_long_lived(request: &Request) -> bool {
     let uri = request.uri();
-    (uri.path().starts_with("/v1/jobs/") && uri.path().ends_with("/events"))
-        || uri
-            .query()
-            .is_some_and(|query| query.split('&').any(|pair| pair.starts_with("wait=") && pair.len() > 5))
-        || super::jobs::prefer_wait(request.headers()).is_ok_and(|wait| wait.is_some())
+    let Some(rest) = uri.path().strip_prefix("/v1/jobs/") else {
+        return false;
+    };
+    match rest.split_once('/') {
+        Some((id, "events")) => !id.is_empty(),
+        Some(_) => false,
+        None if rest.is_empty() => false,
+        None => {
+            uri.query()
+                .is_some_and(|query| query.split('&').any(|pair| pair.starts_with("wait=") && pair.len() > 5))
+                || (request.method() == Method::POST
+                    && super::jobs::prefer_wait(request.headers()).is_ok_and(|wait| wait.is_some()))
+        }
+    }
 }
 
 /// Middleware: sheds requests past the concurrency limit and times out the ones that are not long-lived.
@@ -120,6 +131,12 @@ mod tests {
         assert!(!is_long_lived(&request("GET", "/v1/jobs/abc")));
         assert!(!is_long_lived(&request("GET", "/v1/kinds/events")));
         assert!(!is_long_lived(&request("GET", "/v1/jobs?await=3")));
+        assert!(!is_long_lived(&request("GET", "/v1/jobs?wait=3")));
+        assert!(!is_long_lived(&request("GET", "/v1/jobs/abc/result?wait=3")));
+        assert!(!is_long_lived(&request("GET", "/v1/kinds?wait=3")));
+        let mut prefer_get = request("GET", "/v1/jobs/abc");
+        prefer_get.headers_mut().insert("prefer", "wait=20".parse().unwrap());
+        assert!(!is_long_lived(&prefer_get), "GET reads only ?wait=");
         let mut prefer = request("POST", "/v1/jobs/plot");
         prefer.headers_mut().insert("prefer", "wait=20".parse().unwrap());
         assert!(is_long_lived(&prefer));
