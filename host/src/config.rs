@@ -316,7 +316,7 @@ pub struct ServeArgs {
     #[arg(long, env = "KILN_HEADER_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub header_timeout_secs: u64,
     /// Seconds a request may take, except event streams and `?wait=` long-polls (which have their own
-    /// bounds); slower ones are answered 503.
+    /// bounds) and kind uploads (admin; compiling takes its time); slower ones are answered 503.
     #[arg(long, env = "KILN_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout_secs: u64,
     /// Requests this process works on at once (event streams and GET long-polls aside); past it, 503 at

@@ -74,6 +74,12 @@ fn is_long_lived(request: &Request) -> bool {
     }
 }
 
+/// A kind upload (`PUT /v1/kinds/{name}`, admin only): compiling a large component may take minutes on a
+/// busy machine, so it has no deadline (it still takes a permit).
+fn is_kind_upload(request: &Request) -> bool {
+    request.method() == Method::PUT && request.uri().path().starts_with("/v1/kinds/")
+}
+
 /// Middleware: sheds requests past the concurrency limit and times out the ones that are not long-lived.
 ///
 /// A long-lived GET takes no permit: it holds no body, and [`super::StreamSlots`] caps them per tenant. An
@@ -96,7 +102,7 @@ pub async fn enforce(State(in_flight): State<InFlight>, request: Request, next: 
             }
         }
     };
-    if long_lived {
+    if long_lived || is_kind_upload(&request) {
         return next.run(request).await;
     }
     let timeout = in_flight.limits.request_timeout;
