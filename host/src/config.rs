@@ -316,6 +316,20 @@ pub struct ServeArgs {
     /// or comma-separated in the variable.
     #[arg(long = "setting", env = "KILN_SETTINGS", value_delimiter = ',', value_parser = parse_setting)]
     pub settings: Vec<(String, String, String)>,
+    /// Seconds a client gets to send a request's headers; slower ones are disconnected (slowloris).
+    #[arg(long, env = "KILN_HEADER_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout_secs: u64,
+    /// Seconds a request may take, except event streams and `?wait=` long-polls (which have their own
+    /// bounds) and kind uploads (admin; compiling takes its time); slower ones are answered 503.
+    #[arg(long, env = "KILN_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout_secs: u64,
+    /// Requests this process works on at once (event streams and GET long-polls aside); past it, 503 at
+    /// once. Bounds the API's memory: about this many request bodies of up to --max-body-bytes each.
+    #[arg(long, env = "KILN_MAX_CONCURRENT_REQUESTS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_concurrent_requests: u32,
+    /// Event streams and `?wait=` long-polls one tenant may hold open at once in this process; past it, 429.
+    #[arg(long, env = "KILN_MAX_STREAMS_PER_TENANT", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_streams_per_tenant: u32,
 }
 
 impl Default for ServeArgs {
@@ -343,6 +357,16 @@ impl ServeArgs {
                 max_queued: self.max_queued_per_tenant,
                 max_per_second: self.max_submits_per_second,
             },
+            http: self.http_limits(),
+        }
+    }
+
+    pub fn http_limits(&self) -> crate::api::HttpLimits {
+        crate::api::HttpLimits {
+            header_timeout: Duration::from_secs(self.header_timeout_secs),
+            request_timeout: Duration::from_secs(self.request_timeout_secs),
+            max_concurrent_requests: self.max_concurrent_requests as usize,
+            max_streams_per_tenant: self.max_streams_per_tenant as usize,
         }
     }
 

@@ -3,6 +3,7 @@
 //! A job flows: HTTP submit ([`api`]) → Redis ([`store`]) → a worker ([`worker`]) → a fresh instance of
 //! the kind's component ([`runtime`]) → PNG bytes back in Redis → HTTP download.
 //!
+//! - [`announce`]: the lines a serving Kiln writes for scripts ("API listening on …"), text or JSON.
 //! - [`api`]: the HTTP API v1 (axum); validates, stores, reads; never runs wasm.
 //! - [`auth`]: which tenant a request acts for.
 //! - [`catalog`]: the registered job kinds, as the API sees them.
@@ -20,6 +21,7 @@
 //! - [`web`]: the web page at `/`, embedded in the binary.
 //! - [`worker`]: claims jobs, runs them, records outcomes.
 
+pub mod announce;
 pub mod api;
 pub mod auth;
 pub mod catalog;

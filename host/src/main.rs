@@ -7,6 +7,7 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    kiln::announce::set_format(cli.common.log_format);
     let filter =
         EnvFilter::try_from_env("KILN_LOG").unwrap_or_else(|_| EnvFilter::new("info,wasmtime=warn,cranelift=warn"));
     let subscriber = tracing_subscriber::fmt()
@@ -19,14 +20,14 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("kiln: error: cannot start the async runtime: {e}");
+            kiln::announce::fatal(&format!("cannot start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(kiln::server::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("kiln: error: {e:#}");
+            kiln::announce::fatal(&format!("{e:#}"));
             // The client commands' exit codes (0-3) are part of their interface; all else is 1.
             kiln::client::exit_code(&e)
         }

@@ -1,5 +1,6 @@
-//! Prometheus metrics of this process, served at `GET /metrics` (the API's address, or a worker's
-//! `--ops-listen`).
+//! Prometheus metrics of this process, served at `GET /metrics`: on the API's address to the admin key
+//! (the labels name tenants and kinds), open on a worker's `--ops-listen` (an address for the cluster's
+//! scraper).
 //!
 //! One process-wide registry: metrics are recorded from the API, the worker and the runtime, and a global
 //! spares threading a handle through every layer. Tenant labels are bounded: the first
@@ -43,6 +44,7 @@ pub struct KindLabel {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
+    /// One of the methods the API knows, or `other`: a made-up method adds no series.
     pub method: String,
     /// The route pattern (`/v1/jobs/{id}`), never the raw path, to keep cardinality bounded.
     pub route: String,
@@ -201,9 +203,28 @@ pub fn observe(histogram: &Histogram, elapsed: Duration) {
     histogram.observe(elapsed.as_secs_f64());
 }
 
+/// The `method` label: the standard methods as themselves, anything else as `other`.
+fn method_label(method: &axum::http::Method) -> String {
+    use axum::http::Method;
+    let known = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::OPTIONS,
+    ];
+    if known.contains(method) {
+        method.as_str().to_owned()
+    } else {
+        "other".to_owned()
+    }
+}
+
 /// Tower middleware recording every request's count and latency by route pattern.
 pub async fn track_http(request: Request, next: Next) -> Response {
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -226,18 +247,32 @@ pub async fn track_http(request: Request, next: Next) -> Response {
     response
 }
 
-/// Prometheus metrics
+/// Prometheus metrics (admin)
 ///
-/// `GET /metrics`: refreshes the queue gauges from Redis (best effort), then encodes.
+/// `GET /metrics` on the API's address: the admin key's (in dev mode, anyone's). A worker's
+/// `--ops-listen` serves the same without a key.
 #[utoipa::path(
     get,
     path = "/metrics",
     operation_id = "metrics",
-    tag = crate::api::openapi::tags::OPS,
-    responses((status = 200, description = "The process's metrics (OpenMetrics text)", body = String,
-        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")),
+    tags = [crate::api::openapi::tags::OPS, crate::api::openapi::tags::ADMIN],
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "The process's metrics (OpenMetrics text)", body = String,
+            content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        crate::api::openapi::errors::AdminRoute,
+    ),
 )]
-pub async fn handler(axum::extract::State(store): axum::extract::State<crate::store::Store>) -> impl IntoResponse {
+pub async fn admin_handler(
+    axum::extract::State(state): axum::extract::State<crate::api::AppState>,
+    _admin: crate::auth::Admin,
+) -> Response {
+    handler(axum::extract::State(state.store)).await
+}
+
+/// `GET /metrics` on a worker's `--ops-listen`: refreshes the queue gauges from Redis (best effort), then
+/// encodes.
+pub async fn handler(axum::extract::State(store): axum::extract::State<crate::store::Store>) -> Response {
     let metrics = global();
     match store.queue_stats().await {
         Ok(stats) => {
@@ -256,6 +291,7 @@ pub async fn handler(axum::extract::State(store): axum::extract::State<crate::st
         )],
         metrics.encode(),
     )
+        .into_response()
 }
 
 #[cfg(test)]
@@ -270,6 +306,13 @@ mod tests {
         }
         assert_eq!(metrics.tenant_label("one-too-many"), "other");
         assert_eq!(metrics.tenant_label("t0"), "t0", "known tenants keep their label");
+    }
+
+    #[test]
+    fn method_labels_are_bounded() {
+        assert_eq!(method_label(&axum::http::Method::POST), "POST");
+        let made_up = axum::http::Method::from_bytes(b"BREW").unwrap();
+        assert_eq!(method_label(&made_up), "other");
     }
 
     #[test]

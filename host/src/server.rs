@@ -72,7 +72,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         warm_up(&store, &catalog, &runtime).await;
         let worker = Worker::new(store.clone(), runtime.clone(), worker_config);
         // Scripts and tests wait for this line (a lone worker prints no address).
-        println!("kiln: worker running");
+        crate::announce::announce("worker-running", "worker running", serde_json::json!({}));
         let stop = shutdown.clone();
         tasks.spawn(async move {
             worker.run(stop).await;
@@ -85,48 +85,41 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {addr} (--ops-listen)"))?;
         info!(%addr, "health endpoints listening");
         let router = crate::api::ops_app(store.clone());
-        let stop = shutdown.clone();
-        tasks.spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-                .context("the health endpoint server failed")
-        });
+        let serving = serve_http(listener, router, shutdown.clone(), ServeTimes::of(&args));
+        tasks.spawn(async move { serving.await.context("the health endpoint server failed") });
     }
     if role != Role::Worker {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {} (set KILN_LISTEN or --listen)", args.listen))?;
         let addr = listener.local_addr()?;
-        println!("kiln: API listening on http://{addr}");
-        info!(%addr, "API listening");
+        announce_listening(addr);
         let keys = KeyRing::load(store.clone(), args.admin_key.as_deref())
             .await
             .context("reading the API keys")?;
         if keys.dev_mode() {
             warn!("no API keys: running in single-tenant DEV MODE; anyone who can reach the API can use it");
-            println!(
-                "kiln: WARNING: DEV MODE: no KILN_ADMIN_KEY and no tenants, so the API needs no key and every \
+            crate::announce::announce(
+                "dev-mode",
+                "WARNING: DEV MODE: no KILN_ADMIN_KEY and no tenants, so the API needs no key and every \
                  job belongs to tenant `default`. Set KILN_ADMIN_KEY and add tenants (`kiln tenant add NAME`) \
-                 before exposing it."
+                 before exposing it.",
+                serde_json::json!({}),
             );
         }
         tokio::spawn(keys.clone().keep_fresh(shutdown.clone()));
+        let config = args.api_config();
         let router = app(AppState {
             store: store.clone(),
             changes: crate::store::Changes::start(&store, shutdown.clone()),
             catalog: catalog.clone(),
             keys,
             runtime: runtime.clone(),
-            config: args.api_config(),
+            streams: crate::api::StreamSlots::new(config.http.max_streams_per_tenant),
+            config,
         });
-        let stop = shutdown.clone();
-        tasks.spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-                .context("the HTTP server failed")
-        });
+        let serving = serve_http(listener, router, shutdown.clone(), ServeTimes::of(&args));
+        tasks.spawn(async move { serving.await.context("the HTTP server failed") });
     }
     let mut outcome = Ok(());
     while let Some(joined) = tasks.join_next().await {
@@ -151,9 +144,11 @@ async fn connect(
     config: StoreConfig,
 ) -> anyhow::Result<(Store, Option<EmbeddedRedis>)> {
     if let Some(url) = &common.redis_url {
-        let store = Store::connect(url, config).await.with_context(|| {
-            format!("cannot reach Redis at {url} (from KILN_REDIS_URL/--redis-url); is redis-server running there?")
-        })?;
+        let store = Store::connect(url, config)
+            .await
+            .map_err(|e| configured_redis_failed(url, e))?;
+        // A Redis that wants a password accepts the connection and refuses the first command: ask one now.
+        store.ping().await.map_err(|e| configured_redis_failed(url, e))?;
         return Ok((store, None));
     }
     let default_error = match Store::connect(DEFAULT_REDIS_URL, config.clone()).await {
@@ -173,10 +168,15 @@ async fn connect(
     }
     match EmbeddedRedis::start(&common.data_dir).await {
         Ok(embedded) => {
-            println!(
-                "kiln: no Redis at {DEFAULT_REDIS_URL} and KILN_REDIS_URL is unset: started a private redis-server \
-                 (data in {}, AOF on)",
-                common.data_dir.join("redis").display()
+            let data = common.data_dir.join("redis");
+            crate::announce::announce(
+                "embedded-redis",
+                &format!(
+                    "no Redis at {DEFAULT_REDIS_URL} and KILN_REDIS_URL is unset: started a private redis-server \
+                     (data in {}, AOF on)",
+                    data.display()
+                ),
+                serde_json::json!({"data_dir": data}),
             );
             let store = Store::connect(&embedded.url, config)
                 .await
@@ -188,6 +188,96 @@ async fn connect(
              redis-server ({e}). Install Redis (`sudo apt-get install redis-server`) or set KILN_REDIS_URL"
         ),
     }
+}
+
+/// Why connecting to the configured Redis failed, said so the operator can act, and never with its password.
+fn configured_redis_failed(url: &str, e: crate::store::StoreError) -> anyhow::Error {
+    use crate::store::StoreError;
+    let shown = crate::store::redacted_url(url);
+    let refused =
+        matches!(&e, StoreError::Unavailable(r) | StoreError::Redis(r) if crate::store::refused_credentials(r));
+    let hint = if refused {
+        format!(
+            "Redis at {shown} refused the credentials (from KILN_REDIS_URL/--redis-url): check the ACL user and \
+             password in the URL, redis://USER:PASSWORD@HOST:PORT"
+        )
+    } else {
+        format!("cannot reach Redis at {shown} (from KILN_REDIS_URL/--redis-url); is redis-server running there?")
+    };
+    anyhow::Error::new(e).context(hint)
+}
+
+/// Tells scripts and people where the API is (they wait for this line).
+fn announce_listening(addr: std::net::SocketAddr) {
+    let url = format!("http://{addr}");
+    crate::announce::announce(
+        "api-listening",
+        &format!("API listening on {url}"),
+        serde_json::json!({"url": url}),
+    );
+}
+
+/// The times [`serve_http`] keeps: for a request's headers, and for draining at shutdown.
+#[derive(Clone, Copy)]
+struct ServeTimes {
+    header_timeout: std::time::Duration,
+    drain: std::time::Duration,
+}
+
+impl ServeTimes {
+    fn of(args: &ServeArgs) -> Self {
+        Self {
+            header_timeout: args.http_limits().header_timeout,
+            drain: std::time::Duration::from_secs(args.grace_secs),
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown`, then lets the requests in flight finish (idle
+/// connections close at once; event streams get `--grace-secs`, then are cut). hyper's own connection
+/// loop rather than `axum::serve`, for its header-read timeout: a client that does not finish a
+/// request's headers within `--header-timeout-secs` (an idle connection: the next request's) is
+/// disconnected, so half-sent requests (slowloris) cannot pile up.
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: CancellationToken,
+    ServeTimes { header_timeout, drain }: ServeTimes,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: pause rather than spin, as axum::serve does.
+                    warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
+        warn!(
+            ?drain,
+            "connections still open after the grace period (event streams?); closing them"
+        );
+    }
+    Ok(())
 }
 
 /// Compiles every registered kind before the first job needs it, so no job pays for compilation.

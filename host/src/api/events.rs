@@ -14,7 +14,9 @@ use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -22,6 +24,61 @@ use tokio::time::Instant;
 pub const MAX_WAIT_SECS: u64 = 60;
 /// Longest an event stream stays open; clients reconnect if the job is still going.
 const MAX_STREAM: Duration = Duration::from_secs(15 * 60);
+
+/// The event streams and long-polls each tenant holds open in this process, capped so that one tenant
+/// cannot take every connection and task the process has (`KILN_MAX_STREAMS_PER_TENANT`).
+#[derive(Clone)]
+pub struct StreamSlots {
+    limit: usize,
+    open: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// One open stream or long-poll; gives its slot back when dropped (the stream ends or the client leaves).
+pub struct StreamSlot {
+    slots: StreamSlots,
+    tenant: String,
+}
+
+impl StreamSlots {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            open: Arc::default(),
+        }
+    }
+
+    /// A slot for `tenant`, or 429 if it holds `limit` already.
+    pub fn take(&self, tenant: &str) -> Result<StreamSlot, ApiError> {
+        let mut open = self.open.lock().expect("stream slots poisoned");
+        let count = open.entry(tenant.to_owned()).or_default();
+        if *count >= self.limit {
+            return Err(ApiError::TooManyRequests {
+                detail: format!(
+                    "tenant `{tenant}` already holds {} event streams and long-polls open on this Kiln process                      (KILN_MAX_STREAMS_PER_TENANT); close one first",
+                    self.limit
+                ),
+                retry_after: 1,
+            });
+        }
+        *count += 1;
+        Ok(StreamSlot {
+            slots: self.clone(),
+            tenant: tenant.to_owned(),
+        })
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.slots.open.lock().expect("stream slots poisoned");
+        if let Some(count) = open.get_mut(&self.tenant) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.tenant);
+            }
+        }
+    }
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -122,6 +179,7 @@ pub async fn get(
     let Query(query) = query.map_err(|e| ApiError::BadRequest(format!("bad query: {}", e.body_text())))?;
     let wait = parse_wait(query.wait.as_deref())?;
     let id = super::jobs::parse_id(&id)?;
+    let _slot = wait.map(|_| state.streams.take(tenant.as_str())).transpose()?;
     // Only a waiting request watches (a plain read is the hot path of polling clients); taken before the
     // read, so no change in between is missed.
     let watch = wait.map(|wait| (Instant::now() + wait, state.changes.watch()));
@@ -159,14 +217,17 @@ pub async fn events(
     tenant: Tenant,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let id = super::jobs::parse_id(&id)?;
+    let slot = state.streams.take(tenant.as_str())?;
     let watch = state.changes.watch();
     let first = load(&state.store, tenant.as_str(), id).await?;
     let store = state.store.clone();
     let closes_at = Instant::now() + MAX_STREAM;
-    // State: the record to send next (none: the stream is done), and the watch.
+    // State: the record to send next (none: the stream is done), and the watch. The slot lives as long
+    // as the stream.
     let stream = futures_util::stream::unfold((Some(first), watch), move |(next, mut watch)| {
         let store = store.clone();
         let tenant = tenant.clone();
+        let _slot = &slot;
         async move {
             let record = next?;
             let event = Event::default()

@@ -71,6 +71,7 @@ pub async fn submit(
         Some(wait) => super::events::parse_wait(Some(&wait))?,
         None => prefer_wait(request.headers())?,
     };
+    let _slot = wait.map(|_| state.streams.take(tenant.as_str())).transpose()?;
     let kind = state
         .catalog
         .get(&kind_name)
@@ -218,7 +219,7 @@ pub async fn submit(
 }
 
 /// `Prefer: wait=N` (RFC 7240), the header form of `?wait=N`.
-fn prefer_wait(headers: &HeaderMap) -> Result<Option<std::time::Duration>, ApiError> {
+pub(super) fn prefer_wait(headers: &HeaderMap) -> Result<Option<std::time::Duration>, ApiError> {
     let wait = headers
         .get_all("prefer")
         .iter()

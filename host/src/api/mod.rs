@@ -6,11 +6,14 @@
 mod events;
 mod jobs;
 mod kinds;
+mod limits;
 pub mod openapi;
 mod problem;
 mod submit;
 mod tenants;
 
+pub use events::StreamSlots;
+pub use limits::HttpLimits;
 pub use problem::ApiError;
 
 use crate::auth::KeyRing;
@@ -18,13 +21,14 @@ use crate::catalog::Catalog;
 use crate::runtime::Runtime;
 use crate::store::Store;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderName, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::{Json, Router};
 use openapi::errors;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -39,6 +43,8 @@ pub struct ApiConfig {
     pub max_component_bytes: usize,
     /// Quotas of tenants without their own.
     pub quotas: crate::store::SubmitQuotas,
+    /// Timeouts, the concurrency limit and the per-tenant stream cap.
+    pub http: HttpLimits,
 }
 
 impl Default for ApiConfig {
@@ -51,6 +57,7 @@ impl Default for ApiConfig {
                 max_queued: 10_000,
                 max_per_second: 0,
             },
+            http: HttpLimits::default(),
         }
     }
 }
@@ -65,6 +72,8 @@ pub struct AppState {
     /// Used by the API only to check uploaded components; jobs run in workers.
     pub runtime: Arc<Runtime>,
     pub config: ApiConfig,
+    /// The event streams and long-polls each tenant holds open (`config.http.max_streams_per_tenant`).
+    pub streams: StreamSlots,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -72,13 +81,16 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The whole API as a `Router`, apart from `main` so tests can drive it directly.
 pub fn app(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
-    let ops = ops_app(state.store.clone());
+    let in_flight = limits::InFlight::new(state.config.http);
+    let ops = ops_routes().split_for_parts().0.with_state(state.store.clone());
     let (api, _) = api_routes().split_for_parts();
     api.merge(crate::web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .merge(ops)
+        // Inside the metrics layer, so shed and timed-out requests are counted.
+        .layer(axum::middleware::from_fn_with_state(in_flight, limits::enforce))
         .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(|_| {
@@ -87,6 +99,12 @@ pub fn app(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        // Outermost, so every answer carries it, errors and shed requests too: no browser sniffs a result
+        // or a problem document into something it would run.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
 }
 
 /// The API's routes, each registered with its `#[utoipa::path]` operation: the router and the OpenAPI
@@ -107,6 +125,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tenants::set_quotas))
         .routes(routes!(tenants::remove))
         .routes(routes!(openapi::serve))
+        .routes(routes!(crate::metrics::admin_handler))
 }
 
 impl ApiError {
@@ -158,18 +177,24 @@ async fn stats(State(state): State<AppState>, _admin: crate::auth::Admin) -> Res
     }))
 }
 
-/// The operations routes, served by the API and (with `--ops-listen`) by worker processes:
-/// `GET /healthz` (the process is up) and `GET /readyz` (Redis answers).
+/// What a worker serves on `--ops-listen`: `GET /healthz` (the process is up), `GET /readyz` (Redis
+/// answers) and `GET /metrics`, open: that address is for the cluster's probes and scraper. (The API
+/// serves the first two on its own address too, and `/metrics` there only to the admin key.)
 pub fn ops_app(store: Store) -> Router {
-    ops_routes().split_for_parts().0.with_state(store)
+    ops_routes()
+        .split_for_parts()
+        .0
+        .route("/metrics", axum::routing::get(crate::metrics::handler))
+        .with_state(store)
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
 }
 
-/// The operations routes with their OpenAPI operations.
+/// The probes, with their OpenAPI operations.
 fn ops_routes() -> OpenApiRouter<Store> {
-    OpenApiRouter::new()
-        .routes(routes!(healthz))
-        .routes(routes!(readyz))
-        .routes(routes!(crate::metrics::handler))
+    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz))
 }
 
 /// The process is up

@@ -38,6 +38,12 @@ pub enum ApiError {
     Conflict { detail: String, extra: Map<String, Value> },
     #[error("Redis is unavailable")]
     Unavailable(#[source] StoreError),
+    /// The process is at its limit of requests in flight (503, load shedding).
+    #[error("{0}")]
+    Overloaded(String),
+    /// A request ran past its deadline (503).
+    #[error("{0}")]
+    Timeout(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -67,6 +73,8 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed"),
             ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Overloaded(_) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
+            ApiError::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

@@ -2,6 +2,10 @@
 //! `redis://`, `rediss://` or `redis+unix://` for one server, `redis+cluster://[user:pass@]host:port,host:port`
 //! for a cluster (any reachable nodes; the client discovers the rest). Every key shares the hash tag
 //! `{kiln}`, so scripts and pipelines always address one slot and work the same on both.
+//!
+//! AUTH: an ACL user and password in the URL (`redis://USER:PASSWORD@host:port`, or `?user=&pass=` on a
+//! `redis+unix://` URL). TLS: `rediss://`, with rustls; the server's certificate is checked against the
+//! system's roots, or the CA bundle that `SSL_CERT_FILE` names.
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::cluster::ClusterClient;
@@ -14,9 +18,9 @@ pub const CLUSTER_SCHEME: &str = "redis+cluster://";
 /// Where Kiln's Redis is.
 #[derive(Clone)]
 pub enum Target {
-    Single(redis::Client),
-    /// Boxed: the cluster client is twice the size of the single one, and there is one per process. With
-    /// a plain client per node named in the URL, for pub/sub (a cluster delivers PUBLISH on every node).
+    /// Boxed, as the cluster's is: with TLS support a client is ~240 bytes, and there is one per process.
+    Single(Box<redis::Client>),
+    /// With a plain client per node named in the URL, for pub/sub (a cluster delivers PUBLISH on every node).
     Cluster(Box<ClusterClient>, Vec<redis::Client>),
 }
 
@@ -33,7 +37,7 @@ pub enum Conn {
 impl Target {
     pub fn parse(url: &str) -> RedisResult<Self> {
         let Some(rest) = url.strip_prefix(CLUSTER_SCHEME) else {
-            return Ok(Self::Single(redis::Client::open(url)?));
+            return Ok(Self::Single(Box::new(redis::Client::open(url)?)));
         };
         let (userinfo, hosts) = match rest.rsplit_once('@') {
             Some((userinfo, hosts)) => (format!("{userinfo}@"), hosts),
@@ -133,5 +137,69 @@ impl ConnectionLike for Conn {
             Conn::Dedicated(conn) => conn.get_db(),
             Conn::Cluster(conn) => conn.get_db(),
         }
+    }
+}
+
+/// `url` with its password (in the user info or a `pass=` query pair) replaced by `***`: for messages.
+pub fn redacted_url(url: &str) -> String {
+    let (head, query) = match url.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (url, None),
+    };
+    let mut out = match head.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let authority = match authority.rsplit_once('@') {
+                Some((userinfo, hosts)) => match userinfo.split_once(':') {
+                    Some((user, _)) => format!("{user}:***@{hosts}"),
+                    None => format!("{userinfo}@{hosts}"),
+                },
+                None => authority.to_owned(),
+            };
+            format!("{scheme}://{authority}{path}")
+        }
+        None => head.to_owned(),
+    };
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some(("pass" | "password", _)) => format!("{}=***", pair.split('=').next().unwrap_or("pass")),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out = format!("{out}?{}", pairs.join("&"));
+    }
+    out
+}
+
+/// Whether Redis refused the credentials: a wrong user or password, or none sent to a Redis that wants them.
+pub fn refused_credentials(e: &redis::RedisError) -> bool {
+    e.kind() == redis::ErrorKind::AuthenticationFailed
+        || ["WRONGPASS", "NOAUTH", "NOPERM"]
+            .iter()
+            .any(|code| e.code() == Some(*code) || e.to_string().contains(code))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redacted_url("redis://kiln:s3cret@redis:6379/0"),
+            "redis://kiln:***@redis:6379/0"
+        );
+        assert_eq!(redacted_url("rediss://:s3cret@redis"), "rediss://:***@redis");
+        assert_eq!(redacted_url("redis://redis:6379"), "redis://redis:6379");
+        assert_eq!(
+            redacted_url("redis+cluster://u:p@a:1,b:2"),
+            "redis+cluster://u:***@a:1,b:2"
+        );
+        assert_eq!(
+            redacted_url("redis+unix:///run/r.sock?user=kiln&pass=s3cret&db=1"),
+            "redis+unix:///run/r.sock?user=kiln&pass=***&db=1"
+        );
     }
 }

@@ -21,7 +21,7 @@ pub use workers::{WORKER_GONE_AFTER_MS, WorkerBeat};
 use crate::job::{ErrorCode, JobError, JobId, JobRecord, Status, now_millis};
 use bytes::Bytes;
 use conn::Target;
-pub use conn::{CLUSTER_SCHEME, Conn};
+pub use conn::{CLUSTER_SCHEME, Conn, redacted_url, refused_credentials};
 use redis::{AsyncCommands, Script};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};

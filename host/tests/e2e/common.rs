@@ -27,9 +27,16 @@ impl Redis {
         Self::start_with(&["--appendonly", "yes", "--appendfsync", "always"])
     }
 
-    fn start_with(extra: &[&str]) -> Self {
+    /// With extra `redis-server` arguments, e.g. a TLS port or ACL users.
+    pub fn start_with(extra: &[&str]) -> Self {
+        Self::start_with_query(extra, "")
+    }
+
+    /// With extra arguments and a query on the harness's own socket URL (`?user=..&pass=..` for a Redis
+    /// whose default user is off).
+    pub fn start_with_query(extra: &[&str], query: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("redis+unix://{}", dir.path().join("redis.sock").display());
+        let url = format!("redis+unix://{}{query}", dir.path().join("redis.sock").display());
         let mut redis = Self {
             dir,
             child: None,
@@ -108,7 +115,29 @@ pub struct Kiln {
     child: Child,
     /// The API's base URL; empty for a lone `kiln worker`.
     pub base: String,
+    /// Every line it wrote to stdout, and (if started with [`Kiln::start_capturing`]) to stderr.
+    pub output: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     _data: TempDir,
+}
+
+/// What a line of Kiln's stdout says about readiness: the API's URL, or (for a lone worker, `""`) that it
+/// runs. The lines are text (`kiln: API listening on URL`) or, with `KILN_LOG_FORMAT=json`, JSON objects
+/// with an `event`.
+pub fn readiness(line: &str, worker: bool) -> Option<String> {
+    if let Ok(event) = serde_json::from_str::<serde_json::Value>(line) {
+        return match event["event"].as_str() {
+            Some("api-listening") => event["url"].as_str().map(str::to_owned),
+            Some("worker-running") if worker => Some(String::new()),
+            _ => None,
+        };
+    }
+    if let Some(addr) = line.strip_prefix("kiln: API listening on ") {
+        Some(addr.trim().to_owned())
+    } else if worker && line.starts_with("kiln: worker running") {
+        Some(String::new())
+    } else {
+        None
+    }
 }
 
 pub fn kiln_bin() -> &'static str {
@@ -146,6 +175,18 @@ impl Kiln {
     }
 
     fn start_with_url(role: &str, redis_url: &str, extra: &[&str]) -> Self {
+        Self::start_capturing(role, redis_url, extra, &[], false)
+    }
+
+    /// Any role against any Redis URL, with extra environment; with `capture_stderr`, its stderr is kept
+    /// in [`Kiln::output`] (else it goes to the test's).
+    pub fn start_capturing(
+        role: &str,
+        redis_url: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        capture_stderr: bool,
+    ) -> Self {
         let data = tempfile::tempdir().expect("temp dir");
         // The compile cache lives under the data dir; point it at the shared one.
         std::fs::create_dir_all(shared_cache_dir()).unwrap();
@@ -163,20 +204,34 @@ impl Kiln {
             .env("KILN_REDIS_URL", redis_url)
             .env("KILN_DATA_DIR", data.path())
             .env("KILN_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(if capture_stderr {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            })
             .spawn()
             .expect("start kiln");
+        let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        if let Some(stderr) = child.stderr.take() {
+            let output = output.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    output.lock().unwrap().push(line);
+                }
+            });
+        }
         let stdout = child.stdout.take().unwrap();
         let role_is_worker = role == "worker";
         let (tx, rx) = std::sync::mpsc::channel();
+        let lines = output.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("kiln: API listening on ") {
-                    let _ = tx.send(addr.trim().to_owned());
-                } else if role_is_worker && line.starts_with("kiln: worker running") {
-                    let _ = tx.send(String::new());
+                if let Some(ready) = readiness(&line, role_is_worker) {
+                    let _ = tx.send(ready);
                 }
+                lines.lock().unwrap().push(line);
             }
         });
         let base = rx
@@ -185,6 +240,7 @@ impl Kiln {
         Self {
             child,
             base,
+            output,
             _data: data,
         }
     }

@@ -170,3 +170,79 @@ async fn stats_count_queued_jobs_by_kind_and_tenant() {
     }
     assert!(drained, "the queue and its per-kind counts drain");
 }
+
+/// Asserts that each line is a JSON object (a tracing line or an announcement).
+fn assert_json_lines(lines: &[String]) {
+    assert!(!lines.is_empty());
+    for line in lines {
+        let parsed: Result<Value, _> = serde_json::from_str(line);
+        assert!(
+            parsed.as_ref().is_ok_and(Value::is_object),
+            "not a JSON object: {line:?}\nall lines:\n{}",
+            lines.join("\n")
+        );
+    }
+}
+
+#[tokio::test]
+async fn with_json_logs_every_line_the_process_writes_is_a_json_object() {
+    let redis = Redis::start();
+    let mut kiln = Kiln::start_capturing(
+        "serve",
+        &redis.url,
+        &[],
+        &[("KILN_LOG_FORMAT", "json"), ("KILN_LOG", "info")],
+        true,
+    );
+    let plot = json!({"params": {"title": "json", "series": [{"x": [0, 1], "y": [0, 1]}]}});
+    let response = client()
+        .post(kiln.url("/v1/jobs/plot?wait=30"))
+        .json(&plot)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    decode_png(&response.bytes().await.unwrap());
+    kiln.terminate();
+    assert!(kiln.wait_exit(Duration::from_secs(60)).is_some(), "kiln did not stop");
+    // The reader threads see EOF once the process is gone; give them a moment to store the last lines.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let lines = kiln.output.lock().unwrap().clone();
+    assert_json_lines(&lines);
+    let events: Vec<Value> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    for event in ["api-listening", "worker-running", "dev-mode"] {
+        assert!(
+            events.iter().any(|e| e["event"] == event),
+            "no `{event}` line: {lines:?}"
+        );
+    }
+    assert!(
+        events.iter().any(|e| e["fields"]["message"] == "kiln stopped"),
+        "the log itself is JSON too: {lines:?}"
+    );
+
+    // A process that cannot start says why in JSON as well.
+    let failed = std::process::Command::new(kiln_bin())
+        .args(["api", "--listen", "127.0.0.1:0"])
+        .env("KILN_REDIS_URL", "redis://127.0.0.1:1")
+        .env("KILN_LOG_FORMAT", "json")
+        .output()
+        .unwrap();
+    assert!(!failed.status.success());
+    let lines: Vec<String> = [failed.stdout, failed.stderr]
+        .iter()
+        .flat_map(|out| {
+            String::from_utf8_lossy(out)
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_json_lines(&lines);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"event\":\"fatal\"") && l.contains("cannot reach Redis")),
+        "{lines:?}"
+    );
+}
