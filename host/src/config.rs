@@ -293,6 +293,12 @@ pub struct ServeArgs {
     /// The longest run a kind's manifest (`limits.timeout_secs`) may ask for, in seconds.
     #[arg(long, env = "KILN_MAX_KIND_TIMEOUT_SECS", default_value_t = 300.0)]
     pub max_kind_timeout_secs: f64,
+    /// Largest params of a job (as compact JSON), in KiB, unless its kind's manifest asks for more.
+    #[arg(long, env = "KILN_MAX_PARAMS_KB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_params_kb: u64,
+    /// The largest params a kind's manifest (`limits.max_params_kb`) may ask for, in MiB.
+    #[arg(long, env = "KILN_MAX_KIND_PARAMS_MB", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub max_kind_params_mb: u64,
     /// The largest output a kind's manifest (`limits.max_output_mb`) may ask for, in MiB.
     #[arg(long, env = "KILN_MAX_KIND_OUTPUT_MB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub max_kind_output_mb: u64,
@@ -339,6 +345,8 @@ impl ServeArgs {
                 max_queued: self.max_queued_per_tenant,
                 max_per_second: self.max_submits_per_second,
             },
+            max_params_bytes: self.max_params_kb << 10,
+            max_kind_params_bytes: self.max_kind_params_mb << 20,
         }
     }
 

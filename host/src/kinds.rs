@@ -45,6 +45,9 @@ pub struct KindLimits {
     pub max_output_mb: Option<u64>,
     /// The largest input the kind accepts; the API's body limit (`KILN_MAX_BODY_BYTES`) is the ceiling.
     pub max_input_mb: Option<u64>,
+    /// The largest params (as compact JSON) the kind accepts, in KiB, instead of the default
+    /// (`KILN_MAX_PARAMS_KB`); `KILN_MAX_KIND_PARAMS_MB` is the ceiling.
+    pub max_params_kb: Option<u64>,
 }
 
 fn any_object_schema() -> serde_json::Value {
@@ -88,18 +91,22 @@ impl Kind {
         &self.manifest.name
     }
 
-    /// Checks params against the kind's schema; the error lists every problem with its JSON path.
+    /// Checks params against the kind's schema; the error lists up to ten problems, each with its JSON
+    /// path and a short excerpt of the value there (never the whole value: it may be megabytes).
     pub fn validate_params(&self, params: &serde_json::Value) -> Result<(), String> {
         let problems: Vec<String> = self
             .validator
             .iter_errors(params)
             .take(10)
             .map(|e| {
-                let path = e.instance_path.to_string();
+                // The masked message leaves the value out (it may be megabytes); an excerpt stands in.
+                let path = crate::text::capped(e.instance_path.to_string(), 200);
+                let got = crate::text::json_excerpt(&e.instance, 80);
+                let problem = crate::text::capped(e.masked().to_string(), 300);
                 if path.is_empty() {
-                    e.to_string()
+                    format!("{problem} (got {got})")
                 } else {
-                    format!("{path}: {e}")
+                    format!("{path}: {problem} (got {got})")
                 }
             })
             .collect();

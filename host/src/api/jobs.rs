@@ -107,6 +107,15 @@ pub async fn submit(
         .as_ref()
         .map(|_| payload_hash(&kind_name, &params, submission.input.as_deref()));
     let params = params.to_string();
+    let max_params = state.config.max_params(kind.manifest.limits.as_ref());
+    if params.len() as u64 > max_params {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "kind `{kind_name}` takes params of at most {} KiB (limit `max-params`, as compact JSON); \
+             these have {} bytes",
+            max_params >> 10,
+            params.len()
+        )));
+    }
     // Taken before the job exists, so an invoke cannot miss its end however fast the worker is.
     let watch = wait.map(|wait| (wait, state.changes.watch()));
     let submitted = state
@@ -182,7 +191,6 @@ pub async fn submit(
         tenant: tenant.0.clone(),
         kind: kind_name,
         version: kind.version.clone(),
-        params,
         status: Status::Queued,
         progress: 0.0,
         attempts: 0,

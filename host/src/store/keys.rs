@@ -9,6 +9,7 @@
 //! |--------------------------------------|--------|----------------------------------------------------|------------------------|
 //! | `{kiln}:job:<tenant>:<id>`           | hash   | the job document (fields in `store::fields`)      | `ttl` after final state|
 //! | `{kiln}:input:<tenant>:<id>`         | string | the uploaded input bytes                           | deleted at final state |
+//! | `{kiln}:params:<tenant>:<id>`        | string | the job's params JSON, read only by the claim      | deleted at success; `ttl` after failure or cancel |
 //! | `{kiln}:result:<tenant>:<id>`        | string | the output bytes                                   | `ttl`                  |
 //! | `{kiln}:log:<tenant>:<id>`           | string | the guest's log of its last attempt (≤ 64 KiB)     | `ttl` from that attempt|
 //! | `{kiln}:jobs:<tenant>`               | zset   | ids of the tenant's jobs (score 0, by lex = time)  | pruned by listing and by the workers' sweep |
@@ -62,6 +63,11 @@ pub fn job(tenant: &str, id: JobId) -> String {
 
 pub fn input(tenant: &str, id: JobId) -> String {
     format!("{PREFIX}:input:{tenant}:{id}")
+}
+
+/// Beside the job, not in it: params may be megabytes, and only the worker's claim reads them.
+pub fn params(tenant: &str, id: JobId) -> String {
+    format!("{PREFIX}:params:{tenant}:{id}")
 }
 
 pub fn result(tenant: &str, id: JobId) -> String {

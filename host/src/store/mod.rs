@@ -232,6 +232,7 @@ impl Store {
             .key(keys::READY_SET)
             .key(keys::WAKE)
             .key(keys::INDEXED)
+            .key(keys::params(job.tenant, job.id))
             .arg(job.id.to_string())
             .arg(job.tenant)
             .arg(job.kind)
@@ -276,15 +277,15 @@ impl Store {
 
     pub async fn get(&self, tenant: &str, id: JobId) -> Result<Option<JobRecord>> {
         let mut conn = self.conn.clone();
-        let fields: HashMap<String, String> = conn.hgetall(keys::job(tenant, id)).await?;
-        parse_record(id, fields)
+        let values: Vec<Option<String>> = read_record(&keys::job(tenant, id)).query_async(&mut conn).await?;
+        parse_record(id, values)
     }
 
     /// The job and, when it succeeded, its result bytes, in one round trip.
     pub async fn get_with_result(&self, tenant: &str, id: JobId) -> Result<Option<(JobRecord, Option<Bytes>)>> {
         let mut conn = self.conn.clone();
-        let (fields, result): (HashMap<String, String>, Option<Vec<u8>>) = redis::pipe()
-            .hgetall(keys::job(tenant, id))
+        let (fields, result): (Vec<Option<String>>, Option<Vec<u8>>) = redis::pipe()
+            .add_command(read_record(&keys::job(tenant, id)))
             .get(keys::result(tenant, id))
             .query_async(&mut conn)
             .await?;
@@ -319,9 +320,9 @@ impl Store {
             let ids: Vec<JobId> = ids.iter().filter_map(|id| id.parse().ok()).collect();
             let mut pipe = redis::pipe();
             for id in &ids {
-                pipe.hgetall(keys::job(tenant, *id));
+                pipe.add_command(read_record(&keys::job(tenant, *id)));
             }
-            let docs: Vec<HashMap<String, String>> = pipe.query_async(&mut conn).await?;
+            let docs: Vec<Vec<Option<String>>> = pipe.query_async(&mut conn).await?;
             let mut expired = Vec::new();
             for (id, fields) in ids.iter().zip(docs) {
                 scanned += 1;
@@ -364,6 +365,7 @@ impl Store {
             .key(keys::running(tenant))
             .key(keys::QUEUED_BY_KIND)
             .key(keys::queue(tenant))
+            .key(keys::params(tenant, id))
             .arg(keys::member(tenant, id))
             .arg(now_millis())
             .arg(self.ttl_ms())
@@ -460,6 +462,7 @@ impl Store {
             .key(keys::finished_in_minute(now_millis() / 60_000))
             .key(keys::QUEUED_BY_KIND)
             .key(keys::log(&claim.tenant, claim.id))
+            .key(keys::params(&claim.tenant, claim.id))
             .arg(claim.member())
             .arg(&claim.lease);
         let now = now_millis();
@@ -572,7 +575,39 @@ impl Store {
     }
 }
 
-fn parse_record(id: JobId, mut f: HashMap<String, String>) -> Result<Option<JobRecord>> {
+/// The fields of a job document that the API shows or needs (never `params`, which can be megabytes):
+/// every API read of a job fetches these with one HMGET, so a listing costs what its answer shows.
+const RECORD_FIELDS: [&str; 14] = [
+    "status",
+    "tenant",
+    "kind",
+    "version",
+    "progress",
+    "attempts",
+    "max_attempts",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "expires_at",
+    "media_type",
+    "error_code",
+    "error_message",
+];
+
+/// HMGET of [`RECORD_FIELDS`]; [`parse_record`] reads its answer.
+fn read_record(job_key: &str) -> redis::Cmd {
+    let mut cmd = redis::cmd("HMGET");
+    cmd.arg(job_key).arg(&RECORD_FIELDS[..]);
+    cmd
+}
+
+/// A job document from the values of [`read_record`]; `None` when the job does not exist (expired).
+fn parse_record(id: JobId, values: Vec<Option<String>>) -> Result<Option<JobRecord>> {
+    let mut f: HashMap<&str, String> = RECORD_FIELDS
+        .into_iter()
+        .zip(values)
+        .filter_map(|(field, value)| value.map(|v| (field, v)))
+        .collect();
     if f.is_empty() {
         return Ok(None);
     }
@@ -597,7 +632,6 @@ fn parse_record(id: JobId, mut f: HashMap<String, String>) -> Result<Option<JobR
         tenant: take("tenant").ok_or_else(|| corrupt("tenant"))?,
         kind: take("kind").ok_or_else(|| corrupt("kind"))?,
         version: take("version").unwrap_or_default(),
-        params: take("params").unwrap_or_else(|| "{}".into()),
         progress: take("progress").and_then(|p| p.parse().ok()).unwrap_or(0.0),
         attempts: number(take("attempts"), "attempts")?.unwrap_or(0) as u32,
         max_attempts: number(take("max_attempts"), "max_attempts")?.unwrap_or(1) as u32,

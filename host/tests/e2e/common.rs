@@ -27,7 +27,8 @@ impl Redis {
         Self::start_with(&["--appendonly", "yes", "--appendfsync", "always"])
     }
 
-    fn start_with(extra: &[&str]) -> Self {
+    /// With extra `redis-server` flags, e.g. a small `--maxmemory`.
+    pub fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("redis+unix://{}", dir.path().join("redis.sock").display());
         let mut redis = Self {

@@ -11,6 +11,7 @@ mod cli;
 mod cluster;
 mod events;
 mod first_run;
+mod limits;
 mod observability;
 mod openapi;
 mod plugins;

@@ -1,8 +1,10 @@
+#!lua flags=allow-oom
+-- allow-oom: cancelling frees the input, so it must work when Redis is full.
 -- Cancels a queued or running job. A running job loses its lease, so its worker's next renewal fails and
 -- the worker interrupts the guest. A queued job leaves its tenant's queue (LREM: O(queue length), bounded
 -- by the max-queued quota), so queue depths, which autoscaling reads, count only jobs that will run.
 -- KEYS: 1 job, 2 input, 3 leases, 4 delayed, 5 the tenant's running set, 6 queued jobs by kind,
---       7 the tenant's queue
+--       7 the tenant's queue, 8 params
 -- ARGV: 1 member, 2 now, 3 ttl (ms), 4 id, 5 the changes channel
 -- Returns the status before the call, or nil for an unknown job.
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -21,6 +23,7 @@ if status == 'queued' or status == 'running' then
   end
   redis.call('SREM', KEYS[5], ARGV[4])
   redis.call('DEL', KEYS[2])
+  redis.call('PEXPIRE', KEYS[8], ARGV[3])
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   redis.call('PUBLISH', ARGV[5], ARGV[1])
 end

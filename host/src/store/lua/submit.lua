@@ -1,17 +1,20 @@
--- Accepts a job: document, input, listing entry and queue entry in one atomic step, then wakes a worker.
--- With an Idempotency-Key (KEYS[9]), a key already used for the same payload returns that job instead, and
+#!lua
+-- No flags: under `maxmemory` Redis refuses this script before it runs, so a full Redis never holds half
+-- a submit (the API answers 503 + Retry-After).
+-- Accepts a job: document, params, input, listing entry and queue entry in one atomic step, then wakes a worker.
+-- With an Idempotency-Key (KEYS[10]), a key already used for the same payload returns that job instead, and
 -- one used for another payload refuses; the key is kept for the job TTL (the idempotency window).
 -- Quotas are checked here too, so a burst of concurrent submits cannot overshoot them: at most ARGV[11]
 -- jobs in the tenant's queue, at most ARGV[12] submits in one second (0: no limit).
 -- KEYS: 1 job, 2 input, 3 index, 4 queue, 5 ready ring, 6 ready set, 7 wake, 8 indexed tenants,
---       [9 idempotency key]
+--       9 params, [10 idempotency key]
 -- ARGV: 1 id, 2 tenant, 3 kind, 4 version, 5 params, 6 created_at, 7 max_attempts, 8 has_input, 9 input,
 --       10 key prefix, 11 max queued, 12 max submits per second, 13 now (s),
 --       [14 payload hash, 15 idempotency window (ms)]
 -- Returns 'new', 'same:<id>' (the key's job, same payload), 'reused:<id>' (the key's job, other payload),
 -- or 'quota:queued:<limit>' / 'quota:rate:<limit>' (nothing was queued).
-if KEYS[9] then
-  local seen = redis.call('GET', KEYS[9])
+if KEYS[10] then
+  local seen = redis.call('GET', KEYS[10])
   if seen then
     local id, hash = string.match(seen, '^(%S+) (%S+)$')
     -- A key outliving its job (it should not: the job lasts longer) is free again.
@@ -38,12 +41,14 @@ if max_rate > 0 then
     return 'quota:rate:' .. max_rate
   end
 end
-if KEYS[9] then
-  redis.call('SET', KEYS[9], ARGV[1] .. ' ' .. ARGV[14], 'PX', ARGV[15])
+if KEYS[10] then
+  redis.call('SET', KEYS[10], ARGV[1] .. ' ' .. ARGV[14], 'PX', ARGV[15])
 end
 redis.call('HSET', KEYS[1],
-  'id', ARGV[1], 'tenant', ARGV[2], 'kind', ARGV[3], 'version', ARGV[4], 'params', ARGV[5],
+  'id', ARGV[1], 'tenant', ARGV[2], 'kind', ARGV[3], 'version', ARGV[4],
   'status', 'queued', 'progress', 0, 'attempts', 0, 'max_attempts', ARGV[7], 'created_at', ARGV[6])
+-- Beside the document, so that reading a job never reads its params.
+redis.call('SET', KEYS[9], ARGV[5])
 if ARGV[8] == '1' then
   redis.call('SET', KEYS[2], ARGV[9])
 end

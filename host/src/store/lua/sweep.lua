@@ -1,3 +1,5 @@
+#!lua flags=allow-oom
+-- allow-oom: it only removes entries, which is what a full Redis needs.
 -- Bounded housekeeping, run by workers every minute: removes listing-index entries whose job document has
 -- expired (listing prunes them too, but only where someone lists), and forgets tenants whose index is empty.
 -- Ids are UUIDv7, so the index's lex order is submit order and the oldest entries, checked first, are the
