@@ -210,6 +210,9 @@ pub struct QuotaArgs {
     /// Jobs the tenant may submit per second (0: no limit).
     #[arg(long)]
     pub max_per_second: Option<u32>,
+    /// Bytes the tenant may hold in Redis: queued inputs and params, kept results and logs (0: no limit).
+    #[arg(long)]
+    pub max_bytes: Option<u64>,
 }
 
 impl From<QuotaArgs> for crate::store::TenantQuotas {
@@ -218,6 +221,7 @@ impl From<QuotaArgs> for crate::store::TenantQuotas {
             max_queued: args.max_queued,
             max_running: args.max_running,
             max_per_second: args.max_per_second,
+            max_bytes: args.max_bytes,
         }
     }
 }
@@ -266,6 +270,10 @@ pub struct ServeArgs {
     /// Jobs a tenant may submit per second, unless set per tenant; 0: no limit.
     #[arg(long, env = "KILN_MAX_SUBMITS_PER_SECOND", default_value_t = 0)]
     pub max_submits_per_second: u32,
+    /// Bytes a tenant may hold in Redis (queued inputs and params, kept results and logs), unless set per
+    /// tenant; 0: no limit.
+    #[arg(long, env = "KILN_MAX_BYTES_PER_TENANT", default_value_t = 1 << 30)]
+    pub max_bytes_per_tenant: u64,
     /// Jobs a tenant may run at once across all workers, unless set per tenant; 0: no limit.
     #[arg(long, env = "KILN_MAX_RUNNING_PER_TENANT", default_value_t = 0)]
     pub max_running_per_tenant: u32,
@@ -344,6 +352,7 @@ impl ServeArgs {
             quotas: crate::store::SubmitQuotas {
                 max_queued: self.max_queued_per_tenant,
                 max_per_second: self.max_submits_per_second,
+                max_bytes: self.max_bytes_per_tenant,
             },
             max_params_bytes: self.max_params_kb << 10,
             max_kind_params_bytes: self.max_kind_params_mb << 20,

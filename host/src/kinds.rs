@@ -99,14 +99,17 @@ impl Kind {
             .iter_errors(params)
             .take(10)
             .map(|e| {
-                // The masked message leaves the value out (it may be megabytes); an excerpt stands in.
+                // A small value may be quoted whole; for a large one (it may be megabytes) the masked
+                // message leaves it out and an excerpt stands in.
                 let path = crate::text::capped(e.instance_path.to_string(), 200);
-                let got = crate::text::json_excerpt(&e.instance, 80);
-                let problem = crate::text::capped(e.masked().to_string(), 300);
+                let problem = match crate::text::json_excerpt(&e.instance, 80) {
+                    (_, false) => crate::text::capped(e.to_string(), 300),
+                    (got, true) => format!("{} (got {got})", crate::text::capped(e.masked().to_string(), 300)),
+                };
                 if path.is_empty() {
-                    format!("{problem} (got {got})")
+                    problem
                 } else {
-                    format!("{path}: {problem} (got {got})")
+                    format!("{path}: {problem}")
                 }
             })
             .collect();
@@ -204,6 +207,10 @@ mod tests {
                 .validate_params(&serde_json::json!({"no_such_field": 1}))
                 .unwrap_err();
             assert!(problem.contains("no_such_field"), "{problem}");
+            // A huge wrong value is named by its path and an excerpt, never quoted whole.
+            let huge = serde_json::json!({"crop": vec![7; 1_000_000], "mode": vec![7; 1_000_000]});
+            let problem = kind.validate_params(&huge).unwrap_err();
+            assert!(problem.len() < 2048 && problem.contains("[7,7,7"), "{problem}");
         }
     }
 

@@ -35,11 +35,15 @@ impl Excerpt {
         Self { buf: Vec::new(), max }
     }
 
-    /// What was written, cut at a char boundary with "…" if more was offered than fits.
-    pub fn finish(self) -> String {
-        let full = self.buf.len() > self.max;
+    /// What was written, cut at a char boundary with "…" if more was offered than fits; `true` if cut.
+    pub fn finish(self) -> (String, bool) {
+        let cut = self.buf.len() > self.max;
         let text = String::from_utf8_lossy(&self.buf).into_owned();
-        if full { capped(text, self.max) } else { text }
+        if cut {
+            (capped(text, self.max), true)
+        } else {
+            (text, false)
+        }
     }
 }
 
@@ -60,8 +64,9 @@ impl std::io::Write for Excerpt {
     }
 }
 
-/// The start of `value` as compact JSON, at most `max` bytes, without serializing the rest of it.
-pub fn json_excerpt(value: &serde_json::Value, max: usize) -> String {
+/// The start of `value` as compact JSON, at most `max` bytes, without serializing the rest of it; `true`
+/// if it was cut.
+pub fn json_excerpt(value: &serde_json::Value, max: usize) -> (String, bool) {
     let mut excerpt = Excerpt::new(max);
     let _ = serde_json::to_writer(&mut excerpt, value);
     excerpt.finish()
@@ -84,11 +89,14 @@ mod tests {
     #[test]
     fn an_excerpt_of_a_huge_value_is_short() {
         let huge = serde_json::Value::Array(vec![serde_json::json!(12345); 1_000_000]);
-        let excerpt = json_excerpt(&huge, 40);
+        let (excerpt, cut) = json_excerpt(&huge, 40);
         assert!(
-            excerpt.len() <= 40 && excerpt.starts_with("[12345,") && excerpt.ends_with('…'),
+            cut && excerpt.len() <= 40 && excerpt.starts_with("[12345,") && excerpt.ends_with('…'),
             "{excerpt}"
         );
-        assert_eq!(json_excerpt(&serde_json::json!({"a": 1}), 40), r#"{"a":1}"#);
+        assert_eq!(
+            json_excerpt(&serde_json::json!({"a": 1}), 40),
+            (r#"{"a":1}"#.into(), false)
+        );
     }
 }

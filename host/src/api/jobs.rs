@@ -170,6 +170,20 @@ pub async fn submit(
                     ),
                     retry_after: 5,
                 },
+                Quota::Bytes(limit) => ApiError::TooManyRequests {
+                    detail: format!(
+                        "quota `max-bytes` reached: tenant `{}` may hold {limit} bytes in Kiln (inputs and \
+                         params of waiting jobs, results and logs of finished ones); submit more when some \
+                         have finished or expired",
+                        tenant.as_str()
+                    ),
+                    retry_after: 30,
+                },
+                Quota::TooBig(limit) => ApiError::PayloadTooLarge(format!(
+                    "this job's params and input are more than tenant `{}` may hold (quota `max-bytes`, \
+                     {limit} bytes)",
+                    tenant.as_str()
+                )),
                 Quota::Rate(limit) => ApiError::TooManyRequests {
                     detail: format!(
                         "quota `submit-rate` reached: tenant `{}` may submit {limit} jobs per second",

@@ -64,6 +64,7 @@ impl Default for ApiConfig {
             quotas: crate::store::SubmitQuotas {
                 max_queued: 10_000,
                 max_per_second: 0,
+                max_bytes: 1 << 30,
             },
             max_params_bytes: 1 << 20,
             max_kind_params_bytes: 16 << 20,

@@ -106,6 +106,9 @@ pub struct NewJob<'a> {
 pub struct SubmitQuotas {
     pub max_queued: u64,
     pub max_per_second: u32,
+    /// Bytes the tenant may hold in Redis: inputs and params of its unfinished jobs, results, logs and
+    /// params its finished jobs keep.
+    pub max_bytes: u64,
 }
 
 /// Which quota a refused submit ran into, and its limit.
@@ -113,6 +116,10 @@ pub struct SubmitQuotas {
 pub enum Quota {
     Queued(u64),
     Rate(u64),
+    /// The tenant holds too many bytes to take this job now.
+    Bytes(u64),
+    /// This job alone is bigger than the tenant's byte quota.
+    TooBig(u64),
 }
 
 /// What [`Store::submit`] did.
@@ -246,12 +253,14 @@ impl Store {
             .arg(job.quotas.max_queued)
             .arg(job.quotas.max_per_second)
             .arg(now_millis() / 1000);
-        if let Some((key, hash)) = job.idempotency {
-            invocation
-                .key(keys::idempotency(job.tenant, key))
-                .arg(hash)
-                .arg(self.ttl_ms());
-        }
+        let (hash, window) = match job.idempotency {
+            Some((key, hash)) => {
+                invocation.key(keys::idempotency(job.tenant, key));
+                (hash, self.ttl_ms())
+            }
+            None => ("", 0),
+        };
+        invocation.arg(hash).arg(window).arg(job.quotas.max_bytes);
         let answer: String = invocation.invoke_async(&mut conn).await?;
         let earlier = |id: &str| {
             id.parse()
@@ -265,6 +274,8 @@ impl Store {
                 let parsed = match quota.split_once(':') {
                     Some(("queued", limit)) => limit.parse().ok().map(Quota::Queued),
                     Some(("rate", limit)) => limit.parse().ok().map(Quota::Rate),
+                    Some(("bytes", limit)) => limit.parse().ok().map(Quota::Bytes),
+                    Some(("too-big", limit)) => limit.parse().ok().map(Quota::TooBig),
                     _ => None,
                 };
                 parsed
@@ -318,29 +329,55 @@ impl Store {
                 return Ok((jobs, None));
             }
             let ids: Vec<JobId> = ids.iter().filter_map(|id| id.parse().ok()).collect();
+            let mut expired = Vec::new();
+            let wanted = |status: &str, kind: &str| {
+                query.status.is_none_or(|s| s.as_str() == status) && query.kind.as_ref().is_none_or(|k| k == kind)
+            };
+            // With a filter, read only the two fields it tests first, and whole records of the matches: a
+            // sparse filter then costs two short fields per job scanned.
+            let matches: Vec<JobId> = if query.status.is_some() || query.kind.is_some() {
+                let mut pipe = redis::pipe();
+                for id in &ids {
+                    pipe.cmd("HMGET").arg(keys::job(tenant, *id)).arg("status").arg("kind");
+                }
+                let probes: Vec<(Option<String>, Option<String>)> = pipe.query_async(&mut conn).await?;
+                ids.iter()
+                    .zip(probes)
+                    .filter_map(|(id, probe)| match probe {
+                        (None, _) => {
+                            expired.push(id.to_string());
+                            None
+                        }
+                        (Some(status), kind) => wanted(&status, kind.as_deref().unwrap_or_default()).then_some(*id),
+                    })
+                    .collect()
+            } else {
+                ids.clone()
+            };
             let mut pipe = redis::pipe();
-            for id in &ids {
+            for id in &matches {
                 pipe.add_command(read_record(&keys::job(tenant, *id)));
             }
-            let docs: Vec<Vec<Option<String>>> = pipe.query_async(&mut conn).await?;
-            let mut expired = Vec::new();
-            for (id, fields) in ids.iter().zip(docs) {
-                scanned += 1;
-                cursor = Some(*id);
+            let docs: Vec<Vec<Option<String>>> = if matches.is_empty() {
+                Vec::new()
+            } else {
+                pipe.query_async(&mut conn).await?
+            };
+            for (id, fields) in matches.iter().zip(docs) {
                 match parse_record(*id, fields)? {
                     None => expired.push(id.to_string()),
                     Some(record) => {
-                        let wanted = query.status.is_none_or(|s| s == record.status)
-                            && query.kind.as_ref().is_none_or(|k| *k == record.kind);
-                        if wanted {
+                        if wanted(record.status.as_str(), &record.kind) {
                             jobs.push(record);
                             if jobs.len() == query.limit {
-                                return Ok((jobs, cursor));
+                                return Ok((jobs, Some(*id)));
                             }
                         }
                     }
                 }
             }
+            scanned += ids.len();
+            cursor = ids.last().copied().or(cursor);
             if !expired.is_empty() {
                 let _: i64 = conn.zrem(&index, expired).await?;
             }
@@ -366,6 +403,9 @@ impl Store {
             .key(keys::QUEUED_BY_KIND)
             .key(keys::queue(tenant))
             .key(keys::params(tenant, id))
+            .key(keys::BYTES_HELD)
+            .key(keys::held(tenant))
+            .key(keys::log(tenant, id))
             .arg(keys::member(tenant, id))
             .arg(now_millis())
             .arg(self.ttl_ms())
@@ -463,6 +503,8 @@ impl Store {
             .key(keys::QUEUED_BY_KIND)
             .key(keys::log(&claim.tenant, claim.id))
             .key(keys::params(&claim.tenant, claim.id))
+            .key(keys::BYTES_HELD)
+            .key(keys::held(&claim.tenant))
             .arg(claim.member())
             .arg(&claim.lease);
         let now = now_millis();
@@ -502,9 +544,11 @@ impl Store {
         let mut conn = self.conn.clone();
         Ok(SWEEP
             .key(keys::INDEXED)
+            .key(keys::BYTES_HELD)
             .arg(cursor)
             .arg(keys::PREFIX)
             .arg(per_tenant)
+            .arg(now_millis())
             .invoke_async(&mut conn)
             .await?)
     }

@@ -193,7 +193,7 @@ async fn a_full_redis_finishes_every_accepted_job_and_refuses_new_submits() {
     let mut ids = Vec::new();
     for i in 0..16 {
         let body = if i % 2 == 0 {
-            json!({"params": {"mode": "sleep", "ms": 700}})
+            json!({"params": {"mode": "sleep", "ms": 1500}})
         } else {
             json!({"params": {"mode": "echo"}, "input_base64": base64_encode(&input)})
         };
@@ -278,6 +278,92 @@ async fn a_full_redis_finishes_every_accepted_job_and_refuses_new_submits() {
             assert_eq!(exists, 0, "the {gone} of job {id} was freed");
         }
     }
+}
+
+#[tokio::test]
+async fn a_byte_quota_counts_inputs_and_kept_results_until_they_expire() {
+    const QUOTA: usize = 300_000;
+    let redis = Redis::start();
+    let kinds = hostile_kinds_dir();
+    let quota = QUOTA.to_string();
+    let kiln = Kiln::serve(
+        &redis,
+        &args(
+            &kinds,
+            &[
+                "--max-bytes-per-tenant",
+                &quota,
+                "--job-ttl-secs",
+                "3",
+                "--sweep-secs",
+                "1",
+            ],
+        ),
+    );
+    // A PNG of noise, so about 3 bytes per pixel whatever the encoder does; the echo returns it.
+    let noise = |side: u32| {
+        let mut state = 12345u32;
+        encode_png(&image::RgbImage::from_fn(side, side, |_, _| {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            image::Rgb([(state >> 24) as u8, (state >> 16) as u8, (state >> 8) as u8])
+        }))
+    };
+    let echo = |input: &[u8]| json!({"params": {"mode": "echo"}, "input_base64": base64_encode(input)});
+    let (small, medium, huge) = (noise(180), noise(225), noise(330));
+    assert!(
+        small.len() < 100_000 && medium.len() > 150_000 && huge.len() > QUOTA,
+        "{}",
+        huge.len()
+    );
+    let held = || async {
+        let stats = send_json(client().get(kiln.url("/v1/stats"))).await;
+        stats["bytes_by_tenant"][TENANT].as_u64().unwrap_or(0)
+    };
+
+    // One job bigger than the whole quota can never fit: 413.
+    let problem = expect_problem(post(&kiln, "hostile", &echo(&huge)).await, 413).await;
+    assert!(problem["detail"].as_str().unwrap().contains("max-bytes"), "{problem}");
+
+    // Two echo jobs of < 100 kB: their results stay counted once they are done (the inputs are released).
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let id = submit(&kiln, &echo(&small)).await;
+        let done = wait_final(&kiln, &id, Duration::from_secs(60)).await;
+        assert_eq!(done["status"], "succeeded", "{done}");
+        ids.push(id);
+    }
+    let after_two = held().await;
+    let results = 2 * small.len() as u64;
+    assert!((results..results + 1000).contains(&after_two), "{after_two} bytes held");
+    let metrics = send_text(client().get(kiln.url("/metrics"))).await;
+    assert!(metrics.contains(&format!("kiln_bytes_held {after_two}")), "{metrics}");
+
+    // A third does not fit while those are kept: 429 naming the quota, with Retry-After.
+    let response = post(&kiln, "hostile", &echo(&medium)).await;
+    assert!(response.headers().contains_key("retry-after"));
+    let problem = expect_problem(response, 429).await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("quota `max-bytes`"),
+        "{problem}"
+    );
+
+    // Once they expire, the sweep releases their bytes and the tenant may submit again.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while held().await > 0 {
+        assert!(Instant::now() < deadline, "the expired results are still counted");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut conn = redis.conn();
+    let entries: i64 = redis::cmd("ZCARD")
+        .arg(format!("{{kiln}}:held:{TENANT}"))
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(entries, 0);
+    let id = submit(&kiln, &echo(&medium)).await;
+    assert_eq!(
+        wait_final(&kiln, &id, Duration::from_secs(60)).await["status"],
+        "succeeded"
+    );
 }
 
 fn base64_encode(bytes: &[u8]) -> String {

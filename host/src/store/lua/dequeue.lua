@@ -62,8 +62,20 @@ for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT
     redis.call('HSET', key, 'error_code', 'lost-worker', 'error_message', message)
     if tonumber(job[2]) >= tonumber(job[3]) then
       redis.call('HSET', key, 'status', 'failed', 'finished_at', now, 'expires_at', now + ttl)
-      redis.call('DEL', prefix .. ':input:' .. tenant .. ':' .. id)
-      redis.call('PEXPIRE', prefix .. ':params:' .. tenant .. ':' .. id, ttl)
+      -- As in cancel.lua: the input is released, the params (counted at submit) and any log are kept.
+      local input = prefix .. ':input:' .. tenant .. ':' .. id
+      local params = prefix .. ':params:' .. tenant .. ':' .. id
+      local log = redis.call('STRLEN', prefix .. ':log:' .. tenant .. ':' .. id)
+      local bytes = prefix .. ':bytes'
+      if redis.call('HINCRBY', bytes, tenant, log - redis.call('STRLEN', input)) <= 0 then
+        redis.call('HDEL', bytes, tenant)
+      end
+      local kept = log + redis.call('STRLEN', params)
+      if kept > 0 then
+        redis.call('ZADD', prefix .. ':held:' .. tenant, now + ttl, id .. '/' .. kept)
+      end
+      redis.call('DEL', input)
+      redis.call('PEXPIRE', params, ttl)
       redis.call('PEXPIRE', key, ttl)
     else
       redis.call('HSET', key, 'status', 'queued', 'progress', 0)

@@ -7,7 +7,7 @@
 -- shutting down) puts the job back at the head of its queue at once and gives back the attempt.
 -- KEYS: 1 job, 2 input, 3 result, 4 leases, 5 delayed, 6 queue, 7 ready ring, 8 ready set, 9 wake,
 --       10 the tenant's running set, 11 this minute's finished-jobs counter, 12 queued jobs by kind,
---       13 the job's log, 14 params
+--       13 the job's log, 14 params, 15 bytes held per tenant, 16 the tenant's held-bytes expiry zset
 -- ARGV: 1 member, 2 lease, 3 outcome (succeeded|failed|retry|release), 4 now, 5 ttl (ms),
 --       6 error code, 7 error message, 8 retry at (ms), 9 media type, 10 result bytes,
 --       11 the guest's log of this attempt ('' for none: an earlier log is kept), 12 the changes channel
@@ -24,7 +24,10 @@ if outcome == 'retry' then
     outcome = 'failed'
   end
 end
+-- Bytes the job held until now (its input and params, counted at submit), released at its final state.
+local freed = 0
 if outcome == 'succeeded' or outcome == 'failed' then
+  freed = redis.call('STRLEN', KEYS[2]) + redis.call('STRLEN', KEYS[14])
   redis.call('DEL', KEYS[2])
   if outcome == 'succeeded' then
     redis.call('DEL', KEYS[14])
@@ -72,4 +75,13 @@ if redis.call('INCR', KEYS[11]) == 1 then
   redis.call('EXPIRE', KEYS[11], 3600)
 end
 redis.call('PEXPIRE', KEYS[1], ttl)
+-- What it keeps for the TTL (result, log, a failed job's params) is counted until the sweep sees it expire.
+local kept = redis.call('STRLEN', KEYS[3]) + redis.call('STRLEN', KEYS[13]) + redis.call('STRLEN', KEYS[14])
+local tenant = redis.call('HGET', KEYS[1], 'tenant')
+if redis.call('HINCRBY', KEYS[15], tenant, kept - freed) <= 0 then
+  redis.call('HDEL', KEYS[15], tenant)
+end
+if kept > 0 then
+  redis.call('ZADD', KEYS[16], now + ttl, redis.call('HGET', KEYS[1], 'id') .. '/' .. kept)
+end
 return 1
