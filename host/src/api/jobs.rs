@@ -51,7 +51,7 @@ use serde_json::{Map, Value};
         (status = 400, description = "Bad JSON, multipart, base64, query or header, or a missing or unexpected input", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No kind has this name", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "With `wait`: the job failed or was cancelled (with `job_status` and `error`)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the limit, the params over the kind's cap (`max-params`), or the job bigger than the tenant's byte quota (`max-bytes`)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Neither JSON nor multipart", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The params do not fit the kind's schema, or the Idempotency-Key was used for another payload", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "A tenant quota is used up (the detail names it)", body = Problem, content_type = "application/problem+json",
