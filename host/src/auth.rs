@@ -138,6 +138,7 @@ impl KeyRing {
         SubmitQuotas {
             max_queued: own.max_queued.unwrap_or(defaults.max_queued),
             max_per_second: own.max_per_second.unwrap_or(defaults.max_per_second),
+            max_bytes: own.max_bytes.unwrap_or(defaults.max_bytes),
         }
     }
 

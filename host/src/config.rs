@@ -210,6 +210,9 @@ pub struct QuotaArgs {
     /// Jobs the tenant may submit per second (0: no limit).
     #[arg(long)]
     pub max_per_second: Option<u32>,
+    /// Bytes the tenant may hold in Redis: queued inputs and params, kept results and logs (0: no limit).
+    #[arg(long)]
+    pub max_bytes: Option<u64>,
 }
 
 impl From<QuotaArgs> for crate::store::TenantQuotas {
@@ -218,6 +221,7 @@ impl From<QuotaArgs> for crate::store::TenantQuotas {
             max_queued: args.max_queued,
             max_running: args.max_running,
             max_per_second: args.max_per_second,
+            max_bytes: args.max_bytes,
         }
     }
 }
@@ -266,6 +270,10 @@ pub struct ServeArgs {
     /// Jobs a tenant may submit per second, unless set per tenant; 0: no limit.
     #[arg(long, env = "KILN_MAX_SUBMITS_PER_SECOND", default_value_t = 0)]
     pub max_submits_per_second: u32,
+    /// Bytes a tenant may hold in Redis (queued inputs and params, kept results and logs), unless set per
+    /// tenant; 0: no limit.
+    #[arg(long, env = "KILN_MAX_BYTES_PER_TENANT", default_value_t = 1 << 30)]
+    pub max_bytes_per_tenant: u64,
     /// Jobs a tenant may run at once across all workers, unless set per tenant; 0: no limit.
     #[arg(long, env = "KILN_MAX_RUNNING_PER_TENANT", default_value_t = 0)]
     pub max_running_per_tenant: u32,
@@ -297,6 +305,12 @@ pub struct ServeArgs {
     /// The longest run a kind's manifest (`limits.timeout_secs`) may ask for, in seconds.
     #[arg(long, env = "KILN_MAX_KIND_TIMEOUT_SECS", default_value_t = 300.0)]
     pub max_kind_timeout_secs: f64,
+    /// Largest params of a job (as compact JSON), in KiB, unless its kind's manifest asks for more.
+    #[arg(long, env = "KILN_MAX_PARAMS_KB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_params_kb: u64,
+    /// The largest params a kind's manifest (`limits.max_params_kb`) may ask for, in MiB.
+    #[arg(long, env = "KILN_MAX_KIND_PARAMS_MB", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub max_kind_params_mb: u64,
     /// The largest output a kind's manifest (`limits.max_output_mb`) may ask for, in MiB.
     #[arg(long, env = "KILN_MAX_KIND_OUTPUT_MB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub max_kind_output_mb: u64,
@@ -356,8 +370,11 @@ impl ServeArgs {
             quotas: crate::store::SubmitQuotas {
                 max_queued: self.max_queued_per_tenant,
                 max_per_second: self.max_submits_per_second,
+                max_bytes: self.max_bytes_per_tenant,
             },
             http: self.http_limits(),
+            max_params_bytes: self.max_params_kb << 10,
+            max_kind_params_bytes: self.max_kind_params_mb << 20,
         }
     }
 

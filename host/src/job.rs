@@ -144,11 +144,16 @@ pub struct JobError {
     pub message: String,
 }
 
+/// Longest error message kept, in bytes: a guest writes it, and it is stored, logged and shown.
+pub const MAX_ERROR_MESSAGE: usize = 2048;
+
 impl JobError {
+    /// Every job error is made here, so the stored and the logged copy are both capped
+    /// ([`MAX_ERROR_MESSAGE`], cut with "…").
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
-            message: message.into(),
+            message: crate::text::capped(message.into(), MAX_ERROR_MESSAGE),
         }
     }
 }
@@ -192,7 +197,8 @@ pub fn now_millis() -> i64 {
     (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-/// Everything stored about a job, as read back from Redis.
+/// What the API reads back about a job from Redis: everything but the params, which only the worker
+/// that claims the job reads (`{kiln}:params:<tenant>:<id>`).
 #[derive(Debug, Clone)]
 pub struct JobRecord {
     pub id: JobId,
@@ -200,7 +206,6 @@ pub struct JobRecord {
     pub kind: String,
     /// The kind version (hash of component and manifest) this job was submitted for, and runs on.
     pub version: String,
-    pub params: String,
     pub status: Status,
     pub progress: f32,
     pub attempts: u32,

@@ -46,6 +46,9 @@ pub struct KindLimits {
     pub max_output_mb: Option<u64>,
     /// The largest input the kind accepts; the API's body limit (`KILN_MAX_BODY_BYTES`) is the ceiling.
     pub max_input_mb: Option<u64>,
+    /// The largest params (as compact JSON) the kind accepts, in KiB, instead of the default
+    /// (`KILN_MAX_PARAMS_KB`); `KILN_MAX_KIND_PARAMS_MB` is the ceiling.
+    pub max_params_kb: Option<u64>,
 }
 
 fn any_object_schema() -> serde_json::Value {
@@ -125,18 +128,25 @@ impl Kind {
         &self.manifest.name
     }
 
-    /// Checks params against the kind's schema; the error lists every problem with its JSON path.
+    /// Checks params against the kind's schema; the error lists up to ten problems, each with its JSON
+    /// path and a short excerpt of the value there (never the whole value: it may be megabytes).
     pub fn validate_params(&self, params: &serde_json::Value) -> Result<(), String> {
         let problems: Vec<String> = self
             .validator
             .iter_errors(params)
             .take(10)
             .map(|e| {
-                let path = e.instance_path.to_string();
+                // A small value may be quoted whole; for a large one (it may be megabytes) the masked
+                // message leaves it out and an excerpt stands in.
+                let path = crate::text::capped(e.instance_path.to_string(), 200);
+                let problem = match crate::text::json_excerpt(&e.instance, 80) {
+                    (_, false) => crate::text::capped(e.to_string(), 300),
+                    (got, true) => format!("{} (got {got})", crate::text::capped(e.masked().to_string(), 300)),
+                };
                 if path.is_empty() {
-                    e.to_string()
+                    problem
                 } else {
-                    format!("{path}: {e}")
+                    format!("{path}: {problem}")
                 }
             })
             .collect();
@@ -252,6 +262,10 @@ mod tests {
                 .validate_params(&serde_json::json!({"no_such_field": 1}))
                 .unwrap_err();
             assert!(problem.contains("no_such_field"), "{problem}");
+            // A huge wrong value is named by its path and an excerpt, never quoted whole.
+            let huge = serde_json::json!({"crop": vec![7; 1_000_000], "mode": vec![7; 1_000_000]});
+            let problem = kind.validate_params(&huge).unwrap_err();
+            assert!(problem.len() < 2048 && problem.contains("[7,7,7"), "{problem}");
         }
     }
 

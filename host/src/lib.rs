@@ -13,6 +13,7 @@
 //! - [`job`]: the job document and its states and error codes.
 //! - [`kinds`]: kind manifests, versions, and the built-in kinds embedded at build time.
 //! - [`runtime`]: the wasmtime sandbox that runs one job.
+//! - [`text`]: size caps for text that tenants or guests wrote (error messages, problem details).
 //! - [`tenant_cli`]: `kiln tenant add|list|remove`.
 //! - [`metrics`]: Prometheus metrics of the process (`GET /metrics`).
 //! - [`refresh`]: keeps the in-memory copies of kinds and API keys fresh.
@@ -36,5 +37,6 @@ pub mod runtime;
 pub mod server;
 pub mod store;
 pub mod tenant_cli;
+pub mod text;
 pub mod web;
 pub mod worker;

@@ -65,6 +65,7 @@ pub struct Metrics {
     pub queue_depth: Gauge,
     pub retrying: Gauge,
     pub running: Gauge,
+    pub bytes_held: Gauge,
     tenants_seen: Mutex<HashSet<String>>,
 }
 
@@ -92,6 +93,7 @@ impl Metrics {
             http_requests: Family::default(),
             http_seconds: Family::new_with_constructor(seconds_histogram),
             queue_depth: Gauge::default(),
+            bytes_held: Gauge::default(),
             retrying: Gauge::default(),
             running: Gauge::default(),
             tenants_seen: Mutex::new(HashSet::new()),
@@ -142,6 +144,11 @@ impl Metrics {
             "queue_depth",
             "Jobs waiting in all tenants' queues (at scrape)",
             metrics.queue_depth.clone(),
+        );
+        registry.register(
+            "bytes_held",
+            "Bytes all tenants hold in Redis (inputs, params, results, logs; per tenant in /v1/stats) (at scrape)",
+            metrics.bytes_held.clone(),
         );
         registry.register(
             "retrying",
@@ -278,6 +285,9 @@ pub async fn handler(axum::extract::State(store): axum::extract::State<crate::st
         Ok(stats) => {
             metrics.queue_depth.set(stats.queued as i64);
             metrics.retrying.set(stats.retrying as i64);
+            metrics
+                .bytes_held
+                .set(stats.bytes_by_tenant.values().sum::<u64>() as i64);
             metrics.running.set(stats.running as i64);
         }
         Err(e) => {

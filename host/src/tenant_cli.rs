@@ -25,12 +25,13 @@ pub async fn run(store: &Store, command: TenantCommand) -> anyhow::Result<()> {
             for tenant in store.tenants().await? {
                 let q = tenant.quotas;
                 println!(
-                    "{}\tcreated {}\tmax-queued {}\tmax-running {}\tmax-per-second {}",
+                    "{}\tcreated {}\tmax-queued {}\tmax-running {}\tmax-per-second {}\tmax-bytes {}",
                     tenant.name,
                     from_millis(tenant.created_at),
                     show(q.max_queued.map(|n| n.to_string())),
                     show(q.max_running.map(|n| n.to_string())),
                     show(q.max_per_second.map(|n| n.to_string())),
+                    show(q.max_bytes.map(|n| n.to_string())),
                 );
             }
         }

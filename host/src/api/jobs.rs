@@ -51,7 +51,7 @@ use serde_json::{Map, Value};
         (status = 400, description = "Bad JSON, multipart, base64, query or header, or a missing or unexpected input", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No kind has this name", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "With `wait`: the job failed or was cancelled (with `job_status` and `error`)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the limit, the params over the kind's cap (`max-params`), or the job bigger than the tenant's byte quota (`max-bytes`)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Neither JSON nor multipart", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The params do not fit the kind's schema, or the Idempotency-Key was used for another payload", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "A tenant quota is used up (the detail names it)", body = Problem, content_type = "application/problem+json",
@@ -108,6 +108,15 @@ pub async fn submit(
         .as_ref()
         .map(|_| payload_hash(&kind_name, &params, submission.input.as_deref()));
     let params = params.to_string();
+    let max_params = state.config.max_params(kind.manifest.limits.as_ref());
+    if params.len() as u64 > max_params {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "kind `{kind_name}` takes params of at most {} KiB (limit `max-params`, as compact JSON); \
+             these have {} bytes",
+            max_params >> 10,
+            params.len()
+        )));
+    }
     // Taken before the job exists, so an invoke cannot miss its end however fast the worker is.
     let watch = wait.map(|wait| (wait, state.changes.watch()));
     let submitted = state
@@ -162,6 +171,20 @@ pub async fn submit(
                     ),
                     retry_after: 5,
                 },
+                Quota::Bytes(limit) => ApiError::TooManyRequests {
+                    detail: format!(
+                        "quota `max-bytes` reached: tenant `{}` may hold {limit} bytes in Kiln (inputs and \
+                         params of waiting jobs, results and logs of finished ones); submit more when some \
+                         have finished or expired",
+                        tenant.as_str()
+                    ),
+                    retry_after: 30,
+                },
+                Quota::TooBig(limit) => ApiError::PayloadTooLarge(format!(
+                    "this job's params and input are more than tenant `{}` may hold (quota `max-bytes`, \
+                     {limit} bytes)",
+                    tenant.as_str()
+                )),
                 Quota::Rate(limit) => ApiError::TooManyRequests {
                     detail: format!(
                         "quota `submit-rate` reached: tenant `{}` may submit {limit} jobs per second",
@@ -183,7 +206,6 @@ pub async fn submit(
         tenant: tenant.0.clone(),
         kind: kind_name,
         version: kind.version.clone(),
-        params,
         status: Status::Queued,
         progress: 0.0,
         attempts: 0,

@@ -45,6 +45,20 @@ pub struct ApiConfig {
     pub quotas: crate::store::SubmitQuotas,
     /// Timeouts, the concurrency limit and the per-tenant stream cap.
     pub http: HttpLimits,
+    /// Largest params of a kind whose manifest does not ask for more, in bytes (413 beyond).
+    pub max_params_bytes: u64,
+    /// The most a manifest's `limits.max_params_kb` may ask for, in bytes.
+    pub max_kind_params_bytes: u64,
+}
+
+impl ApiConfig {
+    /// The params cap of a kind: what its manifest asks for, up to the ceiling, else the default.
+    pub fn max_params(&self, limits: Option<&crate::kinds::KindLimits>) -> u64 {
+        limits
+            .and_then(|l| l.max_params_kb)
+            .map_or(self.max_params_bytes, |kb| kb.saturating_mul(1024))
+            .min(self.max_kind_params_bytes)
+    }
 }
 
 impl Default for ApiConfig {
@@ -56,8 +70,11 @@ impl Default for ApiConfig {
             quotas: crate::store::SubmitQuotas {
                 max_queued: 10_000,
                 max_per_second: 0,
+                max_bytes: 1 << 30,
             },
             http: HttpLimits::default(),
+            max_params_bytes: 1 << 20,
+            max_kind_params_bytes: 16 << 20,
         }
     }
 }

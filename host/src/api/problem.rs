@@ -6,6 +6,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+/// Longest problem `detail`, in bytes: details may quote what the client sent (a kind name, a schema
+/// error), and an answer must not grow with the request.
+pub const MAX_DETAIL: usize = 2048;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
@@ -92,7 +96,7 @@ impl IntoResponse for ApiError {
                 tracing::error!(error = ?cause, "answering 500");
                 "Kiln hit an internal error; it has been logged".to_owned()
             }
-            other => other.to_string(),
+            other => crate::text::capped(other.to_string(), MAX_DETAIL),
         };
         let mut body = json!({
             "type": format!("urn:kiln:problem:{slug}"),

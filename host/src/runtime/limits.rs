@@ -125,6 +125,7 @@ mod tests {
             timeout_secs: Some(2.5),
             max_output_mb: None,
             max_input_mb: None,
+            max_params_kb: None,
         };
         let limits = defaults.for_kind(Some(&asks), &ceiling);
         assert_eq!(limits.memory_bytes, 1 << 30, "capped at the ceiling");

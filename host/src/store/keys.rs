@@ -9,9 +9,12 @@
 //! |--------------------------------------|--------|----------------------------------------------------|------------------------|
 //! | `{kiln}:job:<tenant>:<id>`           | hash   | the job document (fields in `store::fields`)      | `ttl` after final state|
 //! | `{kiln}:input:<tenant>:<id>`         | string | the uploaded input bytes                           | deleted at final state |
+//! | `{kiln}:params:<tenant>:<id>`        | string | the job's params JSON, read only by the claim      | deleted at success; `ttl` after failure or cancel |
 //! | `{kiln}:result:<tenant>:<id>`        | string | the output bytes                                   | `ttl`                  |
 //! | `{kiln}:log:<tenant>:<id>`           | string | the guest's log of its last attempt (≤ 64 KiB)     | `ttl` from that attempt|
 //! | `{kiln}:jobs:<tenant>`               | zset   | ids of the tenant's jobs (score 0, by lex = time)  | pruned by listing and by the workers' sweep |
+//! | `{kiln}:bytes`                       | hash   | tenant → bytes it holds in Redis (params, inputs, results, logs; byte quota) | none |
+//! | `{kiln}:held:<tenant>`               | zset   | `<id>/<bytes>` a finished job keeps, score = its expiry; the sweep releases due ones | emptied by the sweep |
 //! | `{kiln}:indexed`                     | set    | tenants that have a `jobs:<tenant>` index (sweep)  | emptied by the sweep   |
 //! | `{kiln}:idem:<tenant>:<key>`         | string | `<id> <sha256 of kind+params+input>` of a submit with `Idempotency-Key` | `ttl` from submit |
 //! | `{kiln}:queue:<tenant>`              | list   | ids ready to run, LPUSH in, RPOP out (FIFO)        | none                   |
@@ -64,6 +67,8 @@ pub const RUNNING_LIMITS: &str = "{kiln}:limits:running";
 pub const WORKERS: &str = "{kiln}:workers";
 pub const QUEUED_BY_KIND: &str = "{kiln}:queued-by-kind";
 pub const API_KEYS: &str = "{kiln}:api-keys";
+/// Bytes each tenant holds in Redis, kept by the job scripts (`submit.lua` builds it from [`PREFIX`]).
+pub const BYTES_HELD: &str = "{kiln}:bytes";
 /// The pub/sub channel of job changes (`dequeue.lua` builds it from [`PREFIX`]).
 pub const CHANGED: &str = "{kiln}:changed";
 
@@ -75,12 +80,22 @@ pub fn input(tenant: &str, id: JobId) -> String {
     format!("{PREFIX}:input:{tenant}:{id}")
 }
 
+/// Beside the job, not in it: params may be megabytes, and only the worker's claim reads them.
+pub fn params(tenant: &str, id: JobId) -> String {
+    format!("{PREFIX}:params:{tenant}:{id}")
+}
+
 pub fn result(tenant: &str, id: JobId) -> String {
     format!("{PREFIX}:result:{tenant}:{id}")
 }
 
 pub fn log(tenant: &str, id: JobId) -> String {
     format!("{PREFIX}:log:{tenant}:{id}")
+}
+
+/// What a tenant's finished jobs keep until they expire, so that the sweep can release their bytes.
+pub fn held(tenant: &str) -> String {
+    format!("{PREFIX}:held:{tenant}")
 }
 
 pub fn index(tenant: &str) -> String {

@@ -106,6 +106,9 @@ pub struct NewJob<'a> {
 pub struct SubmitQuotas {
     pub max_queued: u64,
     pub max_per_second: u32,
+    /// Bytes the tenant may hold in Redis: inputs and params of its unfinished jobs, results, logs and
+    /// params its finished jobs keep.
+    pub max_bytes: u64,
 }
 
 /// Which quota a refused submit ran into, and its limit.
@@ -113,6 +116,10 @@ pub struct SubmitQuotas {
 pub enum Quota {
     Queued(u64),
     Rate(u64),
+    /// The tenant holds too many bytes to take this job now.
+    Bytes(u64),
+    /// This job alone is bigger than the tenant's byte quota.
+    TooBig(u64),
 }
 
 /// What [`Store::submit`] did.
@@ -225,6 +232,7 @@ impl Store {
             .key(keys::READY_SET)
             .key(keys::WAKE)
             .key(keys::INDEXED)
+            .key(keys::params(job.tenant, job.id))
             .arg(job.id.to_string())
             .arg(job.tenant)
             .arg(job.kind)
@@ -238,12 +246,14 @@ impl Store {
             .arg(job.quotas.max_queued)
             .arg(job.quotas.max_per_second)
             .arg(now_millis() / 1000);
-        if let Some((key, hash)) = job.idempotency {
-            invocation
-                .key(keys::idempotency(job.tenant, key))
-                .arg(hash)
-                .arg(self.ttl_ms());
-        }
+        let (hash, window) = match job.idempotency {
+            Some((key, hash)) => {
+                invocation.key(keys::idempotency(job.tenant, key));
+                (hash, self.ttl_ms())
+            }
+            None => ("", 0),
+        };
+        invocation.arg(hash).arg(window).arg(job.quotas.max_bytes);
         let answer: String = invocation.invoke_async(&mut conn).await?;
         let earlier = |id: &str| {
             id.parse()
@@ -257,6 +267,8 @@ impl Store {
                 let parsed = match quota.split_once(':') {
                     Some(("queued", limit)) => limit.parse().ok().map(Quota::Queued),
                     Some(("rate", limit)) => limit.parse().ok().map(Quota::Rate),
+                    Some(("bytes", limit)) => limit.parse().ok().map(Quota::Bytes),
+                    Some(("too-big", limit)) => limit.parse().ok().map(Quota::TooBig),
                     _ => None,
                 };
                 parsed
@@ -269,15 +281,15 @@ impl Store {
 
     pub async fn get(&self, tenant: &str, id: JobId) -> Result<Option<JobRecord>> {
         let mut conn = self.conn.clone();
-        let fields: HashMap<String, String> = conn.hgetall(keys::job(tenant, id)).await?;
-        parse_record(id, fields)
+        let values: Vec<Option<String>> = read_record(&keys::job(tenant, id)).query_async(&mut conn).await?;
+        parse_record(id, values)
     }
 
     /// The job and, when it succeeded, its result bytes, in one round trip.
     pub async fn get_with_result(&self, tenant: &str, id: JobId) -> Result<Option<(JobRecord, Option<Bytes>)>> {
         let mut conn = self.conn.clone();
-        let (fields, result): (HashMap<String, String>, Option<Vec<u8>>) = redis::pipe()
-            .hgetall(keys::job(tenant, id))
+        let (fields, result): (Vec<Option<String>>, Option<Vec<u8>>) = redis::pipe()
+            .add_command(read_record(&keys::job(tenant, id)))
             .get(keys::result(tenant, id))
             .query_async(&mut conn)
             .await?;
@@ -310,29 +322,55 @@ impl Store {
                 return Ok((jobs, None));
             }
             let ids: Vec<JobId> = ids.iter().filter_map(|id| id.parse().ok()).collect();
-            let mut pipe = redis::pipe();
-            for id in &ids {
-                pipe.hgetall(keys::job(tenant, *id));
-            }
-            let docs: Vec<HashMap<String, String>> = pipe.query_async(&mut conn).await?;
             let mut expired = Vec::new();
-            for (id, fields) in ids.iter().zip(docs) {
-                scanned += 1;
-                cursor = Some(*id);
+            let wanted = |status: &str, kind: &str| {
+                query.status.is_none_or(|s| s.as_str() == status) && query.kind.as_ref().is_none_or(|k| k == kind)
+            };
+            // With a filter, read only the two fields it tests first, and whole records of the matches: a
+            // sparse filter then costs two short fields per job scanned.
+            let matches: Vec<JobId> = if query.status.is_some() || query.kind.is_some() {
+                let mut pipe = redis::pipe();
+                for id in &ids {
+                    pipe.cmd("HMGET").arg(keys::job(tenant, *id)).arg("status").arg("kind");
+                }
+                let probes: Vec<(Option<String>, Option<String>)> = pipe.query_async(&mut conn).await?;
+                ids.iter()
+                    .zip(probes)
+                    .filter_map(|(id, probe)| match probe {
+                        (None, _) => {
+                            expired.push(id.to_string());
+                            None
+                        }
+                        (Some(status), kind) => wanted(&status, kind.as_deref().unwrap_or_default()).then_some(*id),
+                    })
+                    .collect()
+            } else {
+                ids.clone()
+            };
+            let mut pipe = redis::pipe();
+            for id in &matches {
+                pipe.add_command(read_record(&keys::job(tenant, *id)));
+            }
+            let docs: Vec<Vec<Option<String>>> = if matches.is_empty() {
+                Vec::new()
+            } else {
+                pipe.query_async(&mut conn).await?
+            };
+            for (id, fields) in matches.iter().zip(docs) {
                 match parse_record(*id, fields)? {
                     None => expired.push(id.to_string()),
                     Some(record) => {
-                        let wanted = query.status.is_none_or(|s| s == record.status)
-                            && query.kind.as_ref().is_none_or(|k| *k == record.kind);
-                        if wanted {
+                        if wanted(record.status.as_str(), &record.kind) {
                             jobs.push(record);
                             if jobs.len() == query.limit {
-                                return Ok((jobs, cursor));
+                                return Ok((jobs, Some(*id)));
                             }
                         }
                     }
                 }
             }
+            scanned += ids.len();
+            cursor = ids.last().copied().or(cursor);
             if !expired.is_empty() {
                 let _: i64 = conn.zrem(&index, expired).await?;
             }
@@ -357,6 +395,10 @@ impl Store {
             .key(keys::running(tenant))
             .key(keys::QUEUED_BY_KIND)
             .key(keys::queue(tenant))
+            .key(keys::params(tenant, id))
+            .key(keys::BYTES_HELD)
+            .key(keys::held(tenant))
+            .key(keys::log(tenant, id))
             .arg(keys::member(tenant, id))
             .arg(now_millis())
             .arg(self.ttl_ms())
@@ -453,6 +495,9 @@ impl Store {
             .key(keys::finished_in_minute(now_millis() / 60_000))
             .key(keys::QUEUED_BY_KIND)
             .key(keys::log(&claim.tenant, claim.id))
+            .key(keys::params(&claim.tenant, claim.id))
+            .key(keys::BYTES_HELD)
+            .key(keys::held(&claim.tenant))
             .arg(claim.member())
             .arg(&claim.lease);
         let now = now_millis();
@@ -492,9 +537,11 @@ impl Store {
         let mut conn = self.conn.clone();
         Ok(SWEEP
             .key(keys::INDEXED)
+            .key(keys::BYTES_HELD)
             .arg(cursor)
             .arg(keys::PREFIX)
             .arg(per_tenant)
+            .arg(now_millis())
             .invoke_async(&mut conn)
             .await?)
     }
@@ -515,7 +562,39 @@ impl Store {
     }
 }
 
-fn parse_record(id: JobId, mut f: HashMap<String, String>) -> Result<Option<JobRecord>> {
+/// The fields of a job document that the API shows or needs (never `params`, which can be megabytes):
+/// every API read of a job fetches these with one HMGET, so a listing costs what its answer shows.
+const RECORD_FIELDS: [&str; 14] = [
+    "status",
+    "tenant",
+    "kind",
+    "version",
+    "progress",
+    "attempts",
+    "max_attempts",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "expires_at",
+    "media_type",
+    "error_code",
+    "error_message",
+];
+
+/// HMGET of [`RECORD_FIELDS`]; [`parse_record`] reads its answer.
+fn read_record(job_key: &str) -> redis::Cmd {
+    let mut cmd = redis::cmd("HMGET");
+    cmd.arg(job_key).arg(&RECORD_FIELDS[..]);
+    cmd
+}
+
+/// A job document from the values of [`read_record`]; `None` when the job does not exist (expired).
+fn parse_record(id: JobId, values: Vec<Option<String>>) -> Result<Option<JobRecord>> {
+    let mut f: HashMap<&str, String> = RECORD_FIELDS
+        .into_iter()
+        .zip(values)
+        .filter_map(|(field, value)| value.map(|v| (field, v)))
+        .collect();
     if f.is_empty() {
         return Ok(None);
     }
@@ -540,7 +619,6 @@ fn parse_record(id: JobId, mut f: HashMap<String, String>) -> Result<Option<JobR
         tenant: take("tenant").ok_or_else(|| corrupt("tenant"))?,
         kind: take("kind").ok_or_else(|| corrupt("kind"))?,
         version: take("version").unwrap_or_default(),
-        params: take("params").unwrap_or_else(|| "{}".into()),
         progress: take("progress").and_then(|p| p.parse().ok()).unwrap_or(0.0),
         attempts: number(take("attempts"), "attempts")?.unwrap_or(0) as u32,
         max_attempts: number(take("max_attempts"), "max_attempts")?.unwrap_or(1) as u32,

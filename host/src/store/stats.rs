@@ -15,10 +15,14 @@ pub struct QueueStats {
     pub retrying: u64,
     /// Jobs holding a lease, i.e. running on some worker.
     pub running: u64,
+    /// Bytes each tenant holds in Redis (the byte quota counts these): inputs and params of unfinished
+    /// jobs, results, logs and params that finished ones keep until they expire.
+    pub bytes_by_tenant: BTreeMap<String, u64>,
 }
 
 impl Store {
-    /// Three round trips: the tenants with queued work, every queue length and the set sizes, the kinds.
+    /// Three round trips: the tenants with queued work, every queue length and the set sizes, the kinds
+    /// and bytes held.
     pub async fn queue_stats(&self) -> Result<QueueStats> {
         let mut conn = self.conn.clone();
         let tenants: Vec<String> = redis::cmd("SMEMBERS")
@@ -31,10 +35,16 @@ impl Store {
         }
         pipe.zcard(keys::DELAYED).zcard(keys::LEASES);
         let mut counts: Vec<u64> = pipe.query_async(&mut conn).await?;
-        let by_kind: BTreeMap<String, i64> = redis::cmd("HGETALL")
-            .arg(keys::QUEUED_BY_KIND)
+        let (by_kind, bytes): (BTreeMap<String, i64>, BTreeMap<String, i64>) = redis::pipe()
+            .hgetall(keys::QUEUED_BY_KIND)
+            .hgetall(keys::BYTES_HELD)
             .query_async(&mut conn)
             .await?;
+        let bytes_by_tenant = bytes
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(t, n)| (t, n as u64))
+            .collect();
         let queued_by_kind = by_kind
             .into_iter()
             .filter(|(_, n)| *n > 0)
@@ -49,6 +59,7 @@ impl Store {
             queued_by_kind,
             retrying,
             running,
+            bytes_by_tenant,
         })
     }
 }

@@ -28,6 +28,9 @@ pub struct TenantQuotas {
     pub max_queued: Option<u64>,
     pub max_running: Option<u32>,
     pub max_per_second: Option<u32>,
+    /// Bytes the tenant may hold in Redis (queued inputs and params, kept results and logs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
 }
 
 impl Store {

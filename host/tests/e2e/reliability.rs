@@ -370,6 +370,8 @@ async fn finished_jobs_expire_and_leave_nothing_behind() {
     };
     assert!(exists(&mut conn, &job_key) && exists(&mut conn, &result_key));
     assert!(!exists(&mut conn, &input_key), "the input goes at the final state");
+    let params_key = format!("{{kiln}}:params:{TENANT}:{id}");
+    assert!(!exists(&mut conn, &params_key), "a succeeded job's params go at once");
 
     // Nobody lists, so only the workers' sweep can clean the index.
     let deadline = Instant::now() + Duration::from_secs(15);

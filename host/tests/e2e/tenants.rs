@@ -255,6 +255,21 @@ async fn quotas_refuse_with_429_and_name_the_quota() {
         "2 per second over at most two seconds: {statuses:?}"
     );
     assert!(statuses.contains(&429));
+
+    // The byte quota, set per tenant: queued params count, so the third tiny plot does not fit.
+    let tiny = add_tenant(&redis, "tiny");
+    let params_len = tiny_plot().to_string().len();
+    let max_bytes = (params_len * 5 / 2).to_string();
+    let (ok, _) = tenant_cli(&redis, &["set", "tiny", "--max-bytes", &max_bytes]);
+    assert!(ok);
+    tokio::time::sleep(Duration::from_millis(2500)).await; // the key ring rereads quotas every 2 s
+    for _ in 0..2 {
+        assert_eq!(submit_as(&kiln, &tiny, "plot", tiny_plot()).await.status(), 202);
+    }
+    let refused = submit_as(&kiln, &tiny, "plot", tiny_plot()).await;
+    assert!(refused.headers().contains_key("retry-after"));
+    let problem = expect_problem(refused, 429).await;
+    assert!(problem["detail"].as_str().unwrap().contains("max-bytes"), "{problem}");
 }
 
 #[tokio::test]

@@ -1,3 +1,5 @@
+#!lua
+-- No flags: refused (503) when Redis is full, before it writes anything.
 -- Adds a tenant, its key hash and its running limit together, unless the name is taken.
 -- KEYS: 1 tenants, 2 api keys, 3 running limits
 -- ARGV: 1 name, 2 key hash, 3 tenant entry JSON, 4 running limit ('' for the default)

@@ -1,8 +1,11 @@
+#!lua flags=allow-oom
+-- allow-oom: cancelling frees the input, so it must work when Redis is full.
 -- Cancels a queued or running job. A running job loses its lease, so its worker's next renewal fails and
 -- the worker interrupts the guest. A queued job leaves its tenant's queue (LREM: O(queue length), bounded
 -- by the max-queued quota), so queue depths, which autoscaling reads, count only jobs that will run.
 -- KEYS: 1 job, 2 input, 3 leases, 4 delayed, 5 the tenant's running set, 6 queued jobs by kind,
---       7 the tenant's queue
+--       7 the tenant's queue, 8 params, 9 bytes held per tenant, 10 the tenant's held-bytes expiry zset,
+--       11 the job's log
 -- ARGV: 1 member, 2 now, 3 ttl (ms), 4 id, 5 the changes channel
 -- Returns the status before the call, or nil for an unknown job.
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -20,6 +23,9 @@ if status == 'queued' or status == 'running' then
     redis.call('LREM', KEYS[7], 0, ARGV[4])
   end
   redis.call('SREM', KEYS[5], ARGV[4])
+  -- The input is released; the params (counted at submit) and any log are kept for the TTL.
+  local freed = redis.call('STRLEN', KEYS[2])
+  local kept = redis.call('STRLEN', KEYS[8]) + redis.call('STRLEN', KEYS[11])
   -- [versions] A final state lets go of the job's kind version (collect_versions.lua).
   local unfinished = string.match(KEYS[1], '^(.-):job:') .. ':unfinished-by-version'
   local version = redis.call('HGET', KEYS[1], 'version')
@@ -27,6 +33,14 @@ if status == 'queued' or status == 'running' then
     redis.call('HDEL', unfinished, version)
   end
   redis.call('DEL', KEYS[2])
+  redis.call('PEXPIRE', KEYS[8], ARGV[3])
+  local tenant = redis.call('HGET', KEYS[1], 'tenant')
+  if redis.call('HINCRBY', KEYS[9], tenant, kept - freed - redis.call('STRLEN', KEYS[8])) <= 0 then
+    redis.call('HDEL', KEYS[9], tenant)
+  end
+  if kept > 0 then
+    redis.call('ZADD', KEYS[10], now + tonumber(ARGV[3]), ARGV[4] .. '/' .. kept)
+  end
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   redis.call('PUBLISH', ARGV[5], ARGV[1])
 end

@@ -1,3 +1,6 @@
+#!lua flags=allow-oom
+-- allow-oom: a full Redis must still hand out queued work (finishing it frees memory). It writes only a few
+-- small fields.
 -- Claims the next job for a worker, fairly across tenants, in one atomic step; first it moves due retries
 -- back to their queues and requeues (or fails) jobs whose worker stopped renewing its lease.
 -- A tenant already running as many jobs as its limit allows is passed over (its jobs wait; others run).
@@ -59,7 +62,20 @@ for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT
     redis.call('HSET', key, 'error_code', 'lost-worker', 'error_message', message)
     if tonumber(job[2]) >= tonumber(job[3]) then
       redis.call('HSET', key, 'status', 'failed', 'finished_at', now, 'expires_at', now + ttl)
-      redis.call('DEL', prefix .. ':input:' .. tenant .. ':' .. id)
+      -- As in cancel.lua: the input is released, the params (counted at submit) and any log are kept.
+      local input = prefix .. ':input:' .. tenant .. ':' .. id
+      local params = prefix .. ':params:' .. tenant .. ':' .. id
+      local log = redis.call('STRLEN', prefix .. ':log:' .. tenant .. ':' .. id)
+      local bytes = prefix .. ':bytes'
+      if redis.call('HINCRBY', bytes, tenant, log - redis.call('STRLEN', input)) <= 0 then
+        redis.call('HDEL', bytes, tenant)
+      end
+      local kept = log + redis.call('STRLEN', params)
+      if kept > 0 then
+        redis.call('ZADD', prefix .. ':held:' .. tenant, now + ttl, id .. '/' .. kept)
+      end
+      redis.call('DEL', input)
+      redis.call('PEXPIRE', params, ttl)
       redis.call('PEXPIRE', key, ttl)
     else
       redis.call('HSET', key, 'status', 'queued', 'progress', 0)
@@ -81,7 +97,7 @@ while visits > 0 and budget > 0 do
     while id do
       budget = budget - 1
       local key = job_key(tenant, id)
-      local job = redis.call('HMGET', key, 'status', 'attempts', 'kind', 'version', 'params')
+      local job = redis.call('HMGET', key, 'status', 'attempts', 'kind', 'version')
       -- Expired jobs leave their queue entry behind (cancelled ones are removed by cancel.lua); skip them here.
       if job[1] == 'queued' then
         local attempts = tonumber(job[2]) + 1
@@ -92,7 +108,10 @@ while visits > 0 and budget > 0 do
         redis.call('SADD', running_set(tenant), id)
         redis.call('HINCRBY', queued_by_kind, job[3], -1)
         local input = redis.call('GET', prefix .. ':input:' .. tenant .. ':' .. id)
-        return {tenant, id, job[3], job[4], job[5], attempts, lease, input}
+        -- Jobs queued before params moved beside the document still carry them inside it.
+        local params = redis.call('GET', prefix .. ':params:' .. tenant .. ':' .. id)
+          or redis.call('HGET', key, 'params') or '{}'
+        return {tenant, id, job[3], job[4], params, attempts, lease, input}
       end
       if budget == 0 then
         return false

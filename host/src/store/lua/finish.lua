@@ -1,10 +1,13 @@
+#!lua flags=allow-oom
+-- allow-oom: accepted work must finish when Redis is full. A final outcome first frees what the job no
+-- longer needs (its input, and a succeeded job's params), then writes its result and log.
 -- Records the outcome of one attempt, only if the caller still holds the job's lease: a duplicate run
 -- (after a lease expired) can never overwrite the result or the final state of the run that owns the job.
 -- A retry past the job's last attempt becomes a failure with the same error. A release (the worker is
 -- shutting down) puts the job back at the head of its queue at once and gives back the attempt.
 -- KEYS: 1 job, 2 input, 3 result, 4 leases, 5 delayed, 6 queue, 7 ready ring, 8 ready set, 9 wake,
 --       10 the tenant's running set, 11 this minute's finished-jobs counter, 12 queued jobs by kind,
---       13 the job's log
+--       13 the job's log, 14 params, 15 bytes held per tenant, 16 the tenant's held-bytes expiry zset
 -- ARGV: 1 member, 2 lease, 3 outcome (succeeded|failed|retry|release), 4 now, 5 ttl (ms),
 --       6 error code, 7 error message, 8 retry at (ms), 9 media type, 10 result bytes,
 --       11 the guest's log of this attempt ('' for none: an earlier log is kept), 12 the changes channel
@@ -14,6 +17,25 @@ if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[2] then
 end
 local now = tonumber(ARGV[4])
 local ttl = tonumber(ARGV[5])
+local outcome = ARGV[3]
+if outcome == 'retry' then
+  local job = redis.call('HMGET', KEYS[1], 'attempts', 'max_attempts')
+  if tonumber(job[1]) >= tonumber(job[2]) then
+    outcome = 'failed'
+  end
+end
+-- Bytes the job held until now (its input and params, counted at submit), released at its final state.
+local freed = 0
+if outcome == 'succeeded' or outcome == 'failed' then
+  freed = redis.call('STRLEN', KEYS[2]) + redis.call('STRLEN', KEYS[14])
+  redis.call('DEL', KEYS[2])
+  if outcome == 'succeeded' then
+    redis.call('DEL', KEYS[14])
+  else
+    -- Kept as long as the failed job, to show what it was asked to do.
+    redis.call('PEXPIRE', KEYS[14], ttl)
+  end
+end
 redis.call('PUBLISH', ARGV[12], ARGV[1])
 if ARGV[11] ~= '' then
   redis.call('SET', KEYS[13], ARGV[11], 'PX', ttl)
@@ -21,7 +43,6 @@ end
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('SREM', KEYS[10], redis.call('HGET', KEYS[1], 'id'))
 redis.call('HDEL', KEYS[1], 'lease')
-local outcome = ARGV[3]
 if outcome == 'release' then
   local id = redis.call('HGET', KEYS[1], 'id')
   redis.call('HINCRBY', KEYS[1], 'attempts', -1)
@@ -35,12 +56,6 @@ if outcome == 'release' then
   redis.call('LPUSH', KEYS[9], 1)
   redis.call('LTRIM', KEYS[9], 0, 63)
   return 1
-end
-if outcome == 'retry' then
-  local job = redis.call('HMGET', KEYS[1], 'attempts', 'max_attempts')
-  if tonumber(job[1]) >= tonumber(job[2]) then
-    outcome = 'failed'
-  end
 end
 if outcome == 'retry' then
   redis.call('HSET', KEYS[1], 'status', 'queued', 'progress', 0, 'error_code', ARGV[6], 'error_message', ARGV[7])
@@ -65,6 +80,14 @@ end
 if redis.call('INCR', KEYS[11]) == 1 then
   redis.call('EXPIRE', KEYS[11], 3600)
 end
-redis.call('DEL', KEYS[2])
 redis.call('PEXPIRE', KEYS[1], ttl)
+-- What it keeps for the TTL (result, log, a failed job's params) is counted until the sweep sees it expire.
+local kept = redis.call('STRLEN', KEYS[3]) + redis.call('STRLEN', KEYS[13]) + redis.call('STRLEN', KEYS[14])
+local tenant = redis.call('HGET', KEYS[1], 'tenant')
+if redis.call('HINCRBY', KEYS[15], tenant, kept - freed) <= 0 then
+  redis.call('HDEL', KEYS[15], tenant)
+end
+if kept > 0 then
+  redis.call('ZADD', KEYS[16], now + ttl, redis.call('HGET', KEYS[1], 'id') .. '/' .. kept)
+end
 return 1

@@ -1,3 +1,5 @@
+#!lua
+-- No flags: refused (503) when Redis is full, before it writes anything.
 -- Removes a tenant and its key hash together.
 -- KEYS: 1 tenants, 2 api keys, 3 running limits
 -- ARGV: 1 name

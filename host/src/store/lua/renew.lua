@@ -1,3 +1,5 @@
+#!lua flags=allow-oom
+-- allow-oom: a running job must keep its lease when Redis is full; this writes one score and one field.
 -- Extends a running job's lease and stores its progress. Returns 0 when the lease is no longer ours
 -- (the job was cancelled, or given to another worker after our lease ran out): the worker must stop.
 -- KEYS: 1 job, 2 leases

@@ -1,3 +1,5 @@
+#!lua
+-- No flags: refused (503) when Redis is full, before it writes anything.
 -- Sets a tenant's own quotas in its entry, and its running limit where the claim script reads it.
 -- KEYS: 1 tenants, 2 running limits
 -- ARGV: 1 name, 2 quotas JSON, 3 running limit ('' for the default)

@@ -1,17 +1,22 @@
--- Accepts a job: document, input, listing entry and queue entry in one atomic step, then wakes a worker.
--- With an Idempotency-Key (KEYS[9]), a key already used for the same payload returns that job instead, and
+#!lua
+-- No flags: under `maxmemory` Redis refuses this script before it runs, so a full Redis never holds half
+-- a submit (the API answers 503 + Retry-After).
+-- Accepts a job: document, params, input, listing entry and queue entry in one atomic step, then wakes a worker.
+-- With an Idempotency-Key (KEYS[10]), a key already used for the same payload returns that job instead, and
 -- one used for another payload refuses; the key is kept for the job TTL (the idempotency window).
 -- Quotas are checked here too, so a burst of concurrent submits cannot overshoot them: at most ARGV[11]
--- jobs in the tenant's queue, at most ARGV[12] submits in one second (0: no limit).
+-- jobs in the tenant's queue, at most ARGV[12] submits in one second, at most ARGV[16] bytes held in Redis
+-- (params and inputs of unfinished jobs, kept results, logs and params of finished ones; 0: no limit).
 -- KEYS: 1 job, 2 input, 3 index, 4 queue, 5 ready ring, 6 ready set, 7 wake, 8 indexed tenants,
---       [9 idempotency key]
+--       9 params, [10 idempotency key]
 -- ARGV: 1 id, 2 tenant, 3 kind, 4 version, 5 params, 6 created_at, 7 max_attempts, 8 has_input, 9 input,
 --       10 key prefix, 11 max queued, 12 max submits per second, 13 now (s),
---       [14 payload hash, 15 idempotency window (ms)]
+--       14 payload hash, 15 idempotency window (ms) (both unused without KEYS[10]), 16 max bytes held
 -- Returns 'new', 'same:<id>' (the key's job, same payload), 'reused:<id>' (the key's job, other payload),
--- or 'quota:queued:<limit>' / 'quota:rate:<limit>' (nothing was queued).
-if KEYS[9] then
-  local seen = redis.call('GET', KEYS[9])
+-- or 'quota:queued:<limit>' / 'quota:rate:<limit>' / 'quota:bytes:<limit>' / 'quota:too-big:<limit>'
+-- (nothing was queued).
+if KEYS[10] then
+  local seen = redis.call('GET', KEYS[10])
   if seen then
     local id, hash = string.match(seen, '^(%S+) (%S+)$')
     -- A key outliving its job (it should not: the job lasts longer) is free again.
@@ -27,6 +32,21 @@ local max_queued = tonumber(ARGV[11])
 if max_queued > 0 and redis.call('LLEN', KEYS[4]) >= max_queued then
   return 'quota:queued:' .. max_queued
 end
+-- What this job holds until it ends; the scripts that end it account for what it keeps after.
+local size = string.len(ARGV[5])
+if ARGV[8] == '1' then
+  size = size + string.len(ARGV[9])
+end
+local bytes = ARGV[10] .. ':bytes'
+local max_bytes = tonumber(ARGV[16])
+if max_bytes > 0 then
+  if size > max_bytes then
+    return 'quota:too-big:' .. max_bytes
+  end
+  if tonumber(redis.call('HGET', bytes, ARGV[2]) or '0') + size > max_bytes then
+    return 'quota:bytes:' .. max_bytes
+  end
+end
 local max_rate = tonumber(ARGV[12])
 if max_rate > 0 then
   local bucket = ARGV[10] .. ':rate:' .. ARGV[2] .. ':' .. ARGV[13]
@@ -38,15 +58,18 @@ if max_rate > 0 then
     return 'quota:rate:' .. max_rate
   end
 end
-if KEYS[9] then
-  redis.call('SET', KEYS[9], ARGV[1] .. ' ' .. ARGV[14], 'PX', ARGV[15])
+if KEYS[10] then
+  redis.call('SET', KEYS[10], ARGV[1] .. ' ' .. ARGV[14], 'PX', ARGV[15])
 end
 redis.call('HSET', KEYS[1],
-  'id', ARGV[1], 'tenant', ARGV[2], 'kind', ARGV[3], 'version', ARGV[4], 'params', ARGV[5],
+  'id', ARGV[1], 'tenant', ARGV[2], 'kind', ARGV[3], 'version', ARGV[4],
   'status', 'queued', 'progress', 0, 'attempts', 0, 'max_attempts', ARGV[7], 'created_at', ARGV[6])
+-- Beside the document, so that reading a job never reads its params.
+redis.call('SET', KEYS[9], ARGV[5])
 if ARGV[8] == '1' then
   redis.call('SET', KEYS[2], ARGV[9])
 end
+redis.call('HINCRBY', bytes, ARGV[2], size)
 redis.call('ZADD', KEYS[3], 0, ARGV[1])
 redis.call('SADD', KEYS[8], ARGV[2])
 redis.call('LPUSH', KEYS[4], ARGV[1])
