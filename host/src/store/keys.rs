@@ -57,7 +57,7 @@ pub const WAKE: &str = "{kiln}:wake";
 pub const KINDS: &str = "{kiln}:kinds";
 pub const VERSIONS: &str = "{kiln}:versions";
 pub const COMPONENT_REFS: &str = "{kiln}:component-refs";
-/// Kept by `submit.lua` (+1), `finish.lua` and `cancel.lua` (-1 at a final state), which build it from
+/// Kept by `submit.lua` (+1), `finish.lua`, `cancel.lua` and `dequeue.lua` (-1 at a final state), which build it from
 /// [`PREFIX`]; read by `collect_versions.lua`.
 pub const UNFINISHED_BY_VERSION: &str = "{kiln}:unfinished-by-version";
 pub const BUILTINS: &str = "{kiln}:builtins";

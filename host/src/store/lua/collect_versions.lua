@@ -1,3 +1,5 @@
+#!lua flags=allow-oom
+-- allow-oom: collecting frees memory, so it must work when Redis is full.
 -- Deletes kind versions retired before the cutoff that no unfinished job refers to, and the components
 -- no remaining version uses. The cutoff leaves time for an API process whose catalog still shows the
 -- retired version to submit on it (the job then holds it). Bounded: at most ARGV[3] versions per call.

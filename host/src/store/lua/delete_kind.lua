@@ -1,3 +1,5 @@
+#!lua
+-- No flags: refused (503) when Redis is full, before it writes anything.
 -- Unregisters a kind; its version is retired (collected once no unfinished job needs it).
 -- KEYS: 1 kinds, 2 versions
 -- ARGV: 1 name, 2 now (ms)

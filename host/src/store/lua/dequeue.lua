@@ -77,6 +77,12 @@ for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT
       redis.call('DEL', input)
       redis.call('PEXPIRE', params, ttl)
       redis.call('PEXPIRE', key, ttl)
+      -- [versions] A final state lets go of the job's kind version (collect_versions.lua).
+      local unfinished = prefix .. ':unfinished-by-version'
+      local version = redis.call('HGET', key, 'version')
+      if redis.call('HINCRBY', unfinished, version, -1) <= 0 then
+        redis.call('HDEL', unfinished, version)
+      end
     else
       redis.call('HSET', key, 'status', 'queued', 'progress', 0)
       make_ready(tenant, id)

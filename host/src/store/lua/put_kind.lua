@@ -1,3 +1,5 @@
+#!lua
+-- No flags: refused (503) when Redis is full, before it writes anything.
 -- Registers a kind at a version: its component (stored once by its own hash, counted by the versions that
 -- use it), the version's record (manifest + component hash), then the kind itself, in one step. The version
 -- it replaces is retired (`versions` score: when), so the workers' collection may delete it once no
