@@ -136,9 +136,11 @@ async fn redis_restart_loses_no_queued_or_running_job() {
     let mut redis = Redis::start_persistent();
     let kinds = hostile_kinds_dir();
     let kiln = Kiln::serve(&redis, &args(&kinds, &["--lease-secs", "3"]));
+    // Long enough that the first job is still running once all six are in, however slow the machine's
+    // submits are (at a load average of 10 six submits took longer than a 700 ms job).
     let mut ids = Vec::new();
     for _ in 0..6 {
-        ids.push(spin(&kiln, 700).await);
+        ids.push(spin(&kiln, 3000).await);
     }
     wait_status(&kiln, &ids[0], "running", Duration::from_secs(30)).await;
 
