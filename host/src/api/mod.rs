@@ -106,6 +106,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tenants::list, tenants::add))
         .routes(routes!(tenants::set_quotas))
         .routes(routes!(tenants::remove))
+        .routes(routes!(tenants::rotate))
         .routes(routes!(openapi::serve))
 }
 

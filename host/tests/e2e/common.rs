@@ -155,14 +155,23 @@ impl Kiln {
         } else {
             &["--workers", "2"]
         };
+        // An API needs a mode: dev mode, unless the test runs keyed mode with an admin key.
+        let dev: &[&str] = if role == "worker" || extra.contains(&"--admin-key") || extra.contains(&"--dev") {
+            &[]
+        } else {
+            &["--dev"]
+        };
         let mut child = Command::new(kiln_bin())
             .arg(role)
             .args(["--listen", "127.0.0.1:0"])
             .args(workers)
+            .args(dev)
             .args(extra)
             .env("KILN_REDIS_URL", redis_url)
             .env("KILN_DATA_DIR", data.path())
             .env("KILN_LOG", "warn")
+            .env_remove("KILN_ADMIN_KEY")
+            .env_remove("KILN_DEV")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

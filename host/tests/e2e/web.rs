@@ -72,7 +72,7 @@ async fn the_page_submits_a_crop_and_shows_the_result() {
     let driver = driver_dir();
     let redis = Redis::start();
     let key = add_tenant(&redis, "web");
-    let kiln = Kiln::serve(&redis, &[]);
+    let kiln = Kiln::serve(&redis, &["--admin-key", "web-test-admin-key"]);
 
     // The page and its assets are served with their types.
     for (path, media_type) in [
