@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set-up and entry points for a fresh Debian/Ubuntu machine with Rust (rustup) installed:
-#   deploy/local.sh run    build and run Kiln (API + workers; starts a private Redis if none is running)
+#   deploy/local.sh run    build and run Kiln (API + workers; starts a private Redis if none is running),
+#                          in dev mode (--dev: no keys, localhost only) unless KILN_ADMIN_KEY is set
 #   deploy/local.sh test   run the whole test suite
 # Both first install what is missing: redis-server (apt-get) and the wasm32-wasip2 Rust target; `test` also
 # chromium, node and npm for the web page's browser test, and openssl for the CLI's https test.
@@ -40,7 +41,13 @@ case "${1:-}" in
   run)
     install_prerequisites
     shift
-    exec cargo run --release -- serve "$@"
+    if [ -n "${KILN_ADMIN_KEY:-}" ]; then
+      echo "deploy/local.sh: KILN_ADMIN_KEY is set, so Kiln runs in keyed mode (add tenants with \`kiln tenant add NAME\`)" >&2
+      exec cargo run --release -- serve "$@"
+    fi
+    echo "deploy/local.sh: running in dev mode (--dev): no API keys, answers only on localhost;" \
+      "set KILN_ADMIN_KEY for keyed mode" >&2
+    exec cargo run --release -- serve --dev "$@"
     ;;
   test)
     install_prerequisites tests

@@ -6,6 +6,7 @@
 #   deploy/topology.sh [--workers N] [--port PORT] [-- COMMAND ...]
 #
 # With a COMMAND, runs it with KILN_URL set to the API and exits with its status; without one, waits.
+# The API runs in dev mode (--dev) unless KILN_ADMIN_KEY is set.
 # KILN_BIN names the kiln binary to use (default: build target/release/kiln).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,7 +61,10 @@ for _ in $(seq 100); do [ -S "$dir/redis.sock" ] && break; sleep 0.1; done
 # KILN_DATA_DIR, if set, is kept (e.g. to reuse compiled components); else a temp dir.
 export KILN_REDIS_URL="redis+unix://$dir/redis.sock" KILN_DATA_DIR="${KILN_DATA_DIR:-$dir/kiln}"
 
-"$kiln" api --listen "127.0.0.1:$port" >"$dir/api.log" 2>&1 &
+# Dev mode (no keys, loopback only) unless KILN_ADMIN_KEY is set.
+mode=()
+[ -n "${KILN_ADMIN_KEY:-}" ] || mode=(--dev)
+"$kiln" api "${mode[@]}" --listen "127.0.0.1:$port" >"$dir/api.log" 2>&1 &
 pids+=($!)
 wait_for "http://127.0.0.1:$port/readyz" $! "$dir/api.log"
 worker_pids=()

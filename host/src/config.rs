@@ -61,8 +61,17 @@ pub enum TenantCommand {
     },
     /// List tenants.
     List,
-    /// Remove a tenant and its key.
+    /// Remove a tenant, its keys and all its jobs (queued ones never run); a new tenant of the same name
+    /// starts empty.
     Remove { name: String },
+    /// Give a tenant a new API key (printed alone on the last line of stdout); the old key keeps working
+    /// for the grace period, then stops.
+    Rotate {
+        name: String,
+        /// Seconds the old key stays valid (0: it stops at once).
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=30 * 86_400))]
+        grace_secs: u64,
+    },
 }
 
 /// Where the client commands find Kiln.
@@ -320,9 +329,15 @@ pub struct ServeArgs {
     /// How often each worker removes expired jobs from the listing indexes, in seconds.
     #[arg(long, env = "KILN_SWEEP_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub sweep_secs: u64,
-    /// The admin key: manages kinds and tenants. With neither it nor any tenant, Kiln runs in dev mode.
+    /// The admin key: manages kinds and tenants, and every request needs a key. `serve` and `api` need
+    /// it or --dev; it must not be empty.
     #[arg(long, env = "KILN_ADMIN_KEY", hide_env_values = true)]
     pub admin_key: Option<String>,
+    /// Single-tenant dev mode (`KILN_DEV=1`): no keys, every request is tenant `default` with admin
+    /// rights. For one machine only: requests must name a loopback host (against DNS rebinding), and
+    /// cross-origin POST/PUT/PATCH/DELETE are refused (against CSRF). Excludes KILN_ADMIN_KEY.
+    #[arg(long, env = "KILN_DEV", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true", default_value = "false")]
+    pub dev: bool,
     /// A folder of extra job kinds to register at start: each `NAME.wasm` with its manifest `NAME.json`.
     #[arg(long, env = "KILN_KINDS_DIR")]
     pub kinds_dir: Option<PathBuf>,
@@ -384,6 +399,36 @@ impl ServeArgs {
             request_timeout: Duration::from_secs(self.request_timeout_secs),
             max_concurrent_requests: self.max_concurrent_requests as usize,
             max_streams_per_tenant: self.max_streams_per_tenant as usize,
+        }
+    }
+
+    /// Dev mode or keyed mode, as asked for; neither, both or an empty admin key is an error that says
+    /// how to set one.
+    pub fn auth_mode(&self) -> Result<crate::auth::AuthMode, String> {
+        use crate::auth::{AuthMode, hash_key};
+        match (self.dev, self.admin_key.as_deref()) {
+            (_, Some(key)) if key.trim().is_empty() => {
+                Err("KILN_ADMIN_KEY (--admin-key) is set but empty. Set it to a \
+                 secret (e.g. `KILN_ADMIN_KEY=$(openssl rand -hex 32)`), or unset it and pass --dev (KILN_DEV=1) \
+                 for single-tenant dev mode on this machine"
+                    .into())
+            }
+            (true, Some(_)) => Err(
+                "--dev (KILN_DEV) and KILN_ADMIN_KEY (--admin-key) exclude each other: dev \
+                 mode uses no keys. Drop one of them"
+                    .into(),
+            ),
+            (true, None) => Ok(AuthMode::Dev),
+            (false, Some(key)) => Ok(AuthMode::Keyed {
+                admin_hash: hash_key(key),
+            }),
+            (false, None) => Err(
+                "no KILN_ADMIN_KEY and no --dev: Kiln will not guess who may use it. Either set \
+                 an admin key (`KILN_ADMIN_KEY=$(openssl rand -hex 32)` or --admin-key) and add tenants with \
+                 `kiln tenant add NAME`, or pass --dev (KILN_DEV=1) for single-tenant dev mode on this machine, \
+                 with no keys"
+                    .into(),
+            ),
         }
     }
 
@@ -476,5 +521,23 @@ mod tests {
         let worker = args.worker_config().unwrap();
         assert_eq!(worker.limits.memory_bytes, 256 << 20);
         assert_eq!(worker.limits.timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn auth_needs_a_mode_and_a_real_key() {
+        let with = |dev: bool, key: Option<&str>| ServeArgs {
+            dev,
+            admin_key: key.map(str::to_owned),
+            ..ServeArgs::default()
+        };
+        assert!(with(false, None).auth_mode().unwrap_err().contains("--dev"));
+        assert!(with(false, Some("")).auth_mode().unwrap_err().contains("empty"));
+        assert!(with(false, Some("  ")).auth_mode().is_err());
+        assert!(with(true, Some("k")).auth_mode().is_err());
+        assert!(matches!(with(true, None).auth_mode(), Ok(crate::auth::AuthMode::Dev)));
+        assert!(matches!(
+            with(false, Some("k")).auth_mode(),
+            Ok(crate::auth::AuthMode::Keyed { .. })
+        ));
     }
 }

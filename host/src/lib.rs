@@ -9,12 +9,13 @@
 //! - [`catalog`]: the registered job kinds, as the API sees them.
 //! - [`client`]: `kiln submit|status|get|jobs|cancel|kinds`, a command-line client of the HTTP API.
 //! - [`config`]: flags and `KILN_*` environment variables.
+//! - [`dev_mode`]: what keyless dev mode lets through (loopback hosts, same-origin writes).
 //! - [`embedded_redis`]: a private redis-server for a first run.
 //! - [`job`]: the job document and its states and error codes.
 //! - [`kinds`]: kind manifests, versions, and the built-in kinds embedded at build time.
 //! - [`runtime`]: the wasmtime sandbox that runs one job.
 //! - [`text`]: size caps for text that tenants or guests wrote (error messages, problem details).
-//! - [`tenant_cli`]: `kiln tenant add|list|remove`.
+//! - [`tenant_cli`]: `kiln tenant add|set|list|remove|rotate`.
 //! - [`metrics`]: Prometheus metrics of the process (`GET /metrics`).
 //! - [`refresh`]: keeps the in-memory copies of kinds and API keys fresh.
 //! - [`server`]: wires the parts together for `kiln serve|api|worker`.
@@ -28,6 +29,7 @@ pub mod auth;
 pub mod catalog;
 pub mod client;
 pub mod config;
+pub mod dev_mode;
 pub mod embedded_redis;
 pub mod job;
 pub mod kinds;

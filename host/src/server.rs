@@ -34,8 +34,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Client(command)) => return crate::client::run(command).await,
     };
-    // Check all configuration before starting anything.
+    // Check all configuration before starting anything. Workers serve no API, so they need no mode.
     let worker_config = args.worker_config().map_err(anyhow::Error::msg)?;
+    let auth_mode = if role == Role::Worker {
+        None
+    } else {
+        Some(args.auth_mode().map_err(anyhow::Error::msg)?)
+    };
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(shutdown.clone()));
 
@@ -88,25 +93,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         let serving = serve_http(listener, router, shutdown.clone(), ServeTimes::of(&args));
         tasks.spawn(async move { serving.await.context("the health endpoint server failed") });
     }
-    if role != Role::Worker {
+    if let Some(auth_mode) = auth_mode {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {} (set KILN_LISTEN or --listen)", args.listen))?;
         let addr = listener.local_addr()?;
-        announce_listening(addr);
-        let keys = KeyRing::load(store.clone(), args.admin_key.as_deref())
+        let keys = KeyRing::load(store.clone(), auth_mode)
             .await
             .context("reading the API keys")?;
         if keys.dev_mode() {
-            warn!("no API keys: running in single-tenant DEV MODE; anyone who can reach the API can use it");
-            crate::announce::announce(
-                "dev-mode",
-                "WARNING: DEV MODE: no KILN_ADMIN_KEY and no tenants, so the API needs no key and every \
-                 job belongs to tenant `default`. Set KILN_ADMIN_KEY and add tenants (`kiln tenant add NAME`) \
-                 before exposing it.",
-                serde_json::json!({}),
-            );
+            announce_dev_mode(addr);
         }
+        announce_listening(addr);
         tokio::spawn(keys.clone().keep_fresh(shutdown.clone()));
         let config = args.api_config();
         let router = app(AppState {
@@ -134,6 +132,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     info!("kiln stopped");
     outcome
+}
+
+/// Says loudly that nothing is protected by keys, and louder if the address is reachable from elsewhere.
+fn announce_dev_mode(addr: std::net::SocketAddr) {
+    warn!("DEV MODE (--dev): no API keys; every request is tenant `default` with admin rights");
+    crate::announce::announce(
+        "dev-mode",
+        "WARNING: DEV MODE (--dev / KILN_DEV=1): the API needs no key and every job belongs to tenant \
+         `default`; only requests for localhost and same-origin writes are answered. For anything shared, \
+         set KILN_ADMIN_KEY instead and add tenants (`kiln tenant add NAME`).",
+        serde_json::json!({}),
+    );
+    if !addr.ip().is_loopback() {
+        warn!(%addr, "DEV MODE on a non-loopback address");
+        crate::announce::announce(
+            "dev-mode-exposed",
+            &format!(
+                "WARNING: DEV MODE on {addr}, which other machines may reach. Requests must still name a \
+                 loopback host, but anyone on the network can send that header: listen on 127.0.0.1 \
+                 (the default) or set KILN_ADMIN_KEY."
+            ),
+            serde_json::json!({"addr": addr.to_string()}),
+        );
+    }
 }
 
 /// Connects to the configured Redis, or for a first `kiln serve` with nothing configured, to a private

@@ -1,11 +1,12 @@
-//! `kiln tenant add|set|list|remove`: operator commands on tenants, straight against Redis (the same
+//! `kiln tenant add|set|list|remove|rotate`: operator commands on tenants, straight against Redis (the same
 //! operations as the admin routes under `/v1/tenants`).
 
-use crate::auth::add_tenant;
+use crate::auth::{add_tenant, rotate_key};
 use crate::config::TenantCommand;
 use crate::job::from_millis;
 use crate::store::Store;
 use anyhow::bail;
+use std::time::Duration;
 
 pub async fn run(store: &Store, command: TenantCommand) -> anyhow::Result<()> {
     match command {
@@ -25,8 +26,9 @@ pub async fn run(store: &Store, command: TenantCommand) -> anyhow::Result<()> {
             for tenant in store.tenants().await? {
                 let q = tenant.quotas;
                 println!(
-                    "{}\tcreated {}\tmax-queued {}\tmax-running {}\tmax-per-second {}\tmax-bytes {}",
+                    "{}\tid {}\tcreated {}\tmax-queued {}\tmax-running {}\tmax-per-second {}\tmax-bytes {}",
                     tenant.name,
+                    tenant.id,
                     from_millis(tenant.created_at),
                     show(q.max_queued.map(|n| n.to_string())),
                     show(q.max_running.map(|n| n.to_string())),
@@ -36,10 +38,19 @@ pub async fn run(store: &Store, command: TenantCommand) -> anyhow::Result<()> {
             }
         }
         TenantCommand::Remove { name } => {
-            if !store.remove_tenant(&name).await? {
+            let Some(jobs) = store.remove_tenant(&name).await? else {
                 bail!("no tenant named `{name}`");
-            }
-            println!("kiln: removed tenant `{name}`");
+            };
+            println!("kiln: removed tenant `{name}`, its keys and its {jobs} jobs");
+        }
+        TenantCommand::Rotate { name, grace_secs } => {
+            let Some(key) = rotate_key(store, &name, Duration::from_secs(grace_secs)).await? else {
+                bail!("no tenant named `{name}`");
+            };
+            eprintln!(
+                "kiln: new API key of tenant `{name}` follows (shown only now); the old key works for {grace_secs} s more:"
+            );
+            println!("{key}");
         }
     }
     Ok(())

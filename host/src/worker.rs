@@ -205,7 +205,7 @@ impl Worker {
         let count = |outcome: &str| {
             metrics
                 .jobs_finished
-                .get_or_create(&metrics.outcome(&claim.kind, &claim.tenant, outcome))
+                .get_or_create(&metrics.outcome(&claim.kind, crate::auth::name_of_id(&claim.tenant), outcome))
                 .inc()
         };
         let signals = RunSignals::new();

@@ -84,6 +84,9 @@ impl Drop for StreamSlot {
 #[serde(deny_unknown_fields)]
 pub struct WaitQuery {
     pub(super) wait: Option<String>,
+    /// `?tenant=NAME`, read by the `Tenant` extractor.
+    #[serde(rename = "tenant")]
+    _tenant: Option<serde::de::IgnoredAny>,
 }
 
 /// What a watcher compares: a change in either is news.
@@ -162,6 +165,7 @@ pub fn parse_wait(raw: Option<&str>) -> Result<Option<Duration>, ApiError> {
         ("id" = String, Path, description = "The job's id"),
         ("wait" = Option<u32>, Query, minimum = 0, maximum = 60,
             description = "Wait up to this many seconds for a change of status or progress"),
+        ("tenant" = Option<String>, Query, description = "With the admin key: the tenant whose jobs these are (a tenant's key may name only itself)"),
     ),
     responses(
         (status = 200, description = "The job", body = crate::job::JobView),

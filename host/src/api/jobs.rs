@@ -138,7 +138,7 @@ pub async fn submit(
             let metrics = crate::metrics::global();
             metrics
                 .jobs_submitted
-                .get_or_create(&metrics.kind_tenant(kind.name(), tenant.as_str()))
+                .get_or_create(&metrics.kind_tenant(kind.name(), tenant.name()))
                 .inc();
         }
         Submitted::Existing(earlier) => {
@@ -167,7 +167,7 @@ pub async fn submit(
                     detail: format!(
                         "quota `max-queued` reached: tenant `{}` already has {limit} jobs waiting; \
                          submit more when some have started",
-                        tenant.as_str()
+                        tenant.name()
                     ),
                     retry_after: 5,
                 },
@@ -188,7 +188,7 @@ pub async fn submit(
                 Quota::Rate(limit) => ApiError::TooManyRequests {
                     detail: format!(
                         "quota `submit-rate` reached: tenant `{}` may submit {limit} jobs per second",
-                        tenant.as_str()
+                        tenant.name()
                     ),
                     retry_after: 1,
                 },
@@ -203,7 +203,7 @@ pub async fn submit(
     }
     let record = JobRecord {
         id,
-        tenant: tenant.0.clone(),
+        tenant: tenant.id.clone(),
         kind: kind_name,
         version: kind.version.clone(),
         status: Status::Queued,
@@ -321,7 +321,10 @@ fn unknown(id: JobId) -> ApiError {
     operation_id = "cancelJob",
     tag = tags::JOBS,
     security(("api_key" = [])),
-    params(("id" = String, Path, description = "The job's id")),
+    params(
+        ("id" = String, Path, description = "The job's id"),
+        ("tenant" = Option<String>, Query, description = "With the admin key: the tenant whose jobs these are (a tenant's key may name only itself)"),
+    ),
     responses(
         (status = 200, description = "The job, now cancelled", body = JobView),
         (status = 409, description = "The job already finished (with `job_status` and `error`)", body = Problem, content_type = "application/problem+json"),
@@ -467,6 +470,9 @@ pub struct ListParams {
     kind: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
+    /// `?tenant=NAME`, read by the `Tenant` extractor.
+    #[serde(rename = "tenant")]
+    _tenant: Option<serde::de::IgnoredAny>,
 }
 
 /// A page of jobs, newest first.
@@ -495,6 +501,7 @@ const DEFAULT_PAGE: usize = 20;
         ("kind" = Option<String>, Query, description = "Only jobs of this kind"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Jobs per page (20 by default)"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("tenant" = Option<String>, Query, description = "With the admin key: the tenant whose jobs these are (a tenant's key may name only itself)"),
     ),
     responses(
         (status = 200, description = "A page of jobs", body = JobList),

@@ -100,8 +100,10 @@ pub fn app(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
     let in_flight = limits::InFlight::new(state.config.http);
     let ops = ops_routes().split_for_parts().0.with_state(state.store.clone());
+    let dev_mode = state.keys.dev_mode();
     let (api, _) = api_routes().split_for_parts();
-    api.merge(crate::web::routes())
+    let router = api
+        .merge(crate::web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -115,7 +117,14 @@ pub fn app(state: AppState) -> Router {
         }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http())
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
+    // Dev mode answers only this machine's same-origin requests (`dev_mode`): refused ones are traced too.
+    let router = if dev_mode {
+        router.layer(axum::middleware::from_fn(crate::dev_mode::guard))
+    } else {
+        router
+    };
+    router
         // Outermost, so every answer carries it, errors and shed requests too: no browser sniffs a result
         // or a problem document into something it would run.
         .layer(SetResponseHeaderLayer::overriding(
@@ -141,6 +150,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tenants::list, tenants::add))
         .routes(routes!(tenants::set_quotas))
         .routes(routes!(tenants::remove))
+        .routes(routes!(tenants::rotate))
         .routes(routes!(openapi::serve))
         .routes(routes!(crate::metrics::admin_handler))
 }

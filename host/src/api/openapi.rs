@@ -106,8 +106,8 @@ pub mod tags {
     info(
         title = "Kiln",
         description = "Run image-producing jobs as sandboxed WebAssembly components. Errors are \
-                       `application/problem+json` (RFC 9457). Without API keys Kiln runs in dev mode and \
-                       needs no `Authorization` header.",
+                       `application/problem+json` (RFC 9457). In dev mode (`kiln serve --dev`, loopback \
+                       only) Kiln needs no `Authorization` header.",
     ),
     components(schemas(Problem)),
     modifiers(&Security),

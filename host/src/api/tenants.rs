@@ -3,7 +3,7 @@
 
 use super::openapi::{Problem, errors, tags};
 use super::{ApiError, AppState};
-use crate::auth::{AddTenantError, Admin, add_tenant};
+use crate::auth::{AddTenantError, Admin, add_tenant, rotate_key};
 use crate::job::from_millis;
 use crate::store::{TenantEntry, TenantQuotas};
 use axum::Json;
@@ -17,6 +17,8 @@ use utoipa::ToSchema;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TenantView {
     pub name: String,
+    /// Immutable; a new tenant of a removed one's name gets a new id and none of the old jobs.
+    pub id: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     pub quotas: TenantQuotas,
@@ -26,6 +28,7 @@ impl From<TenantEntry> for TenantView {
     fn from(entry: TenantEntry) -> Self {
         Self {
             name: entry.name,
+            id: entry.id,
             created_at: from_millis(entry.created_at),
             quotas: entry.quotas,
         }
@@ -109,8 +112,7 @@ pub async fn add(
         },
         AddTenantError::Store(e) => e.into(),
     })?;
-    // This process's key ring learns of the key now; others within their refresh time.
-    state.keys.refresh().await?;
+    // Every API process accepts the key at once: an unknown key is looked up in Redis before a 401.
     Ok((StatusCode::CREATED, Json(IssuedTenant { name, key, quotas })))
 }
 
@@ -144,7 +146,10 @@ pub async fn set_quotas(
     Ok(Json(quotas))
 }
 
-/// Remove a tenant and its key (admin); its jobs expire as usual
+/// Remove a tenant (admin): its keys and all its jobs
+///
+/// Queued jobs never run; running ones lose their lease, so their workers drop them. A new tenant of the
+/// same name gets a new id and starts empty.
 #[utoipa::path(
     delete,
     path = "/v1/tenants/{name}",
@@ -153,7 +158,7 @@ pub async fn set_quotas(
     security(("admin_key" = [])),
     params(("name" = String, Path, description = "The tenant's name")),
     responses(
-        (status = 204, description = "The tenant and its key are gone"),
+        (status = 204, description = "The tenant, its keys and its jobs are gone"),
         (status = 404, description = "No tenant has this name", body = Problem, content_type = "application/problem+json"),
         errors::AdminRoute,
     ),
@@ -163,9 +168,74 @@ pub async fn remove(
     _admin: Admin,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if !state.store.remove_tenant(&name).await? {
+    if state.store.remove_tenant(&name).await?.is_none() {
         return Err(unknown_tenant(&name));
     }
     state.keys.refresh().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rotation {
+    /// Seconds the old key keeps working (0, the default: it stops at once; at most 30 days).
+    #[serde(default)]
+    pub grace_secs: u64,
+}
+
+/// A tenant's new API key: the only time it is shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotatedKey {
+    pub name: String,
+    pub key: String,
+    /// Until when the old key works.
+    #[serde(with = "time::serde::rfc3339")]
+    pub old_key_valid_until: OffsetDateTime,
+}
+
+/// The longest grace an old key may get.
+const MAX_GRACE_SECS: u64 = 30 * 86_400;
+
+/// Rotate a tenant's key (admin): a new key, the old one valid for `grace_secs` more
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{name}/rotate",
+    operation_id = "rotateTenantKey",
+    tag = tags::ADMIN,
+    security(("admin_key" = [])),
+    params(("name" = String, Path, description = "The tenant's name")),
+    request_body(content = Option<Rotation>, content_type = "application/json", description = "Optional; `{}` or no body: no grace"),
+    responses(
+        (status = 200, description = "The new key", body = RotatedKey),
+        (status = 400, description = "A bad body or grace", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No tenant has this name", body = Problem, content_type = "application/problem+json"),
+        errors::AdminRoute,
+    ),
+)]
+pub async fn rotate(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<RotatedKey>, ApiError> {
+    let Rotation { grace_secs } = if body.iter().all(u8::is_ascii_whitespace) {
+        Rotation::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("bad JSON body: {e}")))?
+    };
+    if grace_secs > MAX_GRACE_SECS {
+        return Err(ApiError::BadRequest(format!(
+            "grace_secs may be at most {MAX_GRACE_SECS} (30 days), not {grace_secs}"
+        )));
+    }
+    let grace = std::time::Duration::from_secs(grace_secs);
+    let key = rotate_key(&state.store, &name, grace)
+        .await?
+        .ok_or_else(|| unknown_tenant(&name))?;
+    state.keys.refresh().await?;
+    Ok(Json(RotatedKey {
+        name,
+        key,
+        old_key_valid_until: OffsetDateTime::now_utc() + grace,
+    }))
 }

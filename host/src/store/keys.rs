@@ -3,7 +3,7 @@
 //! All keys share the hash tag `{kiln}`, so they live in one Redis Cluster slot and every Lua script may
 //! touch any of them atomically. That trades sharding of Kiln's own keys for atomicity; one slot of a
 //! cluster still carries far more jobs per second than the wasm work behind them. Tenants and ids never
-//! contain `:` or `/` (both are validated), so keys cannot collide.
+//! contain `:` or `/` (both are validated; an id is a name, `.` and hex), so keys cannot collide.
 //!
 //! | key                                  | type   | holds                                              | TTL                    |
 //! |--------------------------------------|--------|----------------------------------------------------|------------------------|
@@ -37,8 +37,12 @@
 //! | `{kiln}:queued-by-kind`              | hash   | kind → jobs waiting in queues (kept by the scripts) | none                   |
 //! | `{kiln}:workers`                     | hash   | worker id → JSON heartbeat (host, pid, running)    | gone after 30 s silence|
 //! | `{kiln}:finished:<unix minute>`      | string | jobs that reached a final state in that minute     | 1 h                    |
-//! | `{kiln}:tenants`                     | hash   | tenant name → JSON {name, key_hash, created_at}    | none                   |
-//! | `{kiln}:api-keys`                    | hash   | SHA-256 of an API key → tenant name                | none                   |
+//! | `{kiln}:tenants`                     | hash   | tenant name → JSON {name, id, key_hash, created_at, quotas} | none          |
+//! | `{kiln}:api-keys`                    | hash   | SHA-256 of an API key → tenant id                  | none                   |
+//! | `{kiln}:retiring-keys`               | zset   | SHA-256 of a rotated-out key, score = end of its grace (ms) | dropped after it by `live_keys.lua` |
+//!
+//! `<tenant>` in the keys above is the tenant's immutable id (`<name>.<12 hex>`, or for tenants from
+//! before ids, the name; dev mode's tenant is `default`), never a name that could be given out again.
 //!
 //! One pub/sub channel, not a key: `{kiln}:changed` carries `<tenant>/<id>` each time a script ends a job,
 //! requeues it or stores its progress, so the API's watchers (`?wait=`, SSE) wake at once instead of
@@ -69,6 +73,7 @@ pub const QUEUED_BY_KIND: &str = "{kiln}:queued-by-kind";
 pub const API_KEYS: &str = "{kiln}:api-keys";
 /// Bytes each tenant holds in Redis, kept by the job scripts (`submit.lua` builds it from [`PREFIX`]).
 pub const BYTES_HELD: &str = "{kiln}:bytes";
+pub const RETIRING_KEYS: &str = "{kiln}:retiring-keys";
 /// The pub/sub channel of job changes (`dequeue.lua` builds it from [`PREFIX`]).
 pub const CHANGED: &str = "{kiln}:changed";
 

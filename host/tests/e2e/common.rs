@@ -196,14 +196,25 @@ impl Kiln {
         } else {
             &["--workers", "2"]
         };
+        // An API needs a mode: dev mode, unless the test runs keyed mode with an admin key.
+        let keyed = extra.contains(&"--admin-key") || env.iter().any(|(name, _)| *name == "KILN_ADMIN_KEY");
+        let dev: &[&str] = if role == "worker" || keyed || extra.contains(&"--dev") {
+            &[]
+        } else {
+            &["--dev"]
+        };
         let mut child = Command::new(kiln_bin())
             .arg(role)
             .args(["--listen", "127.0.0.1:0"])
             .args(workers)
+            .args(dev)
             .args(extra)
             .env("KILN_REDIS_URL", redis_url)
             .env("KILN_DATA_DIR", data.path())
             .env("KILN_LOG", "warn")
+            // The test's own environment, not the developer's, decides the mode.
+            .env_remove("KILN_ADMIN_KEY")
+            .env_remove("KILN_DEV")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(if capture_stderr {

@@ -26,7 +26,7 @@ async fn serve_starts_its_own_redis_when_none_is_configured() {
     std::fs::create_dir_all(shared_cache_dir()).unwrap();
     std::os::unix::fs::symlink(shared_cache_dir(), data.join("cache")).unwrap();
     let mut child = Command::new(kiln_bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1"])
+        .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--workers", "1"])
         .current_dir(cwd.path())
         .env_remove("KILN_REDIS_URL")
         .env_remove("KILN_DATA_DIR")
@@ -79,7 +79,7 @@ fn without_any_redis_kiln_says_what_it_tried() {
     let data = tempfile::tempdir().unwrap();
     // No redis-server on PATH, nothing on the default address, no URL.
     let output = Command::new(kiln_bin())
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["serve", "--dev", "--listen", "127.0.0.1:0"])
         .env_remove("KILN_REDIS_URL")
         .env("KILN_DATA_DIR", data.path())
         .env("PATH", "/nonexistent")
@@ -97,7 +97,7 @@ fn without_any_redis_kiln_says_what_it_tried() {
 
     // And a URL that leads nowhere names itself.
     let output = Command::new(kiln_bin())
-        .args(["api", "--listen", "127.0.0.1:0"])
+        .args(["api", "--dev", "--listen", "127.0.0.1:0"])
         .env("KILN_REDIS_URL", "redis://127.0.0.1:1")
         .env("KILN_DATA_DIR", data.path())
         .output()

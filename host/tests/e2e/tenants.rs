@@ -100,13 +100,13 @@ async fn keys_isolate_tenants_and_guard_admin_routes() {
     let listing: Value = send_json(http.get(kiln.url("/v1/jobs")).bearer_auth(&acme)).await;
     assert_eq!(listing["jobs"].as_array().unwrap().len(), 1);
 
-    // Every Redis key of the job carries its tenant.
+    // Every Redis key of the job carries its tenant's id (`acme.<hex>`).
     let mut conn = redis.conn();
-    let exists: bool = redis::cmd("EXISTS")
-        .arg(format!("{{kiln}}:job:acme:{id}"))
+    let found: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{{kiln}}:job:acme.*:{id}"))
         .query(&mut conn)
         .unwrap();
-    assert!(exists);
+    assert_eq!(found.len(), 1, "{found:?}");
 
     // Admin routes: tenant keys get 403, the admin key gets through; the admin key is no tenant.
     let response = http
@@ -152,7 +152,10 @@ async fn keys_isolate_tenants_and_guard_admin_routes() {
     }
     assert!(refused, "a removed key is refused");
     let stored: Vec<String> = redis::cmd("HVALS").arg("{kiln}:api-keys").query(&mut conn).unwrap();
-    assert_eq!(stored, ["acme"], "keys are stored hashed, one per tenant");
+    assert!(
+        stored.len() == 1 && stored[0].starts_with("acme."),
+        "keys are stored hashed, one per tenant, naming its id: {stored:?}"
+    );
     let hashes: Vec<String> = redis::cmd("HKEYS").arg("{kiln}:api-keys").query(&mut conn).unwrap();
     assert!(!hashes.contains(&acme), "the key itself is never stored");
 }
@@ -404,4 +407,545 @@ async fn the_admin_key_manages_tenants_over_http() {
         404,
     )
     .await;
+}
+
+/// Runs `kiln ARGS` against `redis` with `env`, expecting it to exit at once; returns (exit code, stderr).
+fn kiln_exits(redis: &Redis, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let data = tempfile::tempdir().unwrap();
+    let output = Command::new(kiln_bin())
+        .args(args)
+        .env("KILN_REDIS_URL", &redis.url)
+        .env("KILN_DATA_DIR", data.path())
+        .env_remove("KILN_ADMIN_KEY")
+        .env_remove("KILN_DEV")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Starts `kiln ARGS` and collects its stdout up to the API's address line; kills it after.
+fn stdout_until_listening(redis: &Redis, args: &[&str], env: &[(&str, &str)]) -> Vec<String> {
+    use std::io::{BufRead, BufReader};
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new(kiln_bin())
+        .args(args)
+        .args(["--workers", "1"])
+        .env("KILN_REDIS_URL", &redis.url)
+        .env("KILN_DATA_DIR", data.path())
+        .env("KILN_LOG", "error")
+        .env_remove("KILN_ADMIN_KEY")
+        .env_remove("KILN_DEV")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let done = line.starts_with("kiln: API listening on ");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    lines
+}
+
+#[tokio::test]
+async fn serve_and_api_refuse_to_start_without_a_mode() {
+    let redis = Redis::start();
+    for role in ["serve", "api"] {
+        let (code, stderr) = kiln_exits(&redis, &[role, "--listen", "127.0.0.1:0"], &[]);
+        assert_eq!(code, Some(1), "{role} without a mode: {stderr}");
+        assert!(
+            stderr.contains("KILN_ADMIN_KEY") && stderr.contains("--dev") && stderr.contains("KILN_DEV=1"),
+            "the message says how to set either: {stderr}"
+        );
+    }
+    let (code, stderr) = kiln_exits(&redis, &["api", "--listen", "127.0.0.1:0"], &[("KILN_ADMIN_KEY", "")]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("empty"), "{stderr}");
+    let (code, stderr) = kiln_exits(
+        &redis,
+        &["api", "--listen", "127.0.0.1:0", "--dev"],
+        &[("KILN_ADMIN_KEY", ADMIN_KEY)],
+    );
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("exclude each other"), "{stderr}");
+
+    // KILN_DEV=1 is the variable of --dev, and dev mode says so; workers need no mode at all.
+    let lines = stdout_until_listening(&redis, &["api", "--listen", "127.0.0.1:0"], &[("KILN_DEV", "1")]);
+    assert!(lines.iter().any(|l| l.contains("DEV MODE")), "{lines:?}");
+    assert!(
+        !lines.iter().any(|l| l.contains("other machines may reach")),
+        "{lines:?}"
+    );
+    let _worker = Kiln::worker(&redis, &[]);
+    // Dev mode on a non-loopback address starts, but warns loudly.
+    let lines = stdout_until_listening(&redis, &["api", "--dev", "--listen", "0.0.0.0:0"], &[]);
+    assert!(
+        lines.iter().any(|l| l.contains("other machines may reach")),
+        "{lines:?}"
+    );
+}
+
+#[tokio::test]
+async fn dev_mode_serves_only_this_machine_and_stays_dev_mode() {
+    let redis = Redis::start();
+    let kiln = Kiln::api_only(&redis, &[]);
+    let http = client();
+    let port = kiln.base.rsplit(':').next().unwrap().to_owned();
+    let plot = json!({"params": tiny_plot()});
+
+    // DNS rebinding: a page on evil.example whose name now points at 127.0.0.1 sends its own Host.
+    for host in ["evil.example", &format!("evil.example:{port}"), "10.1.2.3"] {
+        let response = http
+            .get(kiln.url("/v1/jobs"))
+            .header("host", host)
+            .send()
+            .await
+            .unwrap();
+        let problem = expect_problem(response, 403).await;
+        assert!(problem["detail"].as_str().unwrap().contains("loopback"), "{problem}");
+    }
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
+        let response = http
+            .get(kiln.url("/v1/jobs"))
+            .header("host", host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
+    // CSRF: writes from another origin are refused, from Kiln's own page (or no browser at all) not.
+    let own = kiln.base.clone();
+    let refused: [&[(&str, &str)]; 4] = [
+        &[("origin", "http://evil.example")],
+        &[("origin", "null")],
+        &[("origin", &format!("http://localhost:{port}"))],
+        &[("sec-fetch-site", "cross-site")],
+    ];
+    for headers in refused {
+        let mut request = http.post(kiln.url("/v1/jobs/plot")).json(&plot);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let problem = expect_problem(request.send().await.unwrap(), 403).await;
+        assert!(
+            problem["detail"].as_str().unwrap().contains("other origins"),
+            "{headers:?}: {problem}"
+        );
+        let response = http
+            .delete(kiln.url("/v1/kinds/plot"))
+            .header(headers[0].0, headers[0].1)
+            .send()
+            .await
+            .unwrap();
+        expect_problem(response, 403).await;
+    }
+    let response = http
+        .post(kiln.url("/v1/jobs/plot"))
+        .header("origin", &own)
+        .header("sec-fetch-site", "same-origin")
+        .json(&plot)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202, "Kiln's own page may submit");
+    assert_eq!(
+        submit_as(&kiln, "any-key-is-ignored", "plot", tiny_plot())
+            .await
+            .status(),
+        202
+    );
+    // Reading from another origin is harmless (the browser hides the answer without CORS).
+    let response = http
+        .get(kiln.url("/v1/kinds"))
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    // Adding tenants does not switch dev mode off (nobody would hold an admin key).
+    let response = http
+        .post(kiln.url("/v1/tenants"))
+        .json(&json!({"name": "acme"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    add_tenant(&redis, "globex");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let listing: Value = send_json(http.get(kiln.url("/v1/jobs"))).await;
+    assert_eq!(
+        listing["jobs"].as_array().unwrap().len(),
+        2,
+        "still dev mode, tenant `default`: {listing}"
+    );
+    let stats = http.get(kiln.url("/v1/stats")).send().await.unwrap();
+    assert_eq!(stats.status(), 200, "dev mode keeps admin rights");
+}
+
+#[tokio::test]
+async fn an_emptied_key_table_leaves_the_api_closed() {
+    let redis = Redis::start();
+    let acme = add_tenant(&redis, "acme");
+    let kiln = Kiln::api_only(&redis, &["--admin-key", ADMIN_KEY]);
+    let http = client();
+    assert_eq!(submit_as(&kiln, &acme, "plot", tiny_plot()).await.status(), 202);
+
+    // A flush, a failover to an empty replica, a restored old backup: the key table is gone.
+    let mut conn = redis.conn();
+    redis::cmd("FLUSHALL").query::<()>(&mut conn).unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await; // past the key cache's reread
+    for path in ["/v1/jobs", "/v1/stats", "/v1/tenants"] {
+        let response = http.get(kiln.url(path)).send().await.unwrap();
+        expect_problem(response, 401).await;
+    }
+    expect_problem(submit_as(&kiln, "", "plot", tiny_plot()).await, 401).await;
+    let response = http
+        .post(kiln.url("/v1/jobs/plot"))
+        .json(&json!({"params": tiny_plot()}))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(response, 401).await;
+    let response = http
+        .post(kiln.url("/v1/tenants"))
+        .json(&json!({"name": "intruder"}))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(response, 401).await;
+    expect_problem(submit_as(&kiln, &acme, "plot", tiny_plot()).await, 401).await;
+    // The admin key still works: it lives in the configuration, not in Redis.
+    let listed: Value = send_json(http.get(kiln.url("/v1/tenants")).bearer_auth(ADMIN_KEY)).await;
+    assert_eq!(listed["tenants"], json!([]));
+}
+
+/// Calls of one Redis command so far (`INFO commandstats`), scripts' calls included.
+fn command_calls(redis: &Redis, command: &str) -> u64 {
+    let info: String = redis::cmd("INFO").arg("commandstats").query(&mut redis.conn()).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
+        .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
+}
+
+#[tokio::test]
+async fn a_new_key_works_at_once_and_bad_keys_cost_no_round_trips() {
+    let redis = Redis::start();
+    let kiln = Kiln::api_only(&redis, &["--admin-key", ADMIN_KEY]);
+    let http = client();
+    // Straight into Redis with the CLI, then at once: no wait for the cache's reread.
+    for name in ["first", "second", "third"] {
+        let key = add_tenant(&redis, name);
+        let response = http.get(kiln.url("/v1/jobs")).bearer_auth(&key).send().await.unwrap();
+        assert_eq!(response.status(), 200, "the key of `{name}` works on its first request");
+    }
+
+    // A flood of one bad key: refused from memory, not by asking Redis each time.
+    let before = command_calls(&redis, "zscore");
+    let started = std::time::Instant::now();
+    const FLOOD: u64 = 300;
+    for _ in 0..FLOOD {
+        let response = http
+            .get(kiln.url("/v1/jobs"))
+            .bearer_auth("kiln_bad")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+    }
+    let lookups = command_calls(&redis, "zscore") - before;
+    let allowed = started.elapsed().as_secs() + 2; // one lookup per second of the negative cache, at most
+    assert!(
+        lookups <= allowed,
+        "{lookups} Redis lookups for {FLOOD} requests with one bad key in {:?}",
+        started.elapsed()
+    );
+
+    // A removed key stops within about 2 s (the reread); generous margin for a loaded machine.
+    let doomed = add_tenant(&redis, "doomed");
+    assert_eq!(
+        http.get(kiln.url("/v1/jobs"))
+            .bearer_auth(&doomed)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let (ok, _) = tenant_cli(&redis, &["remove", "doomed"]);
+    assert!(ok);
+    let removed_at = std::time::Instant::now();
+    loop {
+        let response = http
+            .get(kiln.url("/v1/jobs"))
+            .bearer_auth(&doomed)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 401 {
+            break;
+        }
+        assert!(
+            removed_at.elapsed() < Duration::from_secs(4),
+            "a removed key still works"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_removed_tenant_takes_its_jobs_and_a_new_one_of_its_name_starts_empty() {
+    let redis = Redis::start();
+    let acme = add_tenant(&redis, "acme");
+    let other = add_tenant(&redis, "other");
+    let kiln = Kiln::api_only(&redis, &["--admin-key", ADMIN_KEY]);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let doc: Value = submit_as(&kiln, &acme, "plot", tiny_plot()).await.json().await.unwrap();
+        ids.push(doc["id"].as_str().unwrap().to_owned());
+    }
+    let kept: Value = submit_as(&kiln, &other, "plot", tiny_plot())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut conn = redis.conn();
+    let (_, listed) = tenant_cli(&redis, &["list"]);
+    let acme_id = listed
+        .lines()
+        .find(|l| l.starts_with("acme\t"))
+        .and_then(|l| l.split('\t').nth(1))
+        .and_then(|f| f.strip_prefix("id "))
+        .unwrap()
+        .to_owned();
+    assert!(acme_id.starts_with("acme.") && acme_id.len() > 5, "{listed}");
+    let job_key = format!("{{kiln}}:job:{acme_id}:{}", ids[0]);
+    assert!(
+        redis::cmd("EXISTS").arg(&job_key).query::<bool>(&mut conn).unwrap(),
+        "keys use the id"
+    );
+
+    let (ok, said) = tenant_cli(&redis, &["remove", "acme"]);
+    assert!(ok && said.contains("3 jobs"), "{said}");
+    let left: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{{kiln}}:*{acme_id}*"))
+        .query(&mut conn)
+        .unwrap();
+    assert!(left.is_empty(), "everything of the removed tenant is gone: {left:?}");
+    let queued: std::collections::HashMap<String, i64> = redis::cmd("HGETALL")
+        .arg("{kiln}:queued-by-kind")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(queued.get("plot"), Some(&1), "only the other tenant's job is queued");
+
+    // The same name again: a new id, nothing of the old tenant's.
+    let again = add_tenant(&redis, "acme");
+    let http = client();
+    let listing: Value = send_json(http.get(kiln.url("/v1/jobs")).bearer_auth(&again)).await;
+    assert_eq!(listing["jobs"], json!([]));
+    for id in &ids {
+        let response = http
+            .get(kiln.url(&format!("/v1/jobs/{id}")))
+            .bearer_auth(&again)
+            .send()
+            .await
+            .unwrap();
+        expect_problem(response, 404).await;
+    }
+    // The removed key stops within the key cache's reread (about 2 s).
+    let mut refused = false;
+    for _ in 0..80 {
+        let response = http.get(kiln.url("/v1/jobs")).bearer_auth(&acme).send().await.unwrap();
+        if response.status() == 401 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(refused, "the removed tenant's key still works");
+
+    // A worker runs only what is left: the other tenant's job.
+    let _worker = Kiln::worker(&redis, &[]);
+    let doc = wait_final_as(&kiln, &other, kept["id"].as_str().unwrap()).await;
+    assert_eq!(doc["status"], "succeeded");
+    let results: Vec<String> = redis::cmd("KEYS").arg("{kiln}:result:*").query(&mut conn).unwrap();
+    assert_eq!(results.len(), 1, "{results:?}");
+}
+
+#[tokio::test]
+async fn a_running_job_of_a_removed_tenant_is_dropped() {
+    let redis = Redis::start();
+    let acme = add_tenant(&redis, "acme");
+    let kinds = hostile_kinds_dir();
+    let kinds_dir = kinds.path().to_str().unwrap();
+    let kiln = Kiln::serve(&redis, &["--admin-key", ADMIN_KEY, "--kinds-dir", kinds_dir]);
+    let doc: Value = submit_as(&kiln, &acme, "hostile", json!({"mode": "spin", "ms": 3000}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = doc["id"].as_str().unwrap().to_owned();
+    for _ in 0..600 {
+        let doc: Value = send_json(client().get(kiln.url(&format!("/v1/jobs/{id}"))).bearer_auth(&acme)).await;
+        if doc["status"] == "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let response = client()
+        .delete(kiln.url("/v1/tenants/acme"))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    // The run would have ended after 3 s; nothing of it may come back.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut conn = redis.conn();
+    let left: Vec<String> = redis::cmd("KEYS").arg("{kiln}:*acme.*").query(&mut conn).unwrap();
+    assert!(left.is_empty(), "the dropped run wrote nothing back: {left:?}");
+    let leases: u64 = redis::cmd("ZCARD").arg("{kiln}:leases").query(&mut conn).unwrap();
+    assert_eq!(leases, 0);
+}
+
+#[tokio::test]
+async fn rotation_gives_a_new_key_and_ends_the_old_one_after_its_grace() {
+    let redis = Redis::start();
+    let old = add_tenant(&redis, "acme");
+    let kiln = Kiln::api_only(&redis, &["--admin-key", ADMIN_KEY]);
+    let http = client();
+    let status = |key: String| {
+        let request = http.get(kiln.url("/v1/jobs")).bearer_auth(key);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(submit_as(&kiln, &old, "plot", tiny_plot()).await.status(), 202);
+
+    let (ok, stdout) = tenant_cli(&redis, &["rotate", "acme", "--grace-secs", "4"]);
+    assert!(ok, "{stdout}");
+    let new = stdout.lines().last().unwrap().trim().to_owned();
+    assert!(new.starts_with("kiln_") && new != old);
+    let rotated_at = std::time::Instant::now();
+    assert_eq!(status(new.clone()).await, 200, "the new key works at once");
+    assert_eq!(status(old.clone()).await, 200, "the old key works during its grace");
+    let listing: Value = send_json(http.get(kiln.url("/v1/jobs")).bearer_auth(&new)).await;
+    assert_eq!(listing["jobs"].as_array().unwrap().len(), 1, "same tenant, same jobs");
+    loop {
+        if status(old.clone()).await == 401 {
+            break;
+        }
+        // 4 s of grace, then at most one reread (2 s), with margin.
+        assert!(
+            rotated_at.elapsed() < Duration::from_secs(9),
+            "the old key outlived its grace"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        rotated_at.elapsed() >= Duration::from_secs(3),
+        "the old key ended before its grace"
+    );
+    assert_eq!(status(new.clone()).await, 200);
+
+    // Over HTTP (admin): no grace means the old key ends at once.
+    let response = http
+        .post(kiln.url("/v1/tenants/acme/rotate"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"grace_secs": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let rotated: Value = response.json().await.unwrap();
+    let newest = rotated["key"].as_str().unwrap().to_owned();
+    assert_eq!(status(newest).await, 200);
+    assert_eq!(status(new.clone()).await, 401);
+    for (path, body, code) in [
+        ("/v1/tenants/nobody/rotate", json!({}), 404),
+        ("/v1/tenants/acme/rotate", json!({"grace_secs": 99_999_999}), 400),
+        ("/v1/tenants/acme/rotate", json!({"grace": 1}), 400),
+    ] {
+        let response = http
+            .post(kiln.url(path))
+            .bearer_auth(ADMIN_KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        expect_problem(response, code).await;
+    }
+    let response = http
+        .post(kiln.url("/v1/tenants/acme/rotate"))
+        .bearer_auth(&old)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(response, 401).await;
+}
+
+#[tokio::test]
+async fn the_admin_key_reads_and_cancels_any_tenants_jobs() {
+    let redis = Redis::start();
+    let acme = add_tenant(&redis, "acme");
+    let globex = add_tenant(&redis, "globex");
+    let kiln = Kiln::api_only(&redis, &["--admin-key", ADMIN_KEY]);
+    let http = client();
+    let doc: Value = submit_as(&kiln, &acme, "plot", tiny_plot()).await.json().await.unwrap();
+    let id = doc["id"].as_str().unwrap().to_owned();
+
+    let listing: Value = send_json(http.get(kiln.url("/v1/jobs?tenant=acme")).bearer_auth(ADMIN_KEY)).await;
+    assert_eq!(listing["jobs"][0]["id"], id.as_str(), "{listing}");
+    let listing: Value = send_json(
+        http.get(kiln.url("/v1/jobs?tenant=globex&status=queued"))
+            .bearer_auth(ADMIN_KEY),
+    )
+    .await;
+    assert_eq!(listing["jobs"], json!([]));
+    let one: Value = send_json(
+        http.get(kiln.url(&format!("/v1/jobs/{id}?tenant=acme")))
+            .bearer_auth(ADMIN_KEY),
+    )
+    .await;
+    assert_eq!(one["status"], "queued");
+    // A tenant may name itself, not another.
+    let own = http
+        .get(kiln.url("/v1/jobs?tenant=acme"))
+        .bearer_auth(&acme)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 200);
+    for request in [
+        http.get(kiln.url("/v1/jobs?tenant=acme")),
+        http.get(kiln.url(&format!("/v1/jobs/{id}?tenant=acme"))),
+        http.delete(kiln.url(&format!("/v1/jobs/{id}?tenant=acme"))),
+    ] {
+        expect_problem(request.bearer_auth(&globex).send().await.unwrap(), 403).await;
+    }
+    let response = http
+        .get(kiln.url("/v1/jobs?tenant=nobody"))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(response, 404).await;
+
+    let cancelled: Value = send_json(
+        http.delete(kiln.url(&format!("/v1/jobs/{id}?tenant=acme")))
+            .bearer_auth(ADMIN_KEY),
+    )
+    .await;
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    let seen: Value = send_json(http.get(kiln.url(&format!("/v1/jobs/{id}"))).bearer_auth(&acme)).await;
+    assert_eq!(seen["status"], "cancelled");
 }

@@ -1,13 +1,64 @@
-#!lua
--- No flags: refused (503) when Redis is full, before it writes anything.
--- Removes a tenant and its key hash together.
--- KEYS: 1 tenants, 2 api keys, 3 running limits
--- ARGV: 1 name
+#!lua flags=allow-oom
+-- allow-oom: removing a tenant frees memory, so it must work when Redis is full.
+-- Removes a tenant and everything of it: its keys (also those in rotation grace), its quotas, its queue
+-- (queued jobs never run), the leases of its running jobs (their workers find the lease gone at the next
+-- renewal and drop them), every job it has (documents, params, inputs, results, logs), the bytes counted
+-- for it, and the hold its unfinished jobs had on their kind versions. Its id is never used again, so
+-- whatever is left behind (idempotency records) is unreachable and expires on its own.
+-- KEYS: 1 tenants, 2 api keys, 3 retiring keys, 4 running limits, 5 leases, 6 delayed,
+--       7 queued jobs by kind, 8 indexed tenants
+-- ARGV: 1 name, 2 key prefix, 3 the changes channel, 4.. the per-job key kinds to delete
+--       (`job` first: `<prefix>:<kind>:<tenant id>:<job id>`)
+-- Returns the number of jobs removed, or -1 if there is no such tenant.
 local entry = redis.call('HGET', KEYS[1], ARGV[1])
 if not entry then
-  return 0
+  return -1
 end
-redis.call('HDEL', KEYS[2], cjson.decode(entry)['key_hash'])
+local tenant = cjson.decode(entry)
+local id = tenant['id'] or ARGV[1]
+local prefix = ARGV[2]
+redis.call('HDEL', KEYS[2], tenant['key_hash'])
+for _, hash in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+  if redis.call('HGET', KEYS[2], hash) == id then
+    redis.call('HDEL', KEYS[2], hash)
+    redis.call('ZREM', KEYS[3], hash)
+  end
+end
 redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
-return 1
+redis.call('HDEL', KEYS[4], id)
+
+local function job_key(kind, job)
+  return prefix .. ':' .. kind .. ':' .. id .. ':' .. job
+end
+local queue = prefix .. ':queue:' .. id
+for _, job in ipairs(redis.call('LRANGE', queue, 0, -1)) do
+  local status, kind = unpack(redis.call('HMGET', job_key('job', job), 'status', 'kind'))
+  if status == 'queued' and kind then
+    redis.call('HINCRBY', KEYS[7], kind, -1)
+  end
+end
+redis.call('DEL', queue, prefix .. ':running:' .. id)
+
+local index = prefix .. ':jobs:' .. id
+local unfinished = prefix .. ':unfinished-by-version'
+local jobs = redis.call('ZRANGE', index, 0, -1)
+for _, job in ipairs(jobs) do
+  local member = id .. '/' .. job
+  -- [versions] An unfinished job lets go of its kind version (collect_versions.lua).
+  local status, version = unpack(redis.call('HMGET', job_key('job', job), 'status', 'version'))
+  if (status == 'queued' or status == 'running') and version then
+    if redis.call('HINCRBY', unfinished, version, -1) <= 0 then
+      redis.call('HDEL', unfinished, version)
+    end
+  end
+  redis.call('ZREM', KEYS[5], member)
+  redis.call('ZREM', KEYS[6], member)
+  for i = 4, #ARGV do
+    redis.call('DEL', job_key(ARGV[i], job))
+  end
+  redis.call('PUBLISH', ARGV[3], member)
+end
+redis.call('DEL', index, prefix .. ':held:' .. id)
+redis.call('HDEL', prefix .. ':bytes', id)
+redis.call('SREM', KEYS[8], id)
+return #jobs

@@ -8,11 +8,12 @@ if not entry then
   return 0
 end
 local tenant = cjson.decode(entry)
+local id = tenant['id'] or ARGV[1]
 tenant['quotas'] = cjson.decode(ARGV[2])
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(tenant))
 if ARGV[3] == '' then
-  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('HDEL', KEYS[2], id)
 else
-  redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+  redis.call('HSET', KEYS[2], id, ARGV[3])
 end
 return 1
