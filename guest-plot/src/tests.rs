@@ -598,6 +598,13 @@ mod manifest {
         );
     }
 
+    /// `params_schema` is what [`Raw`](crate::params::Raw) generates (`KILN_UPDATE_MANIFEST=1`
+    /// rewrites it).
+    #[test]
+    fn params_schema_is_generated_from_the_params_type() {
+        kiln_guest::check_manifest::<crate::params::Raw>(concat!(env!("CARGO_MANIFEST_DIR"), "/kind.json"));
+    }
+
     #[test]
     fn schema_is_closed_and_described() {
         fn walk(schema: &Value, path: &str) {

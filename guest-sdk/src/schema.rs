@@ -39,6 +39,9 @@ fn refuse_null(schema: &mut Schema) {
     if let Some(Value::Array(values)) = obj.get_mut("enum") {
         values.retain(|v| !v.is_null());
     }
+    if obj.get("default").is_some_and(Value::is_null) {
+        obj.remove("default");
+    }
     if let Some(Value::Array(options)) = obj.get_mut("anyOf") {
         options.retain(|o| o.get("type").and_then(Value::as_str) != Some("null"));
         if options.len() == 1
@@ -63,12 +66,20 @@ fn unwrap_descriptions(schema: &mut Schema) {
 }
 
 /// States the range of fixed-width integers (`"format": "uint32"`) as `minimum`/`maximum`, which
-/// validators check (they ignore `format`), so that the schema refuses what the parser refuses.
+/// validators check (they ignore `format`), so that the schema refuses what the parser refuses; the
+/// Rust-specific `format` itself goes.
 fn bound_integers(schema: &mut Schema) {
     let Some(obj) = schema.as_object_mut() else {
         return;
     };
-    let (min, max): (i64, u64) = match obj.get("format").and_then(Value::as_str) {
+    if obj
+        .get("format")
+        .and_then(Value::as_str)
+        .is_some_and(|f| f == "double" || f == "float")
+    {
+        obj.remove("format");
+    }
+    let (min, max): (i64, u64) = match obj.remove("format").as_ref().and_then(Value::as_str) {
         Some("uint8") => (0, u8::MAX.into()),
         Some("uint16") => (0, u16::MAX.into()),
         Some("uint32") => (0, u32::MAX.into()),
@@ -77,7 +88,11 @@ fn bound_integers(schema: &mut Schema) {
         Some("int16") => (i16::MIN.into(), i16::MAX as u64),
         Some("int32") => (i32::MIN.into(), i32::MAX as u64),
         Some("int64") | Some("int") => (i64::MIN, i64::MAX as u64),
-        _ => return,
+        Some(other) => {
+            obj.insert("format".into(), other.into());
+            return;
+        }
+        None => return,
     };
     obj.entry("minimum").or_insert(min.into());
     obj.entry("maximum").or_insert(max.into());
