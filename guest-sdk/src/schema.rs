@@ -160,15 +160,19 @@ fn merge(into: &mut Map<String, Value>, from: Map<String, Value>) {
 
 /// Checks that the manifest at `path` (a kind's `kind.json`) holds `P`'s schema as its
 /// `params_schema`; for a unit test in every kind. With `KILN_UPDATE_MANIFEST=1` it rewrites the
-/// manifest instead (`params_schema` must be its last field).
+/// manifest instead (`params_schema` must be its last field). Also checks that every object of the
+/// schema closes its properties (a typo is a 422, not silently ignored) and that every property has a
+/// description (users read the schema to learn the params): doc comments on the params type.
 ///
 /// # Panics
-/// When they differ (that is the test failing), or the manifest cannot be read.
+/// When they differ or the schema is open or undescribed (that is the test failing), or the manifest
+/// cannot be read.
 pub fn check_manifest<P: JsonSchema>(path: impl AsRef<Path>) {
     let path = path.as_ref();
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     let manifest: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
     let generated = schema_for::<P>();
+    check_closed_and_described(&generated, "params");
     if manifest.get("params_schema") == Some(&generated) {
         return;
     }
@@ -184,6 +188,37 @@ pub fn check_manifest<P: JsonSchema>(path: impl AsRef<Path>) {
         std::any::type_name::<P>(),
         serde_json::to_string_pretty(&generated).expect("a Value serializes")
     );
+}
+
+fn check_closed_and_described(schema: &Value, path: &str) {
+    assert!(
+        schema["description"].is_string(),
+        "{path} lacks a description: give it a doc comment"
+    );
+    if schema["type"] == "object" {
+        // A tagged enum (`dispatch_on_tag`) closes each variant in its `then` instead.
+        let variants: Vec<&Value> = match schema["allOf"].as_array() {
+            Some(branches) if schema.get("additionalProperties").is_none() => {
+                branches.iter().map(|b| &b["then"]).collect()
+            }
+            _ => vec![schema],
+        };
+        for object in variants {
+            assert_eq!(
+                object["additionalProperties"], false,
+                "{path} accepts unknown fields: add #[serde(deny_unknown_fields)]"
+            );
+            for (name, child) in object["properties"].as_object().into_iter().flatten() {
+                // `dispatch_on_tag` leaves the tag as `true` in each variant: the `if` checked it.
+                if child != &Value::Bool(true) {
+                    check_closed_and_described(child, &format!("{path}.{name}"));
+                }
+            }
+        }
+    }
+    if schema["type"] == "array" {
+        check_closed_and_described(&schema["items"], &format!("{path}[]"));
+    }
 }
 
 /// The manifest text with its trailing `params_schema` replaced, the fields before it left as written.
@@ -251,6 +286,12 @@ mod tests {
         assert_eq!(schema["properties"]["inner"]["properties"]["x"]["minimum"], i64::MIN);
         assert_eq!(schema["properties"]["inner"]["required"], serde_json::json!(["x"]));
         assert!(schema.get("required").is_none(), "{text}");
+    }
+
+    #[test]
+    #[should_panic(expected = "params.inner lacks a description")]
+    fn undescribed_properties_are_refused() {
+        check_closed_and_described(&schema_for::<Params>(), "params");
     }
 
     #[test]
