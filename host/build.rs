@@ -34,6 +34,8 @@ fn main() {
     println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
     println!("cargo:rerun-if-changed={}", root.join("Cargo.toml").display());
     let guests: Vec<&str> = BUILTIN_GUESTS.iter().chain(TEST_GUESTS).copied().collect();
+    // Every guest is built with the SDK, which holds the WIT glue.
+    println!("cargo:rerun-if-changed={}", root.join("guest-sdk").display());
     for guest in &guests {
         println!("cargo:rerun-if-changed={}", root.join(guest).display());
     }

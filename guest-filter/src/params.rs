@@ -52,15 +52,20 @@ pub enum RawOp {
     },
     /// Rotates clockwise; 90 and 270 swap width and height.
     Rotate {
+        /// Degrees clockwise: 90, 180 or 270.
         #[schemars(extend("enum" = [90, 180, 270]))]
         degrees: u32,
     },
     /// Mirrors the image: horizontal swaps left and right, vertical swaps top and bottom.
-    Flip { axis: Axis },
+    Flip {
+        /// horizontal or vertical.
+        axis: Axis,
+    },
     /// Turns each colour channel c into 255 - c; alpha is kept.
     Invert {},
     /// Adds value to each colour channel, clamped to 0-255; negative darkens. Alpha is kept.
     Brighten {
+        /// Added to each colour channel, from -255 to 255.
         #[schemars(range(min = -MAX_BRIGHTEN, max = MAX_BRIGHTEN))]
         value: i32,
     },

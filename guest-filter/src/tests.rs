@@ -1,35 +1,20 @@
 //! End-to-end tests of [`run`] on small images built in memory, checked pixel by pixel.
 
-use std::io::Cursor;
-
 use image::{ColorType, DynamicImage, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
 
 use kiln_guest::test::TestHost;
+use kiln_guest::test::images::{coordinates, encoded};
 use kiln_guest::{ErrorCode, JobError};
 
 use crate::Filter;
 
-/// Runs a job against a host with the kind's defaults.
+/// Runs a job with the kind's defaults; its output must be labelled PNG.
 fn run(params: &str, input: &[u8]) -> Result<Vec<u8>, JobError> {
-    kiln_guest::run::<Filter>(params, input).map(|output| {
-        assert_eq!(output.media_type, "image/png");
-        output.data
-    })
-}
-
-/// Pixel (x, y) is (x, y, 7), so where a pixel came from can be read off its colour.
-fn coordinates(width: u32, height: u32) -> RgbImage {
-    RgbImage::from_fn(width, height, |x, y| Rgb([x as u8, y as u8, 7]))
-}
-
-fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
-    let mut out = Cursor::new(Vec::new());
-    image.write_to(&mut out, format).unwrap();
-    out.into_inner()
+    kiln_guest::test::output::<Filter>("image/png", params, input)
 }
 
 fn png(image: RgbImage) -> Vec<u8> {
-    encode(&image.into(), ImageFormat::Png)
+    encoded(&image.into(), ImageFormat::Png)
 }
 
 /// Runs a job that must succeed; its output must be a PNG, returned decoded.
@@ -45,9 +30,9 @@ fn run_err(params: &str, input: &[u8]) -> JobError {
 
 #[test]
 fn no_ops_converts_to_png_unchanged() {
-    let source = coordinates(40, 30);
+    let source = coordinates(40, 30, 7);
     for format in [ImageFormat::Png, ImageFormat::Bmp, ImageFormat::Tiff] {
-        let out = run_ok(r#"{"ops": []}"#, &encode(&source.clone().into(), format));
+        let out = run_ok(r#"{"ops": []}"#, &encoded(&source.clone().into(), format));
         assert_eq!(out.color(), ColorType::Rgb8, "{format:?}");
         assert_eq!(out.to_rgb8(), source, "{format:?}");
     }
@@ -57,7 +42,7 @@ fn no_ops_converts_to_png_unchanged() {
 fn flip_horizontal_mirrors_columns() {
     let out = run_ok(
         r#"{"ops": [{"op": "flip", "axis": "horizontal"}]}"#,
-        &png(coordinates(40, 30)),
+        &png(coordinates(40, 30, 7)),
     )
     .to_rgb8();
     assert_eq!(out.dimensions(), (40, 30));
@@ -70,7 +55,7 @@ fn flip_horizontal_mirrors_columns() {
 fn flip_vertical_mirrors_rows() {
     let out = run_ok(
         r#"{"ops": [{"op": "flip", "axis": "vertical"}]}"#,
-        &png(coordinates(40, 30)),
+        &png(coordinates(40, 30, 7)),
     )
     .to_rgb8();
     for (x, y) in [(0, 0), (39, 0), (0, 29), (12, 17)] {
@@ -80,7 +65,7 @@ fn flip_vertical_mirrors_rows() {
 
 #[test]
 fn rotate_is_clockwise_and_90_swaps_dimensions() {
-    let input = png(coordinates(40, 30));
+    let input = png(coordinates(40, 30, 7));
     // Clockwise by 90: the source's bottom-left corner (0, 29) lands at the top-left.
     let out = run_ok(r#"{"ops": [{"op": "rotate", "degrees": 90}]}"#, &input).to_rgb8();
     assert_eq!(out.dimensions(), (30, 40));
@@ -99,7 +84,7 @@ fn rotate_is_clockwise_and_90_swaps_dimensions() {
 
 #[test]
 fn four_quarter_turns_and_two_flips_are_identity() {
-    let source = coordinates(33, 17);
+    let source = coordinates(33, 17, 7);
     let turn = r#"{"op": "rotate", "degrees": 90}"#;
     let out = run_ok(
         &format!(r#"{{"ops": [{turn}, {turn}, {turn}, {turn}]}}"#),
@@ -113,7 +98,7 @@ fn four_quarter_turns_and_two_flips_are_identity() {
 
 #[test]
 fn grayscale_makes_a_grey_png_with_equal_channels() {
-    let out = run_ok(r#"{"ops": [{"op": "grayscale"}]}"#, &png(coordinates(40, 30)));
+    let out = run_ok(r#"{"ops": [{"op": "grayscale"}]}"#, &png(coordinates(40, 30, 7)));
     assert_eq!(out.color(), ColorType::L8, "a grey PNG, one channel");
     let rgb = out.to_rgb8();
     assert!(rgb.pixels().all(|p| p[0] == p[1] && p[1] == p[2]));
@@ -129,14 +114,14 @@ fn grayscale_makes_a_grey_png_with_equal_channels() {
 
 #[test]
 fn invert_flips_colour_channels_and_keeps_alpha() {
-    let out = run_ok(r#"{"ops": [{"op": "invert"}]}"#, &png(coordinates(40, 30))).to_rgb8();
+    let out = run_ok(r#"{"ops": [{"op": "invert"}]}"#, &png(coordinates(40, 30, 7))).to_rgb8();
     for (x, y) in [(0, 0), (39, 29), (12, 17)] {
         assert_eq!(out.get_pixel(x, y).0, [255 - x as u8, 255 - y as u8, 248], "({x}, {y})");
     }
     let rgba = RgbaImage::from_pixel(2, 2, Rgba([10, 20, 30, 100]));
     let out = run_ok(
         r#"{"ops": [{"op": "invert"}]}"#,
-        &encode(&rgba.into(), ImageFormat::Png),
+        &encoded(&rgba.into(), ImageFormat::Png),
     );
     assert_eq!(out.color(), ColorType::Rgba8);
     assert_eq!(out.to_rgba8().get_pixel(1, 1).0, [245, 235, 225, 100]);
@@ -171,16 +156,16 @@ fn blur_keeps_flat_areas_and_spreads_a_dot() {
 
 #[test]
 fn blur_larger_than_the_image_is_fine() {
-    let out = run_ok(r#"{"ops": [{"op": "blur", "sigma": 50}]}"#, &png(coordinates(3, 2)));
+    let out = run_ok(r#"{"ops": [{"op": "blur", "sigma": 50}]}"#, &png(coordinates(3, 2, 7)));
     assert_eq!((out.width(), out.height()), (3, 2));
-    let out = run_ok(r#"{"ops": [{"op": "blur", "sigma": 50}]}"#, &png(coordinates(1, 1)));
+    let out = run_ok(r#"{"ops": [{"op": "blur", "sigma": 50}]}"#, &png(coordinates(1, 1, 7)));
     assert_eq!(out.to_rgb8().get_pixel(0, 0).0, [0, 0, 7]);
 }
 
 #[test]
 fn ops_apply_in_order() {
     // Flip then rotate differs from rotate then flip.
-    let input = png(coordinates(4, 2));
+    let input = png(coordinates(4, 2, 7));
     let a = run_ok(
         r#"{"ops": [{"op": "flip", "axis": "horizontal"}, {"op": "rotate", "degrees": 90}]}"#,
         &input,
@@ -205,7 +190,7 @@ fn progress_is_reported_per_op_and_logged() {
     let mut host = TestHost::new();
     let params =
         r#"{"ops": [{"op": "invert"}, {"op": "grayscale"}, {"op": "rotate", "degrees": 90}, {"op": "invert"}]}"#;
-    host.run::<Filter>(params, &png(coordinates(8, 8))).unwrap();
+    host.run::<Filter>(params, &png(coordinates(8, 8, 7))).unwrap();
     let expected = [0.1, 0.3, 0.5, 0.7, 0.9, 1.0];
     assert_eq!(host.progress().len(), expected.len(), "{:?}", host.progress());
     for (got, want) in host.progress().iter().zip(expected) {
@@ -226,7 +211,7 @@ fn params_are_checked_before_the_input() {
 
 #[test]
 fn bad_input_is_invalid_input() {
-    let input = png(coordinates(10, 10));
+    let input = png(coordinates(10, 10, 7));
     for (bytes, needle) in [
         (&b""[..], "input is empty"),
         (&b"definitely not an image"[..], "unknown format"),
@@ -242,7 +227,7 @@ fn bad_input_is_invalid_input() {
 fn images_over_the_budget_are_refused_before_decoding() {
     let mut host = TestHost::new().setting("max-megapixels", "0.001"); // 1000 pixels
     let e = host
-        .run::<Filter>(r#"{"ops": []}"#, &png(coordinates(40, 30)))
+        .run::<Filter>(r#"{"ops": []}"#, &png(coordinates(40, 30, 7)))
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidInput, "{e}");
     assert!(
@@ -250,11 +235,14 @@ fn images_over_the_budget_are_refused_before_decoding() {
             .contains("40x30 (0.0 megapixels), over the limit of 0.001 megapixels"),
         "{e}"
     );
-    assert!(host.run::<Filter>(r#"{"ops": []}"#, &png(coordinates(40, 25))).is_ok());
+    assert!(
+        host.run::<Filter>(r#"{"ops": []}"#, &png(coordinates(40, 25, 7)))
+            .is_ok()
+    );
 
     let mut host = TestHost::new().setting("max-megapixels", "lots");
     let e = host
-        .run::<Filter>(r#"{"ops": []}"#, &png(coordinates(4, 4)))
+        .run::<Filter>(r#"{"ops": []}"#, &png(coordinates(4, 4, 7)))
         .unwrap_err();
     assert_eq!(
         e.code,

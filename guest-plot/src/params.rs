@@ -1,7 +1,9 @@
 //! The job's params: parsed strictly (unknown fields and nulls are errors, like in `kind.json`), then
 //! checked against the kind's limits so that rendering never meets an unbounded or degenerate request.
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
+use serde_json::json;
 
 use kiln_guest::JobError;
 
@@ -25,7 +27,7 @@ pub mod limits {
 
 use limits::*;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ChartType {
     #[default]
@@ -35,55 +37,147 @@ pub enum ChartType {
     Histogram,
 }
 
-/// The params as sent: serde reads them strictly (`kiln_guest::parse`: unknown fields and nulls are
-/// errors, like in `kind.json`), then [`validate`] checks the limits and cross-field rules.
-#[derive(Debug, Deserialize)]
+/// Give the data either inline as series (no input file) or as csv columns of the uploaded CSV file
+/// (input required), not both. Several series get distinct colours and a legend; a single series gets
+/// a legend when it is named. At most 100000 points in total.
+// The params as sent (the doc comments here are the schema's, for users): serde reads them strictly
+// (`kiln_guest::parse`: unknown fields and nulls are errors), `kind.json`'s schema is generated from
+// this type, and `validate` checks the limits and cross-field rules again.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "plot params", transform = cross_field_rules)]
 pub struct Raw {
+    /// Chart type. line: points joined in the given order. scatter: unjoined markers. bar: bars from
+    /// zero, grouped side by side when there are several series. histogram: each series' y values are
+    /// samples, counted into shared bins.
     #[serde(rename = "type", default)]
+    #[schemars(extend("default" = "line"))]
     kind: Option<ChartType>,
+    /// Title drawn centred above the chart; empty for none. Shortened with an ellipsis if wider than
+    /// the image.
     #[serde(default)]
+    #[schemars(length(max = MAX_TITLE_CHARS), extend("default" = ""))]
     title: Option<String>,
+    /// Label under the x axis; empty for none.
     #[serde(default)]
+    #[schemars(length(max = MAX_TEXT_CHARS), extend("default" = ""))]
     x_label: Option<String>,
+    /// Label left of the y axis, drawn rotated to read upwards; empty for none.
     #[serde(default)]
+    #[schemars(length(max = MAX_TEXT_CHARS), extend("default" = ""))]
     y_label: Option<String>,
-    // Numbers, not u32: JSON Schema's "integer" admits 800.0, so the guest must too.
+    // Numbers, not u32, so that `validate` can say which range a value missed.
+    /// Image width in pixels. Text and line sizes scale with the image.
     #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = MIN_SIDE, max = MAX_SIDE), extend("default" = DEFAULT_WIDTH))]
     width: Option<f64>,
+    /// Image height in pixels.
     #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = MIN_SIDE, max = MAX_SIDE), extend("default" = DEFAULT_HEIGHT))]
     height: Option<f64>,
+    /// Inline data: 1 to 32 series. Not allowed together with csv or an input file.
     #[serde(default)]
+    #[schemars(length(min = 1, max = MAX_SERIES))]
     series: Option<Vec<RawSeries>>,
+    /// Bar charts only: category names under the bars, one per y value of every series (thinned out
+    /// if they do not fit).
     #[serde(default)]
+    #[schemars(with = "Option<Vec<Label>>", length(min = 1, max = MAX_LABELS))]
     labels: Option<Vec<String>>,
+    /// Histograms only: number of equal-width bins spanning all samples. Default: Sturges' rule on the
+    /// largest series (log2(n) + 1, at most 100).
     #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = 1, max = MAX_BINS))]
     bins: Option<f64>,
+    /// Plot columns of the uploaded CSV file (comma-separated, with a header row naming the columns).
+    /// One series per y column, named by its header. An empty y cell leaves a gap; any other cell must
+    /// be a number.
     #[serde(default)]
     csv: Option<RawCsv>,
+    /// With csv only: plot only rows whose x is at least this.
     #[serde(default)]
+    #[schemars(range(min = -MAX_ABS_VALUE, max = MAX_ABS_VALUE))]
     start: Option<f64>,
+    /// With csv only: plot only rows whose x is at most this (not less than start).
     #[serde(default)]
+    #[schemars(range(min = -MAX_ABS_VALUE, max = MAX_ABS_VALUE))]
     end: Option<f64>,
 }
 
-#[derive(Debug, Deserialize)]
+/// One data series.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSeries {
+    /// Name shown in the legend; default "series N".
     #[serde(default)]
+    #[schemars(length(max = MAX_TEXT_CHARS))]
     name: Option<String>,
+    /// x values, as many as y. Default 0, 1, 2, ... Not allowed for histograms, nor for bar charts with
+    /// labels.
     #[serde(default)]
+    #[schemars(with = "Option<Vec<FiniteNumber>>", length(max = MAX_POINTS))]
     x: Option<Vec<f64>>,
+    /// y values (for a histogram: the samples). For a bar chart with labels, one per label.
+    #[schemars(with = "Vec<FiniteNumber>", length(min = 1, max = MAX_POINTS))]
     y: Vec<f64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCsv {
+    /// Header of the x column (every row needs a number there). Default: the row index, 0 for the
+    /// first data row.
     #[serde(default)]
+    #[schemars(length(max = MAX_TEXT_CHARS), regex(pattern = r"\S"))]
     x: Option<String>,
+    /// Headers of the columns to plot, 1 to 32.
+    #[schemars(with = "Vec<ColumnHeader>", length(min = 1, max = MAX_SERIES))]
     y: Vec<String>,
 }
+
+/// The rules between fields, which no field's own schema can state: series or csv (not both), start
+/// and end only with csv, labels only for bar charts, bins only for histograms.
+fn cross_field_rules(schema: &mut Schema) {
+    let only_for = |field: &str, chart: &str| json!({"if": {"required": [field]}, "then": {"required": ["type"], "properties": {"type": {"const": chart}}}});
+    schema.insert("oneOf".into(), json!([{"required": ["series"]}, {"required": ["csv"]}]));
+    schema.insert("dependentRequired".into(), json!({"start": ["csv"], "end": ["csv"]}));
+    schema.insert(
+        "allOf".into(),
+        json!([only_for("labels", "bar"), only_for("bins", "histogram")]),
+    );
+}
+
+/// Schema-only types: the items of the lists above, each with its description and bounds.
+macro_rules! item_schema {
+    ($name:ident, $schema:tt) => {
+        struct $name;
+        impl JsonSchema for $name {
+            fn inline_schema() -> bool {
+                true
+            }
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                json_schema!($schema)
+            }
+        }
+    };
+}
+
+item_schema!(FiniteNumber, {
+    "description": "A finite number.",
+    "type": "number",
+    "minimum": -MAX_ABS_VALUE,
+    "maximum": MAX_ABS_VALUE
+});
+item_schema!(Label, {"description": "A category name.", "type": "string", "maxLength": MAX_TEXT_CHARS});
+item_schema!(ColumnHeader, {
+    "description": "A column header.",
+    "type": "string",
+    "maxLength": MAX_TEXT_CHARS,
+    "pattern": "\\S"
+});
 
 /// A validated request.
 #[derive(Debug, Clone)]

@@ -39,6 +39,9 @@ fn refuse_null(schema: &mut Schema) {
     if let Some(Value::Array(values)) = obj.get_mut("enum") {
         values.retain(|v| !v.is_null());
     }
+    if obj.get("default").is_some_and(Value::is_null) {
+        obj.remove("default");
+    }
     if let Some(Value::Array(options)) = obj.get_mut("anyOf") {
         options.retain(|o| o.get("type").and_then(Value::as_str) != Some("null"));
         if options.len() == 1
@@ -63,12 +66,20 @@ fn unwrap_descriptions(schema: &mut Schema) {
 }
 
 /// States the range of fixed-width integers (`"format": "uint32"`) as `minimum`/`maximum`, which
-/// validators check (they ignore `format`), so that the schema refuses what the parser refuses.
+/// validators check (they ignore `format`), so that the schema refuses what the parser refuses; the
+/// Rust-specific `format` itself goes.
 fn bound_integers(schema: &mut Schema) {
     let Some(obj) = schema.as_object_mut() else {
         return;
     };
-    let (min, max): (i64, u64) = match obj.get("format").and_then(Value::as_str) {
+    if obj
+        .get("format")
+        .and_then(Value::as_str)
+        .is_some_and(|f| f == "double" || f == "float")
+    {
+        obj.remove("format");
+    }
+    let (min, max): (i64, u64) = match obj.remove("format").as_ref().and_then(Value::as_str) {
         Some("uint8") => (0, u8::MAX.into()),
         Some("uint16") => (0, u16::MAX.into()),
         Some("uint32") => (0, u32::MAX.into()),
@@ -77,7 +88,11 @@ fn bound_integers(schema: &mut Schema) {
         Some("int16") => (i16::MIN.into(), i16::MAX as u64),
         Some("int32") => (i32::MIN.into(), i32::MAX as u64),
         Some("int64") | Some("int") => (i64::MIN, i64::MAX as u64),
-        _ => return,
+        Some(other) => {
+            obj.insert("format".into(), other.into());
+            return;
+        }
+        None => return,
     };
     obj.entry("minimum").or_insert(min.into());
     obj.entry("maximum").or_insert(max.into());
@@ -145,15 +160,19 @@ fn merge(into: &mut Map<String, Value>, from: Map<String, Value>) {
 
 /// Checks that the manifest at `path` (a kind's `kind.json`) holds `P`'s schema as its
 /// `params_schema`; for a unit test in every kind. With `KILN_UPDATE_MANIFEST=1` it rewrites the
-/// manifest instead (`params_schema` must be its last field).
+/// manifest instead (`params_schema` must be its last field). Also checks that every object of the
+/// schema closes its properties (a typo is a 422, not silently ignored) and that every property has a
+/// description (users read the schema to learn the params): doc comments on the params type.
 ///
 /// # Panics
-/// When they differ (that is the test failing), or the manifest cannot be read.
+/// When they differ or the schema is open or undescribed (that is the test failing), or the manifest
+/// cannot be read.
 pub fn check_manifest<P: JsonSchema>(path: impl AsRef<Path>) {
     let path = path.as_ref();
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     let manifest: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
     let generated = schema_for::<P>();
+    check_closed_and_described(&generated, "params");
     if manifest.get("params_schema") == Some(&generated) {
         return;
     }
@@ -169,6 +188,37 @@ pub fn check_manifest<P: JsonSchema>(path: impl AsRef<Path>) {
         std::any::type_name::<P>(),
         serde_json::to_string_pretty(&generated).expect("a Value serializes")
     );
+}
+
+fn check_closed_and_described(schema: &Value, path: &str) {
+    assert!(
+        schema["description"].is_string(),
+        "{path} lacks a description: give it a doc comment"
+    );
+    if schema["type"] == "object" {
+        // A tagged enum (`dispatch_on_tag`) closes each variant in its `then` instead.
+        let variants: Vec<&Value> = match schema["allOf"].as_array() {
+            Some(branches) if schema.get("additionalProperties").is_none() => {
+                branches.iter().map(|b| &b["then"]).collect()
+            }
+            _ => vec![schema],
+        };
+        for object in variants {
+            assert_eq!(
+                object["additionalProperties"], false,
+                "{path} accepts unknown fields: add #[serde(deny_unknown_fields)]"
+            );
+            for (name, child) in object["properties"].as_object().into_iter().flatten() {
+                // `dispatch_on_tag` leaves the tag as `true` in each variant: the `if` checked it.
+                if child != &Value::Bool(true) {
+                    check_closed_and_described(child, &format!("{path}.{name}"));
+                }
+            }
+        }
+    }
+    if schema["type"] == "array" {
+        check_closed_and_described(&schema["items"], &format!("{path}[]"));
+    }
 }
 
 /// The manifest text with its trailing `params_schema` replaced, the fields before it left as written.
@@ -236,6 +286,12 @@ mod tests {
         assert_eq!(schema["properties"]["inner"]["properties"]["x"]["minimum"], i64::MIN);
         assert_eq!(schema["properties"]["inner"]["required"], serde_json::json!(["x"]));
         assert!(schema.get("required").is_none(), "{text}");
+    }
+
+    #[test]
+    #[should_panic(expected = "params.inner lacks a description")]
+    fn undescribed_properties_are_refused() {
+        check_closed_and_described(&schema_for::<Params>(), "params");
     }
 
     #[test]

@@ -68,6 +68,34 @@ impl TestHost {
     }
 }
 
+/// Runs a job of kind `K` with the kind's defaults (no settings) and returns its output bytes, after
+/// checking that they are labelled `media_type`.
+pub fn output<K: Kind>(media_type: &str, params: &str, input: &[u8]) -> Result<Vec<u8>, JobError> {
+    let output = crate::run::<K>(params, input)?;
+    assert_eq!(output.media_type, media_type, "the job's output is labelled wrongly");
+    Ok(output.data)
+}
+
+/// Test images for kinds that take images (feature `image`).
+#[cfg(feature = "image")]
+pub mod images {
+    use std::io::Cursor;
+
+    use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
+
+    /// Pixel (x, y) is (x, y, `blue`), so where a pixel came from can be read off its colour.
+    pub fn coordinates(width: u32, height: u32, blue: u8) -> RgbImage {
+        RgbImage::from_fn(width, height, |x, y| Rgb([x as u8, y as u8, blue]))
+    }
+
+    /// `image` encoded as `format`, the bytes a user would upload.
+    pub fn encoded(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
+        let mut out = Cursor::new(Vec::new());
+        image.write_to(&mut out, format).expect("encoding a test image");
+        out.into_inner()
+    }
+}
+
 thread_local! {
     static CURRENT: RefCell<Option<TestHost>> = const { RefCell::new(None) };
 }

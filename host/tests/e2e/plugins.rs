@@ -363,7 +363,10 @@ async fn queued_jobs_run_on_the_version_they_were_submitted_for() {
     let doc = wait_final(&api, &after, JOB_TIMEOUT).await;
     assert_eq!(doc["status"], "failed", "{doc}");
     assert!(
-        doc["error"]["message"].as_str().unwrap().contains("bad params"),
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing field `mode`"),
         "{doc}"
     );
 }
