@@ -44,7 +44,7 @@ async fn a_slowloris_does_not_stop_a_normal_request_and_is_dropped_after_the_hea
     let started = Instant::now();
     let mut loris = Vec::new();
     for i in 0..300 {
-        let head = format!("GET /v1/kinds HTTP/1.1\r\nHost: kiln\r\nX-Slow-{i}: ");
+        let head = format!("GET /v1/kinds HTTP/1.1\r\nHost: localhost\r\nX-Slow-{i}: ");
         loris.push(half_sent(&kiln, head.as_bytes()).await);
     }
     // And connections that send nothing at all.
@@ -76,7 +76,7 @@ async fn a_slowloris_does_not_stop_a_normal_request_and_is_dropped_after_the_hea
 
 /// A submit whose headers promise a body it never sends: its handler is running (and holds a permit)
 /// while it waits for the body.
-const SLOW_SUBMIT: &[u8] = b"POST /v1/jobs/plot HTTP/1.1\r\nHost: kiln\r\nContent-Type: application/json\r\n\
+const SLOW_SUBMIT: &[u8] = b"POST /v1/jobs/plot HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
                               Content-Length: 1000\r\n\r\n{\"params\": ";
 
 #[tokio::test]
@@ -251,7 +251,7 @@ async fn sigterm_lets_a_request_in_flight_finish_and_takes_no_new_connections() 
     let mut kiln = Kiln::api_only(&redis, &[]);
     let body = json!({"params": {"series": [{"x": [0, 1], "y": [0, 1]}]}}).to_string();
     let head = format!(
-        "POST /v1/jobs/plot HTTP/1.1\r\nHost: kiln\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        "POST /v1/jobs/plot HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
     let (first, rest) = body.as_bytes().split_at(10);

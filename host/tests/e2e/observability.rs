@@ -223,7 +223,7 @@ async fn with_json_logs_every_line_the_process_writes_is_a_json_object() {
 
     // A process that cannot start says why in JSON as well.
     let failed = std::process::Command::new(kiln_bin())
-        .args(["api", "--listen", "127.0.0.1:0"])
+        .args(["api", "--dev", "--listen", "127.0.0.1:0"])
         .env("KILN_REDIS_URL", "redis://127.0.0.1:1")
         .env("KILN_LOG_FORMAT", "json")
         .output()

@@ -36,7 +36,7 @@ async fn plot_runs(kiln: &Kiln) {
 fn failed_start(url: &str, env: &[(&str, &str)]) -> String {
     let data = tempfile::tempdir().unwrap();
     let output = Command::new(kiln_bin())
-        .args(["api", "--listen", "127.0.0.1:0"])
+        .args(["api", "--dev", "--listen", "127.0.0.1:0"])
         .env("KILN_REDIS_URL", url)
         .env("KILN_DATA_DIR", data.path())
         .env("KILN_LOG", "warn")
