@@ -70,7 +70,8 @@ impl Catalog {
     }
 
     /// Registers a kind Kiln brings (built-in, `--kinds-dir`) unless an admin has since replaced or
-    /// deleted the kind of that name; then rereads the catalog.
+    /// deleted the kind of that name. The catalog learns of it at its next [`Catalog::refresh`]: start-up
+    /// registers all of them, then rereads once.
     pub async fn register_at_startup(&self, package: &KindPackage) -> Result<StartupRegistration, RegisterError> {
         package.manifest.check()?;
         // Hashed once: the version and the store both need it.
@@ -79,9 +80,7 @@ impl Catalog {
             package.manifest.clone(),
             kind_version(&component_hash, &package.manifest),
         )?;
-        let outcome = self.store.register_startup_kind(package, &component_hash).await?;
-        self.refresh().await?;
-        Ok(outcome)
+        Ok(self.store.register_startup_kind(package, &component_hash).await?)
     }
 
     pub async fn refresh(&self) -> Result<(), StoreError> {
