@@ -4,7 +4,7 @@
 //! its copy every few seconds, so a kind registered through one process reaches all of them without a
 //! restart.
 
-use crate::kinds::{Kind, KindPackage, ManifestError};
+use crate::kinds::{Kind, KindPackage, ManifestError, kind_version};
 use crate::store::{StartupRegistration, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -55,11 +55,13 @@ impl Catalog {
         kinds
     }
 
-    /// Registers a kind in Redis and in this catalog at once.
-    pub async fn register(&self, package: &KindPackage) -> Result<Arc<Kind>, RegisterError> {
+    /// Registers a kind in Redis and in this catalog at once. `component_hash` is the package's
+    /// [`KindPackage::component_hash`], which the caller has computed already (to compile the component).
+    pub async fn register(&self, package: &KindPackage, component_hash: &str) -> Result<Arc<Kind>, RegisterError> {
         package.manifest.check()?;
-        let kind = Arc::new(Kind::new(package.manifest.clone(), package.version())?);
-        self.store.put_kind(package).await?;
+        let version = kind_version(component_hash, &package.manifest);
+        let kind = Arc::new(Kind::new(package.manifest.clone(), version)?);
+        self.store.put_kind(package, component_hash).await?;
         self.kinds
             .write()
             .expect("catalog lock poisoned")
@@ -68,13 +70,17 @@ impl Catalog {
     }
 
     /// Registers a kind Kiln brings (built-in, `--kinds-dir`) unless an admin has since replaced or
-    /// deleted the kind of that name; then rereads the catalog.
+    /// deleted the kind of that name. The catalog learns of it at its next [`Catalog::refresh`]: start-up
+    /// registers all of them, then rereads once.
     pub async fn register_at_startup(&self, package: &KindPackage) -> Result<StartupRegistration, RegisterError> {
         package.manifest.check()?;
-        Kind::new(package.manifest.clone(), package.version())?;
-        let outcome = self.store.register_startup_kind(package).await?;
-        self.refresh().await?;
-        Ok(outcome)
+        // Hashed once: the version and the store both need it.
+        let component_hash = package.component_hash();
+        Kind::new(
+            package.manifest.clone(),
+            kind_version(&component_hash, &package.manifest),
+        )?;
+        Ok(self.store.register_startup_kind(package, &component_hash).await?)
     }
 
     pub async fn refresh(&self) -> Result<(), StoreError> {

@@ -62,6 +62,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             info!(kind = %name, "kept the kind an admin uploaded or deleted in place of Kiln's own");
         }
     }
+    catalog.refresh().await.context("reading the registered job kinds")?;
     tokio::spawn(catalog.clone().keep_fresh(shutdown.clone()));
 
     let mut tasks = tokio::task::JoinSet::new();

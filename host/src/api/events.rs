@@ -47,14 +47,16 @@ impl StreamSlots {
         }
     }
 
-    /// A slot for `tenant`, or 429 if it holds `limit` already.
-    pub fn take(&self, tenant: &str) -> Result<StreamSlot, ApiError> {
+    /// A slot for `tenant` (counted by its id), or 429 if it holds `limit` already.
+    pub fn take(&self, tenant: &Tenant) -> Result<StreamSlot, ApiError> {
         let mut open = self.open.lock().expect("stream slots poisoned");
-        let count = open.entry(tenant.to_owned()).or_default();
+        let count = open.entry(tenant.id.clone()).or_default();
         if *count >= self.limit {
             return Err(ApiError::TooManyRequests {
                 detail: format!(
-                    "tenant `{tenant}` already holds {} event streams and long-polls open on this Kiln process                      (KILN_MAX_STREAMS_PER_TENANT); close one first",
+                    "tenant `{}` already holds {} event streams and long-polls open on this Kiln process \
+                     (KILN_MAX_STREAMS_PER_TENANT); close one first",
+                    tenant.name(),
                     self.limit
                 ),
                 retry_after: 1,
@@ -63,7 +65,7 @@ impl StreamSlots {
         *count += 1;
         Ok(StreamSlot {
             slots: self.clone(),
-            tenant: tenant.to_owned(),
+            tenant: tenant.id.clone(),
         })
     }
 }
@@ -183,7 +185,7 @@ pub async fn get(
     let Query(query) = query.map_err(|e| ApiError::BadRequest(format!("bad query: {}", e.body_text())))?;
     let wait = parse_wait(query.wait.as_deref())?;
     let id = super::jobs::parse_id(&id)?;
-    let _slot = wait.map(|_| state.streams.take(tenant.as_str())).transpose()?;
+    let _slot = wait.map(|_| state.streams.take(&tenant)).transpose()?;
     // Only a waiting request watches (a plain read is the hot path of polling clients); taken before the
     // read, so no change in between is missed.
     let watch = wait.map(|wait| (Instant::now() + wait, state.changes.watch()));
@@ -221,7 +223,7 @@ pub async fn events(
     tenant: Tenant,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let id = super::jobs::parse_id(&id)?;
-    let slot = state.streams.take(tenant.as_str())?;
+    let slot = state.streams.take(&tenant)?;
     let watch = state.changes.watch();
     let first = load(&state.store, tenant.as_str(), id).await?;
     let store = state.store.clone();

@@ -71,7 +71,7 @@ pub async fn submit(
         Some(wait) => super::events::parse_wait(Some(&wait))?,
         None => prefer_wait(request.headers())?,
     };
-    let _slot = wait.map(|_| state.streams.take(tenant.as_str())).transpose()?;
+    let _slot = wait.map(|_| state.streams.take(&tenant)).transpose()?;
     let kind = state
         .catalog
         .get(&kind_name)
@@ -176,14 +176,14 @@ pub async fn submit(
                         "quota `max-bytes` reached: tenant `{}` may hold {limit} bytes in Kiln (inputs and \
                          params of waiting jobs, results and logs of finished ones); submit more when some \
                          have finished or expired",
-                        tenant.as_str()
+                        tenant.name()
                     ),
                     retry_after: 30,
                 },
                 Quota::TooBig(limit) => ApiError::PayloadTooLarge(format!(
                     "this job's params and input are more than tenant `{}` may hold (quota `max-bytes`, \
                      {limit} bytes)",
-                    tenant.as_str()
+                    tenant.name()
                 )),
                 Quota::Rate(limit) => ApiError::TooManyRequests {
                     detail: format!(

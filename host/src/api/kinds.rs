@@ -189,20 +189,21 @@ pub async fn put(
         manifest,
         component: Arc::from(component.as_ref()),
     };
-    let version = package.version();
+    // Hashed once (the component may be many megabytes): compiling and registering both use it.
+    let hash = package.component_hash();
     let runtime = state.runtime.clone();
     let bytes = package.component.clone();
-    let hash = package.component_hash();
-    let checked = tokio::task::spawn_blocking(move || runtime.prepare(&hash, &bytes));
+    let compile_hash = hash.clone();
+    let checked = tokio::task::spawn_blocking(move || runtime.prepare(&compile_hash, &bytes));
     checked
         .await
         .map_err(|e| ApiError::Internal(e.into()))?
         .map_err(|e| ApiError::InvalidKind(e.to_string()))?;
-    let kind = state.catalog.register(&package).await.map_err(|e| match e {
+    let kind = state.catalog.register(&package, &hash).await.map_err(|e| match e {
         crate::catalog::RegisterError::Manifest(e) => ApiError::InvalidKind(e.to_string()),
         crate::catalog::RegisterError::Store(e) => e.into(),
     })?;
-    tracing::info!(kind = %name, %version, "kind registered");
+    tracing::info!(kind = %name, version = %kind.version, "kind registered");
     Ok((StatusCode::CREATED, Json(describe(&kind))))
 }
 

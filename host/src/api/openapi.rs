@@ -89,6 +89,16 @@ pub mod errors {
             BTreeMap::from([("404".to_owned(), problem(description).build().into())])
         }
     }
+
+    /// 404 on the routes of one tenant by name.
+    pub struct NoSuchTenant;
+
+    impl IntoResponses for NoSuchTenant {
+        fn responses() -> BTreeMap<String, RefOr<Response>> {
+            let description = "No tenant has this name";
+            BTreeMap::from([("404".to_owned(), problem(description).build().into())])
+        }
+    }
 }
 
 /// The operations' tags.

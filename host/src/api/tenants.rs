@@ -128,8 +128,8 @@ pub async fn add(
     responses(
         (status = 200, description = "The quotas as set", body = TenantQuotas),
         (status = 400, description = "A bad body", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No tenant has this name", body = Problem, content_type = "application/problem+json"),
         errors::AdminRoute,
+        errors::NoSuchTenant,
     ),
 )]
 pub async fn set_quotas(
@@ -159,8 +159,8 @@ pub async fn set_quotas(
     params(("name" = String, Path, description = "The tenant's name")),
     responses(
         (status = 204, description = "The tenant, its keys and its jobs are gone"),
-        (status = 404, description = "No tenant has this name", body = Problem, content_type = "application/problem+json"),
         errors::AdminRoute,
+        errors::NoSuchTenant,
     ),
 )]
 pub async fn remove(
@@ -208,8 +208,8 @@ const MAX_GRACE_SECS: u64 = 30 * 86_400;
     responses(
         (status = 200, description = "The new key", body = RotatedKey),
         (status = 400, description = "A bad body or grace", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No tenant has this name", body = Problem, content_type = "application/problem+json"),
         errors::AdminRoute,
+        errors::NoSuchTenant,
     ),
 )]
 pub async fn rotate(

@@ -3,6 +3,10 @@
 
 use super::*;
 
+#[path = "../../tests/shared/wat_components.rs"]
+mod wat_components;
+use wat_components::{answering_component, run_component};
+
 /// A component exporting Kiln's `run` whose core module has a memory of `pages` × 64 KiB and traps when
 /// called; `extra` more core modules are instantiated beside it, each with a memory of `extra_pages`.
 fn component(pages: u32, extra: usize, extra_pages: Option<u32>) -> Vec<u8> {
@@ -10,26 +14,14 @@ fn component(pages: u32, extra: usize, extra_pages: Option<u32>) -> Vec<u8> {
     let extra_modules: String = (0..extra)
         .map(|i| format!("(core module $extra{i} {extra_memory}) (core instance (instantiate $extra{i}))\n"))
         .collect();
-    let wat = format!(
-        r#"(component
-  (type $output' (record (field "media-type" string) (field "data" (list u8))))
-  (export $output "output" (type $output'))
-  (type $code' (enum "invalid-params" "invalid-input" "internal"))
-  (export $code "error-code" (type $code'))
-  (type $error' (record (field "code" $code) (field "message" string)))
-  (export $error "job-error" (type $error'))
-  (core module $main
-    (memory (export "memory") {pages})
+    run_component(
+        &format!(
+            r#"(memory (export "memory") {pages})
     (func (export "realloc") (param i32 i32 i32 i32) (result i32) unreachable)
-    (func (export "run") (param i32 i32 i32 i32) (result i32) unreachable))
-  (core instance $main (instantiate $main))
-  {extra_modules}
-  (func $run (param "params" string) (param "input" (list u8)) (result (result $output (error $error)))
-    (canon lift (core func $main "run") (memory $main "memory") (realloc (func $main "realloc"))))
-  (export "run" (func $run))
-)"#
-    );
-    wat::parse_str(&wat).unwrap_or_else(|e| panic!("{e}\n{wat}"))
+    (func (export "run") (param i32 i32 i32 i32) (result i32) unreachable)"#
+        ),
+        &extra_modules,
+    )
 }
 
 /// The error of a prepare that must fail.
@@ -127,34 +119,8 @@ fn the_built_in_and_test_components_fit_the_limits() {
 
 /// A component whose `run` returns an `ok` output whose media type is the bytes `media_type` (WAT string
 /// escapes) and whose data is empty.
-fn returning(media_type: &str, media_type_len: u32) -> Vec<u8> {
-    let wat = format!(
-        r#"(component
-  (type $output' (record (field "media-type" string) (field "data" (list u8))))
-  (export $output "output" (type $output'))
-  (type $code' (enum "invalid-params" "invalid-input" "internal"))
-  (export $code "error-code" (type $code'))
-  (type $error' (record (field "code" $code) (field "message" string)))
-  (export $error "job-error" (type $error'))
-  (core module $main
-    (memory (export "memory") 1)
-    (global $next (mut i32) (i32.const 4096))
-    ;; result<output, job-error> at 16: ok (0), then {{media-type ptr 256, len}}, {{data ptr 512, len 0}}
-    (data (i32.const 16) "\00\00\00\00\00\01\00\00\{media_type_len:02x}\00\00\00\00\02\00\00\00\00\00\00")
-    (data (i32.const 256) "{media_type}")
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
-      (local $at i32)
-      global.get $next local.set $at
-      global.get $next local.get 3 i32.add i32.const 7 i32.add i32.const -8 i32.and global.set $next
-      local.get $at)
-    (func (export "run") (param i32 i32 i32 i32) (result i32) i32.const 16))
-  (core instance $main (instantiate $main))
-  (func $run (param "params" string) (param "input" (list u8)) (result (result $output (error $error)))
-    (canon lift (core func $main "run") (memory $main "memory") (realloc (func $main "realloc"))))
-  (export "run" (func $run))
-)"#
-    );
-    wat::parse_str(&wat).unwrap_or_else(|e| panic!("{e}\n{wat}"))
+fn returning(media_type: &str, media_type_len: u8) -> Vec<u8> {
+    answering_component(media_type, media_type_len, "", 0, "")
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 
 use super::{Result, Store, StoreError, keys};
 use crate::job::now_millis;
-use crate::kinds::{KindPackage, Manifest};
+use crate::kinds::{KindPackage, Manifest, kind_version};
 use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -42,28 +42,40 @@ pub enum StartupRegistration {
 const COLLECT_BATCH: usize = 100;
 
 impl Store {
-    /// Registers (or replaces) a kind, as an admin's upload does.
-    pub async fn put_kind(&self, package: &KindPackage) -> Result<RegisteredKind> {
-        self.register_kind(package, false).await.map(|(kind, _)| kind)
+    /// Registers (or replaces) a kind, as an admin's upload does. `component_hash` is the package's
+    /// [`KindPackage::component_hash`], which the caller has already computed (it reads the whole
+    /// component, which may be many megabytes).
+    pub async fn put_kind(&self, package: &KindPackage, component_hash: &str) -> Result<RegisteredKind> {
+        self.register_kind(package, component_hash, false)
+            .await
+            .map(|(kind, _)| kind)
     }
 
     /// Registers a kind Kiln brings (built-in or `--kinds-dir`) at start-up, unless an admin changed or
-    /// deleted the kind of that name since Kiln last registered it.
-    pub async fn register_startup_kind(&self, package: &KindPackage) -> Result<StartupRegistration> {
-        self.register_kind(package, true).await.map(|(_, outcome)| outcome)
+    /// deleted the kind of that name since Kiln last registered it. `component_hash` as for
+    /// [`Store::put_kind`].
+    pub async fn register_startup_kind(
+        &self,
+        package: &KindPackage,
+        component_hash: &str,
+    ) -> Result<StartupRegistration> {
+        self.register_kind(package, component_hash, true)
+            .await
+            .map(|(_, outcome)| outcome)
     }
 
     async fn register_kind(
         &self,
         package: &KindPackage,
+        component_hash: &str,
         at_startup: bool,
     ) -> Result<(RegisteredKind, StartupRegistration)> {
         let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
         let registered = RegisteredKind {
             manifest: package.manifest.clone(),
-            version: package.version(),
+            version: kind_version(component_hash, &package.manifest),
         };
-        let component = package.component_hash();
+        let component = component_hash.to_owned();
         let record = KindVersion {
             manifest: package.manifest.clone(),
             component: component.clone(),

@@ -6,6 +6,10 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+#[path = "../shared/wat_components.rs"]
+mod wat_components;
+use wat_components::answering_component;
+
 const JOB_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Flags that keep the suite fast: a short deadline, small caps, and no retries of timeouts.
@@ -329,36 +333,9 @@ fn slow_to_compile_component(functions: usize, body: usize, nonce: &str) -> Vec<
     let filler: String = (0..functions)
         .map(|i| format!("(func $f{i} (param i32) (result i32) {step} local.get 0)\n"))
         .collect();
-    let wat = format!(
-        r#"(component
-  (type $output' (record (field "media-type" string) (field "data" (list u8))))
-  (export $output "output" (type $output'))
-  (type $code' (enum "invalid-params" "invalid-input" "internal"))
-  (export $code "error-code" (type $code'))
-  (type $error' (record (field "code" $code) (field "message" string)))
-  (export $error "job-error" (type $error'))
-  (core module $main
-    (memory (export "memory") 1)
-    (global $next (mut i32) (i32.const 4096))
-    (data (i32.const 16) "\00\00\00\00\00\01\00\00\09\00\00\00\00\02\00\00\{png_len:02x}\00\00\00")
-    (data (i32.const 256) "image/png")
-    (data (i32.const 512) "{png_data}")
-    (data (i32.const 1024) "{nonce}")
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
-      (local $at i32)
-      global.get $next local.set $at
-      global.get $next local.get 3 i32.add i32.const 7 i32.add i32.const -8 i32.and global.set $next
-      local.get $at)
-    (func (export "run") (param i32 i32 i32 i32) (result i32) i32.const 16)
-    {filler})
-  (core instance $main (instantiate $main))
-  (func $run (param "params" string) (param "input" (list u8)) (result (result $output (error $error)))
-    (canon lift (core func $main "run") (memory $main "memory") (realloc (func $main "realloc"))))
-  (export "run" (func $run))
-)"#,
-        png_len = png.len()
-    );
-    wat::parse_str(&wat).unwrap()
+    let png_len = u8::try_from(png.len()).unwrap();
+    let more_fields = format!("(data (i32.const 1024) \"{nonce}\")\n{filler}");
+    answering_component("image/png", 9, &png_data, png_len, &more_fields)
 }
 
 /// Compiling a new version happens after the claim, on the worker: the lease is renewed meanwhile and
