@@ -52,10 +52,9 @@ impl InFlight {
     }
 }
 
-/// A request that may stay open for long on purpose: an event stream, or a `?wait=N` (or `Prefer: wait=N`)
-/// long-poll: a GET, or an invoke, `POST /v1/jobs/{kind}?wait=N`.
-/// Only the routes that wait count: `GET /v1/jobs/{id}?wait=`, `POST /v1/jobs/{kind}?wait=` (or `Prefer`)
-/// and `GET /v1/jobs/{id}/events`; a `wait` sent to any other route buys no exemption.
+/// A request that may stay open for long on purpose, on the routes that wait and only there: an event
+/// stream (`GET /v1/jobs/{id}/events`), a long-poll (`GET /v1/jobs/{id}?wait=`) or an invoke
+/// (`POST /v1/jobs/{kind}?wait=`, or `Prefer: wait=N`). A `wait` sent to any other route buys no exemption.
 fn is_long_lived(request: &Request) -> bool {
     let uri = request.uri();
     let Some(rest) = uri.path().strip_prefix("/v1/jobs/") else {
