@@ -345,6 +345,12 @@ pub async fn send_text(request: reqwest::RequestBuilder) -> String {
     request.send().await.unwrap().text().await.unwrap()
 }
 
+/// Sends `request` and asserts an RFC 9457 problem response with `status` (see [`expect_problem`]),
+/// returning its body.
+pub async fn send_problem(request: reqwest::RequestBuilder, status: u16) -> serde_json::Value {
+    expect_problem(request.send().await.unwrap(), status).await
+}
+
 /// Polls a job until it reaches a final state; panics after `timeout`.
 pub async fn wait_final(kiln: &Kiln, id: &str, timeout: Duration) -> serde_json::Value {
     let deadline = Instant::now() + timeout;
