@@ -351,6 +351,19 @@ pub async fn send_problem(request: reqwest::RequestBuilder, status: u16) -> serd
     expect_problem(request.send().await.unwrap(), status).await
 }
 
+/// Submits `body` (`{"params": ..}`) to `plot` with `?wait=30` and expects the 200 that carries the PNG;
+/// returns the response for its headers and bytes.
+pub async fn submit_plot_and_wait(kiln: &Kiln, body: &serde_json::Value) -> reqwest::Response {
+    let response = client()
+        .post(kiln.url("/v1/jobs/plot?wait=30"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response
+}
+
 /// Polls a job until it reaches a final state; panics after `timeout`.
 pub async fn wait_final(kiln: &Kiln, id: &str, timeout: Duration) -> serde_json::Value {
     let deadline = Instant::now() + timeout;

@@ -100,13 +100,7 @@ async fn submit_with_wait_returns_the_png_like_a_function_call() {
     let plot = json!({"params": {"title": "invoke", "series": [{"x": [0, 1], "y": [1, 0]}]}});
 
     // Finishes in time: the PNG itself, with the job's Location.
-    let response = http
-        .post(kiln.url("/v1/jobs/plot?wait=30"))
-        .json(&plot)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let response = submit_plot_and_wait(&kiln, &plot).await;
     assert_eq!(response.headers()["content-type"], "image/png");
     assert!(
         response.headers()["location"]

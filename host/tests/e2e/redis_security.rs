@@ -21,13 +21,7 @@ fn free_port() -> u16 {
 async fn plot_runs(kiln: &Kiln) {
     let plot = json!({"params": {"title": "through", "width": 320, "height": 200,
         "series": [{"x": [0, 1, 2], "y": [0, 2, 1]}]}});
-    let response = client()
-        .post(kiln.url("/v1/jobs/plot?wait=30"))
-        .json(&plot)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let response = submit_plot_and_wait(&kiln, &plot).await;
     let image = decode_png(&response.bytes().await.unwrap());
     assert_eq!((image.width(), image.height()), (320, 200));
 }
