@@ -313,6 +313,41 @@ pub fn hostile_kinds_dir() -> TempDir {
     dir
 }
 
+/// Runs `openssl ARGS` in `dir`; panics with its stderr if it fails.
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is installed (deploy/local.sh installs it)");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A self-signed certificate `{name}.pem` with its key `{name}.key` in `dir`, for `subject`, valid for
+/// `days`, with `extra` `openssl req` arguments (e.g. `-addext`s).
+pub fn self_signed_certificate(dir: &Path, name: &str, subject: &str, days: &str, extra: &[&str]) {
+    let (key, cert) = (format!("{name}.key"), format!("{name}.pem"));
+    let mut args = vec![
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", days, "-subj", subject,
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["-keyout", &key, "-out", &cert]);
+    openssl(dir, &args);
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago, for a server the test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(60))

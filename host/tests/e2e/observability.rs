@@ -11,11 +11,7 @@ async fn stats_show_live_workers_their_jobs_and_throughput() {
     let kinds = hostile_kinds_dir();
     let kinds_dir = kinds.path().to_str().unwrap();
     let kiln = Kiln::serve(&redis, &["--kinds-dir", kinds_dir]);
-    let ops_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let ops_port = free_port();
     let ops = format!("127.0.0.1:{ops_port}");
     let _worker = Kiln::worker(&redis, &["--kinds-dir", kinds_dir, "--ops-listen", &ops]);
     let http = client();
