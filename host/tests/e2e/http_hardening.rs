@@ -184,12 +184,11 @@ async fn the_101st_stream_of_a_tenant_is_429_and_a_closed_one_frees_its_slot() {
         "{problem}"
     );
     // Long-polls share the cap; plain reads do not.
-    let poll = http
-        .get(kiln.url(&format!("/v1/jobs/{}?wait=5", job["id"].as_str().unwrap())))
-        .send()
-        .await
-        .unwrap();
-    expect_problem(poll, 429).await;
+    send_problem(
+        http.get(kiln.url(&format!("/v1/jobs/{}?wait=5", job["id"].as_str().unwrap()))),
+        429,
+    )
+    .await;
     let read = http
         .get(kiln.url(&format!("/v1/jobs/{}", job["id"].as_str().unwrap())))
         .send()

@@ -226,8 +226,7 @@ async fn uploaded_kind_runs_jobs_and_can_be_updated_and_deleted() {
     let gone = submit(&kiln, "filter", json!({"ops": []}), &source).await;
     let problem = expect_problem(gone, 404).await;
     assert!(problem["detail"].as_str().unwrap().contains("filter"), "{problem}");
-    let response = client().delete(kiln.url("/v1/kinds/filter")).send().await.unwrap();
-    expect_problem(response, 404).await;
+    send_problem(client().delete(kiln.url("/v1/kinds/filter")), 404).await;
 }
 
 #[tokio::test]
