@@ -430,6 +430,12 @@ pub async fn expect_problem(response: reqwest::Response, status: u16) -> serde_j
     body
 }
 
+/// Asserts that a problem's `detail` contains `text` (a flag, a quota's name), showing the problem if not.
+#[track_caller]
+pub fn assert_detail_contains(problem: &serde_json::Value, text: &str) {
+    assert!(problem["detail"].as_str().unwrap().contains(text), "{problem}");
+}
+
 /// An RGB test image whose pixel (x, y) is (x, y, 128), so crops can be checked exactly.
 pub fn coordinate_image(width: u32, height: u32) -> image::RgbImage {
     image::RgbImage::from_fn(width, height, |x, y| image::Rgb([x as u8, y as u8, 128]))

@@ -225,7 +225,7 @@ async fn uploaded_kind_runs_jobs_and_can_be_updated_and_deleted() {
     assert!(!kind_names(&kiln).await.contains(&"filter".to_owned()));
     let gone = submit(&kiln, "filter", json!({"ops": []}), &source).await;
     let problem = expect_problem(gone, 404).await;
-    assert!(problem["detail"].as_str().unwrap().contains("filter"), "{problem}");
+    assert_detail_contains(&problem, "filter");
     send_problem(client().delete(kiln.url("/v1/kinds/filter")), 404).await;
 }
 

@@ -293,10 +293,7 @@ async fn idempotency_key_returns_the_same_job_and_refuses_another_payload() {
     .await
     .unwrap();
     let problem = expect_problem(other, 422).await;
-    assert!(
-        problem["detail"].as_str().unwrap().contains("Idempotency-Key"),
-        "{problem}"
-    );
+    assert_detail_contains(&problem, "Idempotency-Key");
 
     let fresh = post("order-2", params.clone()).await.unwrap();
     assert_eq!(fresh.status(), 202);
