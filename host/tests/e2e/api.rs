@@ -378,14 +378,7 @@ async fn kinds_health_and_readiness() {
     assert_eq!(http.get(kiln.url("/healthz")).send().await.unwrap().status(), 200);
 
     redis.restart();
-    let mut ready = false;
-    for _ in 0..100 {
-        if http.get(kiln.url("/readyz")).send().await.unwrap().status() == 200 {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let ready = answers_200_within(&kiln, "/readyz", 100, Duration::from_millis(100)).await;
     assert!(ready, "the API reconnects once Redis is back");
 }
 

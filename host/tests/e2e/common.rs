@@ -399,6 +399,19 @@ pub async fn submit_plot_and_wait(kiln: &Kiln, body: &serde_json::Value) -> reqw
     response
 }
 
+/// GETs `path` up to `tries` times, `pause` apart, until it answers 200; whether it did. For a service that
+/// is to come back (Redis restarted, load gone).
+pub async fn answers_200_within(kiln: &Kiln, path: &str, tries: u32, pause: Duration) -> bool {
+    let http = client();
+    for _ in 0..tries {
+        if http.get(kiln.url(path)).send().await.unwrap().status() == 200 {
+            return true;
+        }
+        tokio::time::sleep(pause).await;
+    }
+    false
+}
+
 /// Polls a job until it reaches a final state; panics after `timeout`.
 pub async fn wait_final(kiln: &Kiln, id: &str, timeout: Duration) -> serde_json::Value {
     let deadline = Instant::now() + timeout;

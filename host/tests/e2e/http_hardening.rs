@@ -123,14 +123,7 @@ async fn requests_past_the_concurrency_limit_are_shed_with_503_at_once() {
     assert_eq!(poll.status(), 200);
 
     slow.clear();
-    let mut recovered = false;
-    for _ in 0..100 {
-        if http.get(kiln.url("/v1/kinds")).send().await.unwrap().status() == 200 {
-            recovered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let recovered = answers_200_within(&kiln, "/v1/kinds", 100, Duration::from_millis(50)).await;
     assert!(recovered, "permits come back when the slow requests go");
 }
 
