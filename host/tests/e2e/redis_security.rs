@@ -13,7 +13,7 @@ const PASSWORD: &str = "s3cret-pass";
 async fn plot_runs(kiln: &Kiln) {
     let plot = json!({"params": {"title": "through", "width": 320, "height": 200,
         "series": [{"x": [0, 1, 2], "y": [0, 2, 1]}]}});
-    let response = submit_plot_and_wait(&kiln, &plot).await;
+    let response = submit_plot_and_wait(kiln, &plot).await;
     let image = decode_png(&response.bytes().await.unwrap());
     assert_eq!((image.width(), image.height()), (320, 200));
 }
