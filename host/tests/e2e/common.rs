@@ -85,6 +85,11 @@ impl Redis {
             .unwrap()
     }
 
+    /// The integer answer of a one-key command (`ZCARD`, `LLEN`, `PTTL`, `EXISTS`...) on `key`.
+    pub fn int(&self, command: &str, key: &str) -> i64 {
+        redis::cmd(command).arg(key).query(&mut self.conn()).unwrap()
+    }
+
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

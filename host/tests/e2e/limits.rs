@@ -175,10 +175,7 @@ async fn size_caps_on_params_schema_errors_and_guest_messages() {
         .unwrap();
     assert_eq!(stored, message);
     // A failed job keeps its params for the job TTL.
-    let ttl: i64 = redis::cmd("PTTL")
-        .arg(format!("{{kiln}}:params:{TENANT}:{id}"))
-        .query(&mut redis.conn())
-        .unwrap();
+    let ttl = redis.int("PTTL", &format!("{{kiln}}:params:{TENANT}:{id}"));
     assert!(ttl > 0, "{ttl}");
 }
 
@@ -269,10 +266,7 @@ async fn a_full_redis_finishes_every_accepted_job_and_refuses_new_submits() {
             assert_eq!(result, input, "an echo returns its input");
         }
         for gone in ["input", "params"] {
-            let exists: i64 = redis::cmd("EXISTS")
-                .arg(format!("{{kiln}}:{gone}:{TENANT}:{id}"))
-                .query(&mut conn)
-                .unwrap();
+            let exists = redis.int("EXISTS", &format!("{{kiln}}:{gone}:{TENANT}:{id}"));
             assert_eq!(exists, 0, "the {gone} of job {id} was freed");
         }
     }
@@ -348,11 +342,7 @@ async fn a_byte_quota_counts_inputs_and_kept_results_until_they_expire() {
         assert!(Instant::now() < deadline, "the expired results are still counted");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let mut conn = redis.conn();
-    let entries: i64 = redis::cmd("ZCARD")
-        .arg(format!("{{kiln}}:held:{TENANT}"))
-        .query(&mut conn)
-        .unwrap();
+    let entries = redis.int("ZCARD", &format!("{{kiln}}:held:{TENANT}"));
     assert_eq!(entries, 0);
     let id = submit(&kiln, &echo(&medium)).await;
     assert_eq!(

@@ -309,16 +309,9 @@ async fn idempotency_key_returns_the_same_job_and_refuses_another_payload() {
     .await;
 
     // Two jobs queued, not three; the key expires with the window (the job TTL).
-    let mut conn = redis.conn();
-    let queued: i64 = redis::cmd("LLEN")
-        .arg(format!("{{kiln}}:queue:{TENANT}"))
-        .query(&mut conn)
-        .unwrap();
+    let queued = redis.int("LLEN", &format!("{{kiln}}:queue:{TENANT}"));
     assert_eq!(queued, 2);
-    let ttl: i64 = redis::cmd("PTTL")
-        .arg(format!("{{kiln}}:idem:{TENANT}:order-1"))
-        .query(&mut conn)
-        .unwrap();
+    let ttl = redis.int("PTTL", &format!("{{kiln}}:idem:{TENANT}:order-1"));
     assert!(ttl > 0 && ttl <= 24 * 3600 * 1000, "{ttl}");
 }
 
