@@ -385,6 +385,11 @@ pub async fn send_text(request: reqwest::RequestBuilder) -> String {
     request.send().await.unwrap().text().await.unwrap()
 }
 
+/// Sends `request` and returns its status code, for requests whose answer is judged by status alone.
+pub async fn send_status(request: reqwest::RequestBuilder) -> u16 {
+    request.send().await.unwrap().status().as_u16()
+}
+
 /// Sends `request` and asserts an RFC 9457 problem response with `status` (see [`expect_problem`]),
 /// returning its body.
 pub async fn send_problem(request: reqwest::RequestBuilder, status: u16) -> serde_json::Value {

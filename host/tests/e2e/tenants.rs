@@ -39,8 +39,7 @@ fn tiny_plot() -> Value {
 
 /// The status of `GET /v1/jobs` with `key`: whether the API takes the key.
 async fn jobs_status(kiln: &Kiln, key: &str) -> u16 {
-    let request = client().get(kiln.url("/v1/jobs")).bearer_auth(key);
-    request.send().await.unwrap().status().as_u16()
+    send_status(client().get(kiln.url("/v1/jobs")).bearer_auth(key)).await
 }
 
 /// Asks [`jobs_status`] every `pause` until `key` is refused (401) or `keep_trying` says stop; whether
@@ -94,13 +93,10 @@ async fn keys_isolate_tenants_and_guard_admin_routes() {
     assert_eq!(response.status(), 202);
     let job: Value = response.json().await.unwrap();
     let id = job["id"].as_str().unwrap();
-    let own = http
-        .get(kiln.url(&format!("/v1/jobs/{id}")))
-        .bearer_auth(&acme)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(own.status(), 200);
+    assert_eq!(
+        send_status(http.get(kiln.url(&format!("/v1/jobs/{id}"))).bearer_auth(&acme)).await,
+        200
+    );
     for path in [format!("/v1/jobs/{id}"), format!("/v1/jobs/{id}/result")] {
         send_problem(http.get(kiln.url(&path)).bearer_auth(&globex), 404).await;
     }
@@ -338,12 +334,10 @@ async fn the_admin_key_manages_tenants_over_http() {
     // The key works at once on this API, and the quota with it.
     assert_eq!(submit_as(&kiln, &key, "plot", tiny_plot()).await.status(), 202);
     expect_problem(submit_as(&kiln, &key, "plot", tiny_plot()).await, 429).await;
-    let response = admin(http.put(kiln.url("/v1/tenants/web/quotas")))
-        .json(&json!({"max_queued": 5}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(
+        send_status(admin(http.put(kiln.url("/v1/tenants/web/quotas"))).json(&json!({"max_queued": 5}))).await,
+        200
+    );
     assert_eq!(submit_as(&kiln, &key, "plot", tiny_plot()).await.status(), 202);
 
     let listed: Value = send_json(admin(http.get(kiln.url("/v1/tenants")))).await;
@@ -481,13 +475,10 @@ async fn dev_mode_serves_only_this_machine_and_stays_dev_mode() {
         assert_detail_contains(&problem, "loopback");
     }
     for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
-        let response = http
-            .get(kiln.url("/v1/jobs"))
-            .header("host", host)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
+        assert_eq!(
+            send_status(http.get(kiln.url("/v1/jobs")).header("host", host)).await,
+            200
+        );
     }
 
     // CSRF: writes from another origin are refused, from Kiln's own page (or no browser at all) not.
@@ -515,15 +506,17 @@ async fn dev_mode_serves_only_this_machine_and_stays_dev_mode() {
         )
         .await;
     }
-    let response = http
-        .post(kiln.url("/v1/jobs/plot"))
-        .header("origin", &own)
-        .header("sec-fetch-site", "same-origin")
-        .json(&plot)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 202, "Kiln's own page may submit");
+    assert_eq!(
+        send_status(
+            http.post(kiln.url("/v1/jobs/plot"))
+                .header("origin", &own)
+                .header("sec-fetch-site", "same-origin")
+                .json(&plot)
+        )
+        .await,
+        202,
+        "Kiln's own page may submit"
+    );
     assert_eq!(
         submit_as(&kiln, "any-key-is-ignored", "plot", tiny_plot())
             .await
@@ -531,22 +524,16 @@ async fn dev_mode_serves_only_this_machine_and_stays_dev_mode() {
         202
     );
     // Reading from another origin is harmless (the browser hides the answer without CORS).
-    let response = http
-        .get(kiln.url("/v1/kinds"))
-        .header("origin", "http://evil.example")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(
+        send_status(http.get(kiln.url("/v1/kinds")).header("origin", "http://evil.example")).await,
+        200
+    );
 
     // Adding tenants does not switch dev mode off (nobody would hold an admin key).
-    let response = http
-        .post(kiln.url("/v1/tenants"))
-        .json(&json!({"name": "acme"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
+    assert_eq!(
+        send_status(http.post(kiln.url("/v1/tenants")).json(&json!({"name": "acme"}))).await,
+        201
+    );
     add_tenant(&redis, "globex");
     tokio::time::sleep(Duration::from_secs(3)).await;
     let listing: Value = send_json(http.get(kiln.url("/v1/jobs"))).await;
@@ -555,8 +542,11 @@ async fn dev_mode_serves_only_this_machine_and_stays_dev_mode() {
         2,
         "still dev mode, tenant `default`: {listing}"
     );
-    let stats = http.get(kiln.url("/v1/stats")).send().await.unwrap();
-    assert_eq!(stats.status(), 200, "dev mode keeps admin rights");
+    assert_eq!(
+        send_status(http.get(kiln.url("/v1/stats"))).await,
+        200,
+        "dev mode keeps admin rights"
+    );
 }
 
 #[tokio::test]
@@ -620,13 +610,10 @@ async fn a_new_key_works_at_once_and_bad_keys_cost_no_round_trips() {
     let started = std::time::Instant::now();
     const FLOOD: u64 = 300;
     for _ in 0..FLOOD {
-        let response = http
-            .get(kiln.url("/v1/jobs"))
-            .bearer_auth("kiln_bad")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 401);
+        assert_eq!(
+            send_status(http.get(kiln.url("/v1/jobs")).bearer_auth("kiln_bad")).await,
+            401
+        );
     }
     let lookups = command_calls(&redis, "zscore") - before;
     let allowed = started.elapsed().as_secs() + 2; // one lookup per second of the negative cache, at most
@@ -734,13 +721,10 @@ async fn a_running_job_of_a_removed_tenant_is_dropped() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let response = client()
-        .delete(kiln.url("/v1/tenants/acme"))
-        .bearer_auth(ADMIN_KEY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 204);
+    assert_eq!(
+        send_status(client().delete(kiln.url("/v1/tenants/acme")).bearer_auth(ADMIN_KEY)).await,
+        204
+    );
     // The run would have ended after 3 s; nothing of it may come back.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let mut conn = redis.conn();
@@ -831,13 +815,10 @@ async fn the_admin_key_reads_and_cancels_any_tenants_jobs() {
     .await;
     assert_eq!(one["status"], "queued");
     // A tenant may name itself, not another.
-    let own = http
-        .get(kiln.url("/v1/jobs?tenant=acme"))
-        .bearer_auth(&acme)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(own.status(), 200);
+    assert_eq!(
+        send_status(http.get(kiln.url("/v1/jobs?tenant=acme")).bearer_auth(&acme)).await,
+        200
+    );
     for request in [
         http.get(kiln.url("/v1/jobs?tenant=acme")),
         http.get(kiln.url(&format!("/v1/jobs/{id}?tenant=acme"))),
