@@ -167,12 +167,11 @@ async fn bad_jobs_fail_with_clear_codes_and_the_worker_carries_on() {
     assert_eq!(bomb["error"]["code"], "invalid-input", "{bomb}");
 
     // The result of a failed job is a 409 that carries the error.
-    let response = client()
-        .get(kiln.url(&format!("/v1/jobs/{}/result", outside["id"].as_str().unwrap())))
-        .send()
-        .await
-        .unwrap();
-    let problem = expect_problem(response, 409).await;
+    let problem = send_problem(
+        client().get(kiln.url(&format!("/v1/jobs/{}/result", outside["id"].as_str().unwrap()))),
+        409,
+    )
+    .await;
     assert_eq!(problem["job_status"], "failed");
     assert_eq!(problem["error"]["code"], "invalid-params");
 
@@ -226,29 +225,29 @@ async fn submit_rejects_bad_requests_with_problems() {
     let body = expect_problem(submit_json(&kiln, "nope", json!({})).await, 404).await;
     assert!(body["detail"].as_str().unwrap().contains("nope"));
 
-    let malformed = post("plot")
-        .header("content-type", "application/json")
-        .body("{\"params\": ")
-        .send()
-        .await
-        .unwrap();
-    expect_problem(malformed, 400).await;
+    send_problem(
+        post("plot")
+            .header("content-type", "application/json")
+            .body("{\"params\": "),
+        400,
+    )
+    .await;
     let unknown_field = submit_json(&kiln, "plot", json!({"parms": {}})).await;
     expect_problem(unknown_field, 400).await;
     let not_object = submit_json(&kiln, "plot", json!({"params": [1, 2]})).await;
     expect_problem(not_object, 400).await;
     let bad_b64 = submit_json(&kiln, "crop", json!({"input_base64": "***not base64***"})).await;
     let body = expect_problem(bad_b64, 400).await;
-    assert!(body["detail"].as_str().unwrap().contains("base64"), "{body}");
+    assert_detail_contains(&body, "base64");
     let missing_input = submit_json(&kiln, "crop", json!({"params": {}})).await;
     let body = expect_problem(missing_input, 400).await;
-    assert!(body["detail"].as_str().unwrap().contains("input"), "{body}");
+    assert_detail_contains(&body, "input");
     let empty_input = submit_json(&kiln, "crop", json!({"input_base64": ""})).await;
     expect_problem(empty_input, 400).await;
 
     let typo = submit_json(&kiln, "plot", json!({"params": {"tpye": "line"}})).await;
     let body = expect_problem(typo, 422).await;
-    assert!(body["detail"].as_str().unwrap().contains("tpye"), "{body}");
+    assert_detail_contains(&body, "tpye");
     let wrong_type = submit_json(&kiln, "plot", json!({"params": {"width": "wide"}})).await;
     expect_problem(wrong_type, 422).await;
     let bad_filter = submit_json(
@@ -259,31 +258,24 @@ async fn submit_rejects_bad_requests_with_problems() {
     .await;
     expect_problem(bad_filter, 422).await;
 
-    let big = post("plot")
-        .json(&json!({"params": {"title": "x".repeat(10_000)}}))
-        .send()
-        .await
-        .unwrap();
-    let body = expect_problem(big, 413).await;
-    assert!(body["detail"].as_str().unwrap().contains("4096"), "{body}");
+    let body = send_problem(
+        post("plot").json(&json!({"params": {"title": "x".repeat(10_000)}})),
+        413,
+    )
+    .await;
+    assert_detail_contains(&body, "4096");
     let big_form = reqwest::multipart::Form::new().part(
         "input",
         reqwest::multipart::Part::bytes(vec![0u8; 10_000]).file_name("big.png"),
     );
-    expect_problem(post("crop").multipart(big_form).send().await.unwrap(), 413).await;
+    send_problem(post("crop").multipart(big_form), 413).await;
 
     let form = reqwest::multipart::Form::new().text("extra", "1");
-    expect_problem(post("plot").multipart(form).send().await.unwrap(), 400).await;
+    send_problem(post("plot").multipart(form), 400).await;
     let form = reqwest::multipart::Form::new().text("params", "{not json");
-    expect_problem(post("plot").multipart(form).send().await.unwrap(), 400).await;
+    send_problem(post("plot").multipart(form), 400).await;
 
-    let text = post("plot")
-        .header("content-type", "text/plain")
-        .body("hi")
-        .send()
-        .await
-        .unwrap();
-    expect_problem(text, 415).await;
+    send_problem(post("plot").header("content-type", "text/plain").body("hi"), 415).await;
 
     // Nothing above was accepted.
     let list: Value = send_json(http.get(kiln.url("/v1/jobs"))).await;
@@ -304,12 +296,7 @@ async fn queued_jobs_cancel_list_and_conflict() {
         ids.push(doc["id"].as_str().unwrap().to_owned());
     }
 
-    let response = http
-        .get(kiln.url(&format!("/v1/jobs/{}/result", ids[0])))
-        .send()
-        .await
-        .unwrap();
-    let problem = expect_problem(response, 409).await;
+    let problem = send_problem(http.get(kiln.url(&format!("/v1/jobs/{}/result", ids[0]))), 409).await;
     assert_eq!(problem["job_status"], "queued");
 
     // Newest first, paged by cursor.
@@ -335,12 +322,7 @@ async fn queued_jobs_cancel_list_and_conflict() {
     // Cancel one: it is cancelled at once, and a second cancel conflicts.
     let cancelled: Value = send_json(http.delete(kiln.url(&format!("/v1/jobs/{}", ids[1])))).await;
     assert_eq!(cancelled["status"], "cancelled");
-    let again = http
-        .delete(kiln.url(&format!("/v1/jobs/{}", ids[1])))
-        .send()
-        .await
-        .unwrap();
-    expect_problem(again, 409).await;
+    send_problem(http.delete(kiln.url(&format!("/v1/jobs/{}", ids[1]))), 409).await;
 
     let filtered: Value = send_json(http.get(kiln.url("/v1/jobs?status=cancelled&kind=plot"))).await;
     assert_eq!(filtered["jobs"].as_array().unwrap().len(), 1);
@@ -355,19 +337,15 @@ async fn queued_jobs_cancel_list_and_conflict() {
         "/v1/jobs?status=done",
         "/v1/jobs?cursor=zz",
     ] {
-        expect_problem(http.get(kiln.url(bad)).send().await.unwrap(), 400).await;
+        send_problem(http.get(kiln.url(bad)), 400).await;
     }
     for unknown in ["/v1/jobs/not-a-uuid", "/v1/jobs/0190a0a0-0000-7000-8000-000000000000"] {
-        expect_problem(http.get(kiln.url(unknown)).send().await.unwrap(), 404).await;
-        expect_problem(
-            http.get(kiln.url(&format!("{unknown}/result"))).send().await.unwrap(),
-            404,
-        )
-        .await;
-        expect_problem(http.delete(kiln.url(unknown)).send().await.unwrap(), 404).await;
+        send_problem(http.get(kiln.url(unknown)), 404).await;
+        send_problem(http.get(kiln.url(&format!("{unknown}/result"))), 404).await;
+        send_problem(http.delete(kiln.url(unknown)), 404).await;
     }
-    expect_problem(http.get(kiln.url("/v2/nothing")).send().await.unwrap(), 404).await;
-    expect_problem(http.put(kiln.url("/v1/jobs")).send().await.unwrap(), 405).await;
+    send_problem(http.get(kiln.url("/v2/nothing")), 404).await;
+    send_problem(http.put(kiln.url("/v1/jobs")), 405).await;
 }
 
 #[tokio::test]
@@ -400,14 +378,7 @@ async fn kinds_health_and_readiness() {
     assert_eq!(http.get(kiln.url("/healthz")).send().await.unwrap().status(), 200);
 
     redis.restart();
-    let mut ready = false;
-    for _ in 0..100 {
-        if http.get(kiln.url("/readyz")).send().await.unwrap().status() == 200 {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let ready = answers_200_within(&kiln, "/readyz", 100, Duration::from_millis(100)).await;
     assert!(ready, "the API reconnects once Redis is back");
 }
 
@@ -454,6 +425,6 @@ async fn a_kind_may_accept_less_input_than_the_body_limit() {
         client().post(kiln.url("/v1/jobs/hostile")).multipart(form).send()
     };
     let body = expect_problem(upload(2 << 20).await.unwrap(), 413).await;
-    assert!(body["detail"].as_str().unwrap().contains("at most 1 MiB"), "{body}");
+    assert_detail_contains(&body, "at most 1 MiB");
     assert_eq!(upload(100_000).await.unwrap().status(), 202);
 }

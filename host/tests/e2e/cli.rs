@@ -366,37 +366,20 @@ fn bench_runs_whole_lifecycles_and_fails_on_a_wrong_result() {
 fn https_urls_are_reached_with_the_system_trust_store() {
     // A TLS server that is not Kiln: `openssl s_server -www` answers any GET with an HTML page.
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-        ])
-        .args([
+    self_signed_certificate(
+        dir.path(),
+        "server",
+        "/CN=127.0.0.1",
+        "1",
+        &[
             "-addext",
             "subjectAltName=IP:127.0.0.1",
             "-addext",
             "basicConstraints=critical,CA:FALSE",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl is installed (deploy/local.sh installs it)");
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+        ],
+    );
+    let (cert, key) = (dir.path().join("server.pem"), dir.path().join("server.key"));
+    let port = free_port();
     let mut server = Command::new("openssl")
         .args([
             "s_server",

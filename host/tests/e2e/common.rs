@@ -85,6 +85,11 @@ impl Redis {
             .unwrap()
     }
 
+    /// The integer answer of a one-key command (`ZCARD`, `LLEN`, `PTTL`, `EXISTS`...) on `key`.
+    pub fn int(&self, command: &str, key: &str) -> i64 {
+        redis::cmd(command).arg(key).query(&mut self.conn()).unwrap()
+    }
+
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -313,6 +318,41 @@ pub fn hostile_kinds_dir() -> TempDir {
     dir
 }
 
+/// Runs `openssl ARGS` in `dir`; panics with its stderr if it fails.
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is installed (deploy/local.sh installs it)");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A self-signed certificate `{name}.pem` with its key `{name}.key` in `dir`, for `subject`, valid for
+/// `days`, with `extra` `openssl req` arguments (e.g. `-addext`s).
+pub fn self_signed_certificate(dir: &Path, name: &str, subject: &str, days: &str, extra: &[&str]) {
+    let (key, cert) = (format!("{name}.key"), format!("{name}.pem"));
+    let mut args = vec![
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", days, "-subj", subject,
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["-keyout", &key, "-out", &cert]);
+    openssl(dir, &args);
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago, for a server the test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
@@ -345,6 +385,43 @@ pub async fn send_text(request: reqwest::RequestBuilder) -> String {
     request.send().await.unwrap().text().await.unwrap()
 }
 
+/// Sends `request` and returns its status code, for requests whose answer is judged by status alone.
+pub async fn send_status(request: reqwest::RequestBuilder) -> u16 {
+    request.send().await.unwrap().status().as_u16()
+}
+
+/// Sends `request` and asserts an RFC 9457 problem response with `status` (see [`expect_problem`]),
+/// returning its body.
+pub async fn send_problem(request: reqwest::RequestBuilder, status: u16) -> serde_json::Value {
+    expect_problem(request.send().await.unwrap(), status).await
+}
+
+/// Submits `body` (`{"params": ..}`) to `plot` with `?wait=30` and expects the 200 that carries the PNG;
+/// returns the response for its headers and bytes.
+pub async fn submit_plot_and_wait(kiln: &Kiln, body: &serde_json::Value) -> reqwest::Response {
+    let response = client()
+        .post(kiln.url("/v1/jobs/plot?wait=30"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response
+}
+
+/// GETs `path` up to `tries` times, `pause` apart, until it answers 200; whether it did. For a service that
+/// is to come back (Redis restarted, load gone).
+pub async fn answers_200_within(kiln: &Kiln, path: &str, tries: u32, pause: Duration) -> bool {
+    let http = client();
+    for _ in 0..tries {
+        if http.get(kiln.url(path)).send().await.unwrap().status() == 200 {
+            return true;
+        }
+        tokio::time::sleep(pause).await;
+    }
+    false
+}
+
 /// Polls a job until it reaches a final state; panics after `timeout`.
 pub async fn wait_final(kiln: &Kiln, id: &str, timeout: Duration) -> serde_json::Value {
     let deadline = Instant::now() + timeout;
@@ -374,6 +451,12 @@ pub async fn expect_problem(response: reqwest::Response, status: u16) -> serde_j
     assert!(body["type"].is_string() && body["title"].is_string(), "{body}");
     assert!(!body["detail"].as_str().unwrap().is_empty(), "{body}");
     body
+}
+
+/// Asserts that a problem's `detail` contains `text` (a flag, a quota's name), showing the problem if not.
+#[track_caller]
+pub fn assert_detail_contains(problem: &serde_json::Value, text: &str) {
+    assert!(problem["detail"].as_str().unwrap().contains(text), "{problem}");
 }
 
 /// An RGB test image whose pixel (x, y) is (x, y, 128), so crops can be checked exactly.

@@ -42,12 +42,11 @@ async fn events_stream_progress_until_the_job_ends() {
         "a 2.5 s job reports progress on the way: {progress:?}"
     );
 
-    let unknown = client()
-        .get(kiln.url("/v1/jobs/0190a0a0-0000-7000-8000-000000000000/events"))
-        .send()
-        .await
-        .unwrap();
-    expect_problem(unknown, 404).await;
+    send_problem(
+        client().get(kiln.url("/v1/jobs/0190a0a0-0000-7000-8000-000000000000/events")),
+        404,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -82,12 +81,7 @@ async fn wait_long_polls_for_a_change() {
     assert!(started.elapsed() < Duration::from_secs(5));
 
     for bad in ["?wait=x", "?wait=61", "?wait=-1", "?nope=1"] {
-        let response = client()
-            .get(kiln.url(&format!("/v1/jobs/{id}{bad}")))
-            .send()
-            .await
-            .unwrap();
-        expect_problem(response, 400).await;
+        send_problem(client().get(kiln.url(&format!("/v1/jobs/{id}{bad}"))), 400).await;
     }
 }
 
@@ -100,13 +94,7 @@ async fn submit_with_wait_returns_the_png_like_a_function_call() {
     let plot = json!({"params": {"title": "invoke", "series": [{"x": [0, 1], "y": [1, 0]}]}});
 
     // Finishes in time: the PNG itself, with the job's Location.
-    let response = http
-        .post(kiln.url("/v1/jobs/plot?wait=30"))
-        .json(&plot)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let response = submit_plot_and_wait(&kiln, &plot).await;
     assert_eq!(response.headers()["content-type"], "image/png");
     assert!(
         response.headers()["location"]
@@ -117,14 +105,13 @@ async fn submit_with_wait_returns_the_png_like_a_function_call() {
     assert_eq!(decode_png(&response.bytes().await.unwrap()).width(), 800);
 
     // The header form, and a job that fails: a 409 problem carrying the error.
-    let response = http
-        .post(kiln.url("/v1/jobs/hostile"))
-        .header("prefer", "respond-async, wait=30")
-        .json(&json!({"params": {"mode": "panic"}}))
-        .send()
-        .await
-        .unwrap();
-    let problem = expect_problem(response, 409).await;
+    let problem = send_problem(
+        http.post(kiln.url("/v1/jobs/hostile"))
+            .header("prefer", "respond-async, wait=30")
+            .json(&json!({"params": {"mode": "panic"}})),
+        409,
+    )
+    .await;
     assert_eq!(problem["job_status"], "failed");
     assert_eq!(problem["error"]["code"], "trap");
 
@@ -142,11 +129,5 @@ async fn submit_with_wait_returns_the_png_like_a_function_call() {
         "{doc}"
     );
 
-    let response = http
-        .post(kiln.url("/v1/jobs/plot?wait=99"))
-        .json(&plot)
-        .send()
-        .await
-        .unwrap();
-    expect_problem(response, 400).await;
+    send_problem(http.post(kiln.url("/v1/jobs/plot?wait=99")).json(&plot), 400).await;
 }

@@ -53,8 +53,7 @@ async fn a_slowloris_does_not_stop_a_normal_request_and_is_dropped_after_the_hea
     }
 
     let asked = Instant::now();
-    let response = client().get(kiln.url("/v1/kinds")).send().await.unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(send_status(client().get(kiln.url("/v1/kinds"))).await, 200);
     assert!(
         asked.elapsed() < Duration::from_secs(5),
         "a normal request waited {:?} behind 320 half-sent ones",
@@ -113,30 +112,15 @@ async fn requests_past_the_concurrency_limit_are_shed_with_503_at_once() {
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     let problem = expect_problem(response, 503).await;
     assert_eq!(problem["type"], "urn:kiln:problem:overloaded", "{problem}");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("KILN_MAX_CONCURRENT_REQUESTS"),
-        "{problem}"
-    );
+    assert_detail_contains(&problem, "KILN_MAX_CONCURRENT_REQUESTS");
     // A GET long-poll holds no permit (the per-tenant stream cap bounds those).
-    let poll = http
-        .get(kiln.url(&format!("/v1/jobs/{}?wait=1", job["id"].as_str().unwrap())))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(poll.status(), 200);
+    assert_eq!(
+        send_status(http.get(kiln.url(&format!("/v1/jobs/{}?wait=1", job["id"].as_str().unwrap())))).await,
+        200
+    );
 
     slow.clear();
-    let mut recovered = false;
-    for _ in 0..100 {
-        if http.get(kiln.url("/v1/kinds")).send().await.unwrap().status() == 200 {
-            recovered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let recovered = answers_200_within(&kiln, "/v1/kinds", 100, Duration::from_millis(50)).await;
     assert!(recovered, "permits come back when the slow requests go");
 }
 
@@ -176,26 +160,17 @@ async fn the_101st_stream_of_a_tenant_is_429_and_a_closed_one_frees_its_slot() {
     let refused = http.get(&events).send().await.unwrap();
     assert_eq!(refused.headers()["retry-after"], "1");
     let problem = expect_problem(refused, 429).await;
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("KILN_MAX_STREAMS_PER_TENANT"),
-        "{problem}"
-    );
+    assert_detail_contains(&problem, "KILN_MAX_STREAMS_PER_TENANT");
     // Long-polls share the cap; plain reads do not.
-    let poll = http
-        .get(kiln.url(&format!("/v1/jobs/{}?wait=5", job["id"].as_str().unwrap())))
-        .send()
-        .await
-        .unwrap();
-    expect_problem(poll, 429).await;
-    let read = http
-        .get(kiln.url(&format!("/v1/jobs/{}", job["id"].as_str().unwrap())))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(read.status(), 200);
+    send_problem(
+        http.get(kiln.url(&format!("/v1/jobs/{}?wait=5", job["id"].as_str().unwrap()))),
+        429,
+    )
+    .await;
+    assert_eq!(
+        send_status(http.get(kiln.url(&format!("/v1/jobs/{}", job["id"].as_str().unwrap())))).await,
+        200
+    );
 
     // One client leaves; the server notices at its next write (a keep-alive comment within 15 s).
     drop(streams.pop());

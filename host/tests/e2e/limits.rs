@@ -152,10 +152,7 @@ async fn size_caps_on_params_schema_errors_and_guest_messages() {
             .to_owned()
     };
     let problem = expect_problem(post(&kiln, "roomy", &sized(2100 << 10)).await, 413).await;
-    assert!(
-        problem["detail"].as_str().unwrap().contains("at most 2048 KiB"),
-        "{problem}"
-    );
+    assert_detail_contains(&problem, "at most 2048 KiB");
     // The worker got the params whole and the guest parsed them.
     let done = wait_final(&kiln, &id, Duration::from_secs(60)).await;
     assert_eq!(done["status"], "succeeded", "{done}");
@@ -178,10 +175,7 @@ async fn size_caps_on_params_schema_errors_and_guest_messages() {
         .unwrap();
     assert_eq!(stored, message);
     // A failed job keeps its params for the job TTL.
-    let ttl: i64 = redis::cmd("PTTL")
-        .arg(format!("{{kiln}}:params:{TENANT}:{id}"))
-        .query(&mut redis.conn())
-        .unwrap();
+    let ttl = redis.int("PTTL", &format!("{{kiln}}:params:{TENANT}:{id}"));
     assert!(ttl > 0, "{ttl}");
 }
 
@@ -272,10 +266,7 @@ async fn a_full_redis_finishes_every_accepted_job_and_refuses_new_submits() {
             assert_eq!(result, input, "an echo returns its input");
         }
         for gone in ["input", "params"] {
-            let exists: i64 = redis::cmd("EXISTS")
-                .arg(format!("{{kiln}}:{gone}:{TENANT}:{id}"))
-                .query(&mut conn)
-                .unwrap();
+            let exists = redis.int("EXISTS", &format!("{{kiln}}:{gone}:{TENANT}:{id}"));
             assert_eq!(exists, 0, "the {gone} of job {id} was freed");
         }
     }
@@ -323,7 +314,7 @@ async fn a_byte_quota_counts_inputs_and_kept_results_until_they_expire() {
 
     // One job bigger than the whole quota can never fit: 413.
     let problem = expect_problem(post(&kiln, "hostile", &echo(&huge)).await, 413).await;
-    assert!(problem["detail"].as_str().unwrap().contains("max-bytes"), "{problem}");
+    assert_detail_contains(&problem, "max-bytes");
 
     // Two echo jobs of < 100 kB: their results stay counted once they are done (the inputs are released).
     let mut ids = Vec::new();
@@ -343,10 +334,7 @@ async fn a_byte_quota_counts_inputs_and_kept_results_until_they_expire() {
     let response = post(&kiln, "hostile", &echo(&medium)).await;
     assert!(response.headers().contains_key("retry-after"));
     let problem = expect_problem(response, 429).await;
-    assert!(
-        problem["detail"].as_str().unwrap().contains("quota `max-bytes`"),
-        "{problem}"
-    );
+    assert_detail_contains(&problem, "quota `max-bytes`");
 
     // Once they expire, the sweep releases their bytes and the tenant may submit again.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -354,11 +342,7 @@ async fn a_byte_quota_counts_inputs_and_kept_results_until_they_expire() {
         assert!(Instant::now() < deadline, "the expired results are still counted");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let mut conn = redis.conn();
-    let entries: i64 = redis::cmd("ZCARD")
-        .arg(format!("{{kiln}}:held:{TENANT}"))
-        .query(&mut conn)
-        .unwrap();
+    let entries = redis.int("ZCARD", &format!("{{kiln}}:held:{TENANT}"));
     assert_eq!(entries, 0);
     let id = submit(&kiln, &echo(&medium)).await;
     assert_eq!(

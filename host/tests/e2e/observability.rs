@@ -11,24 +11,14 @@ async fn stats_show_live_workers_their_jobs_and_throughput() {
     let kinds = hostile_kinds_dir();
     let kinds_dir = kinds.path().to_str().unwrap();
     let kiln = Kiln::serve(&redis, &["--kinds-dir", kinds_dir]);
-    let ops_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let ops_port = free_port();
     let ops = format!("127.0.0.1:{ops_port}");
     let _worker = Kiln::worker(&redis, &["--kinds-dir", kinds_dir, "--ops-listen", &ops]);
     let http = client();
 
     for i in 0..3 {
         let plot = json!({"params": {"title": format!("{i}"), "series": [{"x": [0, 1], "y": [0, i]}]}});
-        let response = http
-            .post(kiln.url("/v1/jobs/plot?wait=30"))
-            .json(&plot)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
+        let response = submit_plot_and_wait(&kiln, &plot).await;
         assert!(
             response.headers().contains_key("x-request-id"),
             "every answer carries its request id"
@@ -195,13 +185,7 @@ async fn with_json_logs_every_line_the_process_writes_is_a_json_object() {
         true,
     );
     let plot = json!({"params": {"title": "json", "series": [{"x": [0, 1], "y": [0, 1]}]}});
-    let response = client()
-        .post(kiln.url("/v1/jobs/plot?wait=30"))
-        .json(&plot)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let response = submit_plot_and_wait(&kiln, &plot).await;
     decode_png(&response.bytes().await.unwrap());
     kiln.terminate();
     assert!(kiln.wait_exit(Duration::from_secs(60)).is_some(), "kiln did not stop");

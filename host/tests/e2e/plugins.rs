@@ -225,9 +225,8 @@ async fn uploaded_kind_runs_jobs_and_can_be_updated_and_deleted() {
     assert!(!kind_names(&kiln).await.contains(&"filter".to_owned()));
     let gone = submit(&kiln, "filter", json!({"ops": []}), &source).await;
     let problem = expect_problem(gone, 404).await;
-    assert!(problem["detail"].as_str().unwrap().contains("filter"), "{problem}");
-    let response = client().delete(kiln.url("/v1/kinds/filter")).send().await.unwrap();
-    expect_problem(response, 404).await;
+    assert_detail_contains(&problem, "filter");
+    send_problem(client().delete(kiln.url("/v1/kinds/filter")), 404).await;
 }
 
 #[tokio::test]
@@ -338,21 +337,29 @@ async fn uploads_that_cannot_work_are_refused_with_the_reason() {
     assert_eq!(status, 404);
 }
 
+/// On an API with no worker yet: uploads kind `filter` as `v1` (manifest, component), queues an invert
+/// job, replaces the kind by `v2` (checking that this is a new version) and queues another. Returns the
+/// ids of the job before and the job after the replacement.
+async fn jobs_around_a_replacement(api: &Kiln, v1: (&Value, &[u8]), v2: (&Value, &[u8])) -> (String, String) {
+    let source = encode_png(&coordinate_image(20, 10));
+    let invert = || json!({"ops": [{"op": "invert"}]});
+    let v1 = upload_ok(api, "filter", v1.0, v1.1).await;
+    let before = submit_ok(api, "filter", invert(), &source).await;
+    let v2 = upload_ok(api, "filter", v2.0, v2.1).await;
+    assert_ne!(v1["version"], v2["version"]);
+    let after = submit_ok(api, "filter", invert(), &source).await;
+    (before, after)
+}
+
 #[tokio::test]
 async fn queued_jobs_run_on_the_version_they_were_submitted_for() {
     let redis = Redis::start();
     // The API alone: jobs stay queued until a worker starts.
     let api = Kiln::api_only(&redis, &[]);
     let (manifest, component) = filter_guest();
-    let v1 = upload_ok(&api, "filter", &manifest, &component).await;
-    let source = encode_png(&coordinate_image(20, 10));
-    let before = submit_ok(&api, "filter", json!({"ops": [{"op": "invert"}]}), &source).await;
-
     // Replace the component by a different one (guest-hostile's, under filter's manifest).
     let (_, other_component) = test_guest("guest-hostile");
-    let v2 = upload_ok(&api, "filter", &manifest, &other_component).await;
-    assert_ne!(v1["version"], v2["version"]);
-    let after = submit_ok(&api, "filter", json!({"ops": [{"op": "invert"}]}), &source).await;
+    let (before, after) = jobs_around_a_replacement(&api, (&manifest, &component), (&manifest, &other_component)).await;
 
     let _worker = Kiln::worker(&redis, &[]);
     // Submitted for v1: guest-filter's code runs it, though the kind is now v2.
@@ -377,16 +384,10 @@ async fn a_new_manifest_is_a_new_version_and_queued_jobs_keep_theirs() {
     // The API alone: jobs stay queued until a worker starts.
     let api = Kiln::api_only(&redis, &[]);
     let (manifest, component) = filter_guest();
-    let v1 = upload_ok(&api, "filter", &manifest, &component).await;
-    let source = encode_png(&coordinate_image(20, 10));
-    let before = submit_ok(&api, "filter", json!({"ops": [{"op": "invert"}]}), &source).await;
-
     // The same component under a manifest that declares JPEG results: the filter's PNGs do not fit it.
     let mut jpeg = manifest.clone();
     jpeg["output_media_type"] = json!("image/jpeg");
-    let v2 = upload_ok(&api, "filter", &jpeg, &component).await;
-    assert_ne!(v1["version"], v2["version"]);
-    let after = submit_ok(&api, "filter", json!({"ops": [{"op": "invert"}]}), &source).await;
+    let (before, after) = jobs_around_a_replacement(&api, (&manifest, &component), (&jpeg, &component)).await;
 
     let _worker = Kiln::worker(&redis, &[]);
     // Submitted under v1's manifest: a PNG is what it declares.

@@ -9,25 +9,11 @@ use std::process::Command;
 
 const PASSWORD: &str = "s3cret-pass";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Runs a plot job to the end through `kiln` and checks the PNG it returns.
 async fn plot_runs(kiln: &Kiln) {
     let plot = json!({"params": {"title": "through", "width": 320, "height": 200,
         "series": [{"x": [0, 1, 2], "y": [0, 2, 1]}]}});
-    let response = client()
-        .post(kiln.url("/v1/jobs/plot?wait=30"))
-        .json(&plot)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let response = submit_plot_and_wait(kiln, &plot).await;
     let image = decode_png(&response.bytes().await.unwrap());
     assert_eq!((image.width(), image.height()), (320, 200));
 }
@@ -74,65 +60,47 @@ async fn an_acl_user_and_password_in_the_url_work_and_a_wrong_password_fails_sta
 
 /// A CA and a server certificate for 127.0.0.1 signed by it, made with `openssl` in `dir`.
 fn make_certificates(dir: &Path) {
-    let run = |args: &[&str]| {
-        let status = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("openssl is installed (deploy/local.sh installs it)");
-        assert!(status.success(), "openssl {args:?}");
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=Kiln test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-    ]);
+    self_signed_certificate(dir, "ca", "/CN=Kiln test CA", "2", &[]);
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+    );
     std::fs::write(
         dir.join("san.ext"),
         "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
     )
     .unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-        "-out",
-        "server.pem",
-    ]);
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.pem",
+        ],
+    );
 }
 
 #[tokio::test]

@@ -250,12 +250,7 @@ async fn cancel_queued_and_running_jobs_and_refuse_finished_ones() {
 
     // Finished jobs cannot be cancelled.
     for finished in [&running, next["id"].as_str().unwrap()] {
-        let response = http
-            .delete(kiln.url(&format!("/v1/jobs/{finished}")))
-            .send()
-            .await
-            .unwrap();
-        expect_problem(response, 409).await;
+        send_problem(http.delete(kiln.url(&format!("/v1/jobs/{finished}"))), 409).await;
     }
 }
 
@@ -298,36 +293,25 @@ async fn idempotency_key_returns_the_same_job_and_refuses_another_payload() {
     .await
     .unwrap();
     let problem = expect_problem(other, 422).await;
-    assert!(
-        problem["detail"].as_str().unwrap().contains("Idempotency-Key"),
-        "{problem}"
-    );
+    assert_detail_contains(&problem, "Idempotency-Key");
 
     let fresh = post("order-2", params.clone()).await.unwrap();
     assert_eq!(fresh.status(), 202);
     let fresh: Value = fresh.json().await.unwrap();
     assert_ne!(fresh["id"], first["id"]);
 
-    let bad = http
-        .post(api.url("/v1/jobs/plot"))
-        .header("Idempotency-Key", "x".repeat(300))
-        .json(&params)
-        .send()
-        .await
-        .unwrap();
-    expect_problem(bad, 400).await;
+    send_problem(
+        http.post(api.url("/v1/jobs/plot"))
+            .header("Idempotency-Key", "x".repeat(300))
+            .json(&params),
+        400,
+    )
+    .await;
 
     // Two jobs queued, not three; the key expires with the window (the job TTL).
-    let mut conn = redis.conn();
-    let queued: i64 = redis::cmd("LLEN")
-        .arg(format!("{{kiln}}:queue:{TENANT}"))
-        .query(&mut conn)
-        .unwrap();
+    let queued = redis.int("LLEN", &format!("{{kiln}}:queue:{TENANT}"));
     assert_eq!(queued, 2);
-    let ttl: i64 = redis::cmd("PTTL")
-        .arg(format!("{{kiln}}:idem:{TENANT}:order-1"))
-        .query(&mut conn)
-        .unwrap();
+    let ttl = redis.int("PTTL", &format!("{{kiln}}:idem:{TENANT}:order-1"));
     assert!(ttl > 0 && ttl <= 24 * 3600 * 1000, "{ttl}");
 }
 

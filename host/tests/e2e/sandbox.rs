@@ -239,12 +239,11 @@ async fn chatty_guests_are_bounded_and_their_log_is_kept() {
     assert_eq!(doc["status"], "succeeded", "{doc}");
     assert_eq!(job_log(&kiln, doc["id"].as_str().unwrap()).await, "", "nothing logged");
 
-    let response = client()
-        .get(kiln.url("/v1/jobs/0190b5a0-0000-7000-8000-000000000000/log"))
-        .send()
-        .await
-        .unwrap();
-    expect_problem(response, 404).await;
+    send_problem(
+        client().get(kiln.url("/v1/jobs/0190b5a0-0000-7000-8000-000000000000/log")),
+        404,
+    )
+    .await;
 }
 
 #[tokio::test]

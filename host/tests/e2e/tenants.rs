@@ -37,6 +37,34 @@ fn tiny_plot() -> Value {
     json!({"series": [{"x": [0, 1], "y": [1, 0]}]})
 }
 
+/// The status of `GET /v1/jobs` with `key`: whether the API takes the key.
+async fn jobs_status(kiln: &Kiln, key: &str) -> u16 {
+    send_status(client().get(kiln.url("/v1/jobs")).bearer_auth(key)).await
+}
+
+/// Asks [`jobs_status`] every `pause` until `key` is refused (401) or `keep_trying` says stop; whether
+/// it was refused. Keys change by a reread of the key table, so a test waits for it.
+async fn refused_while(kiln: &Kiln, key: &str, pause: Duration, mut keep_trying: impl FnMut() -> bool) -> bool {
+    loop {
+        if jobs_status(kiln, key).await == 401 {
+            return true;
+        }
+        if !keep_trying() {
+            return false;
+        }
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// A `keep_trying` for [`refused_while`] that allows `tries` requests in all.
+fn at_most(tries: u32) -> impl FnMut() -> bool {
+    let mut made = 0;
+    move || {
+        made += 1;
+        made < tries
+    }
+}
+
 #[tokio::test]
 async fn keys_isolate_tenants_and_guard_admin_routes() {
     let redis = Redis::start();
@@ -57,44 +85,26 @@ async fn keys_isolate_tenants_and_guard_admin_routes() {
     let response = http.get(kiln.url("/v1/jobs")).send().await.unwrap();
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
     expect_problem(response, 401).await;
-    let response = http
-        .get(kiln.url("/v1/jobs"))
-        .header("authorization", "Basic x")
-        .send()
-        .await
-        .unwrap();
-    expect_problem(response, 401).await;
-    let response = http
-        .get(kiln.url("/v1/jobs"))
-        .bearer_auth("kiln_nope")
-        .send()
-        .await
-        .unwrap();
-    expect_problem(response, 401).await;
+    send_problem(http.get(kiln.url("/v1/jobs")).header("authorization", "Basic x"), 401).await;
+    send_problem(http.get(kiln.url("/v1/jobs")).bearer_auth("kiln_nope"), 401).await;
 
     // A tenant's job is invisible to the other tenant.
     let response = submit_as(&kiln, &acme, "plot", tiny_plot()).await;
     assert_eq!(response.status(), 202);
     let job: Value = response.json().await.unwrap();
     let id = job["id"].as_str().unwrap();
-    let own = http
-        .get(kiln.url(&format!("/v1/jobs/{id}")))
-        .bearer_auth(&acme)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(own.status(), 200);
+    assert_eq!(
+        send_status(http.get(kiln.url(&format!("/v1/jobs/{id}"))).bearer_auth(&acme)).await,
+        200
+    );
     for path in [format!("/v1/jobs/{id}"), format!("/v1/jobs/{id}/result")] {
-        let other = http.get(kiln.url(&path)).bearer_auth(&globex).send().await.unwrap();
-        expect_problem(other, 404).await;
+        send_problem(http.get(kiln.url(&path)).bearer_auth(&globex), 404).await;
     }
-    let other = http
-        .delete(kiln.url(&format!("/v1/jobs/{id}")))
-        .bearer_auth(&globex)
-        .send()
-        .await
-        .unwrap();
-    expect_problem(other, 404).await;
+    send_problem(
+        http.delete(kiln.url(&format!("/v1/jobs/{id}"))).bearer_auth(&globex),
+        404,
+    )
+    .await;
     let listing: Value = send_json(http.get(kiln.url("/v1/jobs")).bearer_auth(&globex)).await;
     assert_eq!(listing["jobs"], json!([]));
     let listing: Value = send_json(http.get(kiln.url("/v1/jobs")).bearer_auth(&acme)).await;
@@ -109,47 +119,20 @@ async fn keys_isolate_tenants_and_guard_admin_routes() {
     assert_eq!(found.len(), 1, "{found:?}");
 
     // Admin routes: tenant keys get 403, the admin key gets through; the admin key is no tenant.
-    let response = http
-        .delete(kiln.url("/v1/kinds/plot"))
-        .bearer_auth(&acme)
-        .send()
-        .await
-        .unwrap();
-    expect_problem(response, 403).await;
-    let response = http
-        .get(kiln.url("/v1/jobs"))
-        .bearer_auth(ADMIN_KEY)
-        .send()
-        .await
-        .unwrap();
-    expect_problem(response, 403).await;
-    let response = http
-        .delete(kiln.url("/v1/kinds/no-such-kind"))
-        .bearer_auth(ADMIN_KEY)
-        .send()
-        .await
-        .unwrap();
-    expect_problem(response, 404).await;
+    send_problem(http.delete(kiln.url("/v1/kinds/plot")).bearer_auth(&acme), 403).await;
+    send_problem(http.get(kiln.url("/v1/jobs")).bearer_auth(ADMIN_KEY), 403).await;
+    send_problem(
+        http.delete(kiln.url("/v1/kinds/no-such-kind")).bearer_auth(ADMIN_KEY),
+        404,
+    )
+    .await;
 
     // A removed tenant's key stops working within the key cache's refresh time.
     let (ok, _) = tenant_cli(&redis, &["remove", "globex"]);
     assert!(ok);
     let (ok, _) = tenant_cli(&redis, &["remove", "globex"]);
     assert!(!ok, "removing twice fails");
-    let mut refused = false;
-    for _ in 0..50 {
-        let response = http
-            .get(kiln.url("/v1/jobs"))
-            .bearer_auth(&globex)
-            .send()
-            .await
-            .unwrap();
-        if response.status() == 401 {
-            refused = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let refused = refused_while(&kiln, &globex, Duration::from_millis(100), at_most(50)).await;
     assert!(refused, "a removed key is refused");
     let stored: Vec<String> = redis::cmd("HVALS").arg("{kiln}:api-keys").query(&mut conn).unwrap();
     assert!(
@@ -238,7 +221,7 @@ async fn quotas_refuse_with_429_and_name_the_quota() {
     let refused = submit_as(&kiln, &small, "plot", tiny_plot()).await;
     assert_eq!(refused.headers()["retry-after"], "5");
     let problem = expect_problem(refused, 429).await;
-    assert!(problem["detail"].as_str().unwrap().contains("max-queued"), "{problem}");
+    assert_detail_contains(&problem, "max-queued");
 
     // The rate quota: at most 2 per second; a burst of 6 gets some 429s naming it.
     let mut statuses = Vec::new();
@@ -246,7 +229,7 @@ async fn quotas_refuse_with_429_and_name_the_quota() {
         let response = submit_as(&kiln, &other, "plot", tiny_plot()).await;
         if response.status() == 429 {
             let problem = expect_problem(response, 429).await;
-            assert!(problem["detail"].as_str().unwrap().contains("submit-rate"), "{problem}");
+            assert_detail_contains(&problem, "submit-rate");
             statuses.push(429);
         } else {
             statuses.push(response.status().as_u16());
@@ -272,7 +255,7 @@ async fn quotas_refuse_with_429_and_name_the_quota() {
     let refused = submit_as(&kiln, &tiny, "plot", tiny_plot()).await;
     assert!(refused.headers().contains_key("retry-after"));
     let problem = expect_problem(refused, 429).await;
-    assert!(problem["detail"].as_str().unwrap().contains("max-bytes"), "{problem}");
+    assert_detail_contains(&problem, "max-bytes");
 }
 
 #[tokio::test]
@@ -351,12 +334,10 @@ async fn the_admin_key_manages_tenants_over_http() {
     // The key works at once on this API, and the quota with it.
     assert_eq!(submit_as(&kiln, &key, "plot", tiny_plot()).await.status(), 202);
     expect_problem(submit_as(&kiln, &key, "plot", tiny_plot()).await, 429).await;
-    let response = admin(http.put(kiln.url("/v1/tenants/web/quotas")))
-        .json(&json!({"max_queued": 5}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(
+        send_status(admin(http.put(kiln.url("/v1/tenants/web/quotas"))).json(&json!({"max_queued": 5}))).await,
+        200
+    );
     assert_eq!(submit_as(&kiln, &key, "plot", tiny_plot()).await.status(), 202);
 
     let listed: Value = send_json(admin(http.get(kiln.url("/v1/tenants")))).await;
@@ -365,33 +346,22 @@ async fn the_admin_key_manages_tenants_over_http() {
     assert!(listed.to_string().find(&key).is_none(), "keys are never shown again");
 
     // Tenant keys cannot manage tenants; bad names and repeats are refused.
-    expect_problem(
-        http.get(kiln.url("/v1/tenants"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap(),
-        403,
+    send_problem(http.get(kiln.url("/v1/tenants")).bearer_auth(&key), 403).await;
+    send_problem(
+        admin(http.post(kiln.url("/v1/tenants"))).json(&json!({"name": "web"})),
+        409,
     )
     .await;
-    let taken = admin(http.post(kiln.url("/v1/tenants")))
-        .json(&json!({"name": "web"}))
-        .send()
-        .await
-        .unwrap();
-    expect_problem(taken, 409).await;
-    let bad = admin(http.post(kiln.url("/v1/tenants")))
-        .json(&json!({"name": "No Good"}))
-        .send()
-        .await
-        .unwrap();
-    expect_problem(bad, 400).await;
-    let typo = admin(http.post(kiln.url("/v1/tenants")))
-        .json(&json!({"nmae": "x"}))
-        .send()
-        .await
-        .unwrap();
-    expect_problem(typo, 400).await;
+    send_problem(
+        admin(http.post(kiln.url("/v1/tenants"))).json(&json!({"name": "No Good"})),
+        400,
+    )
+    .await;
+    send_problem(
+        admin(http.post(kiln.url("/v1/tenants"))).json(&json!({"nmae": "x"})),
+        400,
+    )
+    .await;
 
     assert_eq!(
         admin(http.delete(kiln.url("/v1/tenants/web")))
@@ -402,11 +372,7 @@ async fn the_admin_key_manages_tenants_over_http() {
         204
     );
     expect_problem(submit_as(&kiln, &key, "plot", tiny_plot()).await, 401).await;
-    expect_problem(
-        admin(http.delete(kiln.url("/v1/tenants/web"))).send().await.unwrap(),
-        404,
-    )
-    .await;
+    send_problem(admin(http.delete(kiln.url("/v1/tenants/web"))), 404).await;
 }
 
 /// Runs `kiln ARGS` against `redis` with `env`, expecting it to exit at once; returns (exit code, stderr).
@@ -505,23 +471,14 @@ async fn dev_mode_serves_only_this_machine_and_stays_dev_mode() {
 
     // DNS rebinding: a page on evil.example whose name now points at 127.0.0.1 sends its own Host.
     for host in ["evil.example", &format!("evil.example:{port}"), "10.1.2.3"] {
-        let response = http
-            .get(kiln.url("/v1/jobs"))
-            .header("host", host)
-            .send()
-            .await
-            .unwrap();
-        let problem = expect_problem(response, 403).await;
-        assert!(problem["detail"].as_str().unwrap().contains("loopback"), "{problem}");
+        let problem = send_problem(http.get(kiln.url("/v1/jobs")).header("host", host), 403).await;
+        assert_detail_contains(&problem, "loopback");
     }
     for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
-        let response = http
-            .get(kiln.url("/v1/jobs"))
-            .header("host", host)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
+        assert_eq!(
+            send_status(http.get(kiln.url("/v1/jobs")).header("host", host)).await,
+            200
+        );
     }
 
     // CSRF: writes from another origin are refused, from Kiln's own page (or no browser at all) not.
@@ -537,28 +494,29 @@ async fn dev_mode_serves_only_this_machine_and_stays_dev_mode() {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let problem = expect_problem(request.send().await.unwrap(), 403).await;
+        let problem = send_problem(request, 403).await;
         assert!(
             problem["detail"].as_str().unwrap().contains("other origins"),
             "{headers:?}: {problem}"
         );
-        let response = http
-            .delete(kiln.url("/v1/kinds/plot"))
-            .header(headers[0].0, headers[0].1)
-            .send()
-            .await
-            .unwrap();
-        expect_problem(response, 403).await;
+        send_problem(
+            http.delete(kiln.url("/v1/kinds/plot"))
+                .header(headers[0].0, headers[0].1),
+            403,
+        )
+        .await;
     }
-    let response = http
-        .post(kiln.url("/v1/jobs/plot"))
-        .header("origin", &own)
-        .header("sec-fetch-site", "same-origin")
-        .json(&plot)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 202, "Kiln's own page may submit");
+    assert_eq!(
+        send_status(
+            http.post(kiln.url("/v1/jobs/plot"))
+                .header("origin", &own)
+                .header("sec-fetch-site", "same-origin")
+                .json(&plot)
+        )
+        .await,
+        202,
+        "Kiln's own page may submit"
+    );
     assert_eq!(
         submit_as(&kiln, "any-key-is-ignored", "plot", tiny_plot())
             .await
@@ -566,22 +524,16 @@ async fn dev_mode_serves_only_this_machine_and_stays_dev_mode() {
         202
     );
     // Reading from another origin is harmless (the browser hides the answer without CORS).
-    let response = http
-        .get(kiln.url("/v1/kinds"))
-        .header("origin", "http://evil.example")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(
+        send_status(http.get(kiln.url("/v1/kinds")).header("origin", "http://evil.example")).await,
+        200
+    );
 
     // Adding tenants does not switch dev mode off (nobody would hold an admin key).
-    let response = http
-        .post(kiln.url("/v1/tenants"))
-        .json(&json!({"name": "acme"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
+    assert_eq!(
+        send_status(http.post(kiln.url("/v1/tenants")).json(&json!({"name": "acme"}))).await,
+        201
+    );
     add_tenant(&redis, "globex");
     tokio::time::sleep(Duration::from_secs(3)).await;
     let listing: Value = send_json(http.get(kiln.url("/v1/jobs"))).await;
@@ -590,8 +542,11 @@ async fn dev_mode_serves_only_this_machine_and_stays_dev_mode() {
         2,
         "still dev mode, tenant `default`: {listing}"
     );
-    let stats = http.get(kiln.url("/v1/stats")).send().await.unwrap();
-    assert_eq!(stats.status(), 200, "dev mode keeps admin rights");
+    assert_eq!(
+        send_status(http.get(kiln.url("/v1/stats"))).await,
+        200,
+        "dev mode keeps admin rights"
+    );
 }
 
 #[tokio::test]
@@ -607,24 +562,20 @@ async fn an_emptied_key_table_leaves_the_api_closed() {
     redis::cmd("FLUSHALL").query::<()>(&mut conn).unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await; // past the key cache's reread
     for path in ["/v1/jobs", "/v1/stats", "/v1/tenants"] {
-        let response = http.get(kiln.url(path)).send().await.unwrap();
-        expect_problem(response, 401).await;
+        send_problem(http.get(kiln.url(path)), 401).await;
     }
     expect_problem(submit_as(&kiln, "", "plot", tiny_plot()).await, 401).await;
-    let response = http
-        .post(kiln.url("/v1/jobs/plot"))
-        .json(&json!({"params": tiny_plot()}))
-        .send()
-        .await
-        .unwrap();
-    expect_problem(response, 401).await;
-    let response = http
-        .post(kiln.url("/v1/tenants"))
-        .json(&json!({"name": "intruder"}))
-        .send()
-        .await
-        .unwrap();
-    expect_problem(response, 401).await;
+    send_problem(
+        http.post(kiln.url("/v1/jobs/plot"))
+            .json(&json!({"params": tiny_plot()})),
+        401,
+    )
+    .await;
+    send_problem(
+        http.post(kiln.url("/v1/tenants")).json(&json!({"name": "intruder"})),
+        401,
+    )
+    .await;
     expect_problem(submit_as(&kiln, &acme, "plot", tiny_plot()).await, 401).await;
     // The admin key still works: it lives in the configuration, not in Redis.
     let listed: Value = send_json(http.get(kiln.url("/v1/tenants")).bearer_auth(ADMIN_KEY)).await;
@@ -647,8 +598,11 @@ async fn a_new_key_works_at_once_and_bad_keys_cost_no_round_trips() {
     // Straight into Redis with the CLI, then at once: no wait for the cache's reread.
     for name in ["first", "second", "third"] {
         let key = add_tenant(&redis, name);
-        let response = http.get(kiln.url("/v1/jobs")).bearer_auth(&key).send().await.unwrap();
-        assert_eq!(response.status(), 200, "the key of `{name}` works on its first request");
+        assert_eq!(
+            jobs_status(&kiln, &key).await,
+            200,
+            "the key of `{name}` works on its first request"
+        );
     }
 
     // A flood of one bad key: refused from memory, not by asking Redis each time.
@@ -656,13 +610,10 @@ async fn a_new_key_works_at_once_and_bad_keys_cost_no_round_trips() {
     let started = std::time::Instant::now();
     const FLOOD: u64 = 300;
     for _ in 0..FLOOD {
-        let response = http
-            .get(kiln.url("/v1/jobs"))
-            .bearer_auth("kiln_bad")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 401);
+        assert_eq!(
+            send_status(http.get(kiln.url("/v1/jobs")).bearer_auth("kiln_bad")).await,
+            401
+        );
     }
     let lookups = command_calls(&redis, "zscore") - before;
     let allowed = started.elapsed().as_secs() + 2; // one lookup per second of the negative cache, at most
@@ -674,34 +625,15 @@ async fn a_new_key_works_at_once_and_bad_keys_cost_no_round_trips() {
 
     // A removed key stops within about 2 s (the reread); generous margin for a loaded machine.
     let doomed = add_tenant(&redis, "doomed");
-    assert_eq!(
-        http.get(kiln.url("/v1/jobs"))
-            .bearer_auth(&doomed)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(jobs_status(&kiln, &doomed).await, 200);
     let (ok, _) = tenant_cli(&redis, &["remove", "doomed"]);
     assert!(ok);
     let removed_at = std::time::Instant::now();
-    loop {
-        let response = http
-            .get(kiln.url("/v1/jobs"))
-            .bearer_auth(&doomed)
-            .send()
-            .await
-            .unwrap();
-        if response.status() == 401 {
-            break;
-        }
-        assert!(
-            removed_at.elapsed() < Duration::from_secs(4),
-            "a removed key still works"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let refused = refused_while(&kiln, &doomed, Duration::from_millis(50), || {
+        removed_at.elapsed() < Duration::from_secs(4)
+    })
+    .await;
+    assert!(refused, "a removed key still works");
 }
 
 #[tokio::test]
@@ -755,24 +687,10 @@ async fn a_removed_tenant_takes_its_jobs_and_a_new_one_of_its_name_starts_empty(
     let listing: Value = send_json(http.get(kiln.url("/v1/jobs")).bearer_auth(&again)).await;
     assert_eq!(listing["jobs"], json!([]));
     for id in &ids {
-        let response = http
-            .get(kiln.url(&format!("/v1/jobs/{id}")))
-            .bearer_auth(&again)
-            .send()
-            .await
-            .unwrap();
-        expect_problem(response, 404).await;
+        send_problem(http.get(kiln.url(&format!("/v1/jobs/{id}"))).bearer_auth(&again), 404).await;
     }
     // The removed key stops within the key cache's reread (about 2 s).
-    let mut refused = false;
-    for _ in 0..80 {
-        let response = http.get(kiln.url("/v1/jobs")).bearer_auth(&acme).send().await.unwrap();
-        if response.status() == 401 {
-            refused = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let refused = refused_while(&kiln, &acme, Duration::from_millis(50), at_most(80)).await;
     assert!(refused, "the removed tenant's key still works");
 
     // A worker runs only what is left: the other tenant's job.
@@ -803,13 +721,10 @@ async fn a_running_job_of_a_removed_tenant_is_dropped() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let response = client()
-        .delete(kiln.url("/v1/tenants/acme"))
-        .bearer_auth(ADMIN_KEY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 204);
+    assert_eq!(
+        send_status(client().delete(kiln.url("/v1/tenants/acme")).bearer_auth(ADMIN_KEY)).await,
+        204
+    );
     // The run would have ended after 3 s; nothing of it may come back.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let mut conn = redis.conn();
@@ -825,10 +740,6 @@ async fn rotation_gives_a_new_key_and_ends_the_old_one_after_its_grace() {
     let old = add_tenant(&redis, "acme");
     let kiln = Kiln::api_only(&redis, &["--admin-key", ADMIN_KEY]);
     let http = client();
-    let status = |key: String| {
-        let request = http.get(kiln.url("/v1/jobs")).bearer_auth(key);
-        async move { request.send().await.unwrap().status().as_u16() }
-    };
     assert_eq!(submit_as(&kiln, &old, "plot", tiny_plot()).await.status(), 202);
 
     let (ok, stdout) = tenant_cli(&redis, &["rotate", "acme", "--grace-secs", "4"]);
@@ -836,26 +747,25 @@ async fn rotation_gives_a_new_key_and_ends_the_old_one_after_its_grace() {
     let new = stdout.lines().last().unwrap().trim().to_owned();
     assert!(new.starts_with("kiln_") && new != old);
     let rotated_at = std::time::Instant::now();
-    assert_eq!(status(new.clone()).await, 200, "the new key works at once");
-    assert_eq!(status(old.clone()).await, 200, "the old key works during its grace");
+    assert_eq!(jobs_status(&kiln, &new).await, 200, "the new key works at once");
+    assert_eq!(
+        jobs_status(&kiln, &old).await,
+        200,
+        "the old key works during its grace"
+    );
     let listing: Value = send_json(http.get(kiln.url("/v1/jobs")).bearer_auth(&new)).await;
     assert_eq!(listing["jobs"].as_array().unwrap().len(), 1, "same tenant, same jobs");
-    loop {
-        if status(old.clone()).await == 401 {
-            break;
-        }
-        // 4 s of grace, then at most one reread (2 s), with margin.
-        assert!(
-            rotated_at.elapsed() < Duration::from_secs(9),
-            "the old key outlived its grace"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // 4 s of grace, then at most one reread (2 s), with margin.
+    let refused = refused_while(&kiln, &old, Duration::from_millis(100), || {
+        rotated_at.elapsed() < Duration::from_secs(9)
+    })
+    .await;
+    assert!(refused, "the old key outlived its grace");
     assert!(
         rotated_at.elapsed() >= Duration::from_secs(3),
         "the old key ended before its grace"
     );
-    assert_eq!(status(new.clone()).await, 200);
+    assert_eq!(jobs_status(&kiln, &new).await, 200);
 
     // Over HTTP (admin): no grace means the old key ends at once.
     let response = http
@@ -868,29 +778,16 @@ async fn rotation_gives_a_new_key_and_ends_the_old_one_after_its_grace() {
     assert_eq!(response.status(), 200);
     let rotated: Value = response.json().await.unwrap();
     let newest = rotated["key"].as_str().unwrap().to_owned();
-    assert_eq!(status(newest).await, 200);
-    assert_eq!(status(new.clone()).await, 401);
+    assert_eq!(jobs_status(&kiln, &newest).await, 200);
+    assert_eq!(jobs_status(&kiln, &new).await, 401);
     for (path, body, code) in [
         ("/v1/tenants/nobody/rotate", json!({}), 404),
         ("/v1/tenants/acme/rotate", json!({"grace_secs": 99_999_999}), 400),
         ("/v1/tenants/acme/rotate", json!({"grace": 1}), 400),
     ] {
-        let response = http
-            .post(kiln.url(path))
-            .bearer_auth(ADMIN_KEY)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        expect_problem(response, code).await;
+        send_problem(http.post(kiln.url(path)).bearer_auth(ADMIN_KEY).json(&body), code).await;
     }
-    let response = http
-        .post(kiln.url("/v1/tenants/acme/rotate"))
-        .bearer_auth(&old)
-        .send()
-        .await
-        .unwrap();
-    expect_problem(response, 401).await;
+    send_problem(http.post(kiln.url("/v1/tenants/acme/rotate")).bearer_auth(&old), 401).await;
 }
 
 #[tokio::test]
@@ -918,27 +815,18 @@ async fn the_admin_key_reads_and_cancels_any_tenants_jobs() {
     .await;
     assert_eq!(one["status"], "queued");
     // A tenant may name itself, not another.
-    let own = http
-        .get(kiln.url("/v1/jobs?tenant=acme"))
-        .bearer_auth(&acme)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(own.status(), 200);
+    assert_eq!(
+        send_status(http.get(kiln.url("/v1/jobs?tenant=acme")).bearer_auth(&acme)).await,
+        200
+    );
     for request in [
         http.get(kiln.url("/v1/jobs?tenant=acme")),
         http.get(kiln.url(&format!("/v1/jobs/{id}?tenant=acme"))),
         http.delete(kiln.url(&format!("/v1/jobs/{id}?tenant=acme"))),
     ] {
-        expect_problem(request.bearer_auth(&globex).send().await.unwrap(), 403).await;
+        send_problem(request.bearer_auth(&globex), 403).await;
     }
-    let response = http
-        .get(kiln.url("/v1/jobs?tenant=nobody"))
-        .bearer_auth(ADMIN_KEY)
-        .send()
-        .await
-        .unwrap();
-    expect_problem(response, 404).await;
+    send_problem(http.get(kiln.url("/v1/jobs?tenant=nobody")).bearer_auth(ADMIN_KEY), 404).await;
 
     let cancelled: Value = send_json(
         http.delete(kiln.url(&format!("/v1/jobs/{id}?tenant=acme")))
