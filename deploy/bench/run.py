@@ -218,10 +218,10 @@ def kiln_setups(args, workdir, kinds_dir):
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         if name == "kiln serve":
-            setup.start([args.kiln, "serve", "--listen", f"127.0.0.1:{port}", "--kinds-dir", kinds_dir], "kiln",
+            setup.start([args.kiln, "serve", "--dev", "--listen", f"127.0.0.1:{port}", "--kinds-dir", kinds_dir], "kiln",
                         env)
         else:
-            setup.start([args.kiln, "api", "--listen", f"127.0.0.1:{port}", "--kinds-dir", kinds_dir], "api", env)
+            setup.start([args.kiln, "api", "--dev", "--listen", f"127.0.0.1:{port}", "--kinds-dir", kinds_dir], "api", env)
             for i in range(2):
                 setup.start([args.kiln, "worker"], f"worker{i}", env)
         yield setup, url
