@@ -22,10 +22,15 @@ pub enum RegisterError {
     Store(#[from] StoreError),
 }
 
+/// Pinned versions kept parsed (their schemas compiled), so a client that pins one pays for it once.
+const PINNED_CACHED: usize = 64;
+
 #[derive(Clone)]
 pub struct Catalog {
     store: Store,
     kinds: Arc<RwLock<HashMap<String, Arc<Kind>>>>,
+    /// Versions submits pinned lately (`?version=`), by version.
+    pinned: Arc<RwLock<HashMap<String, Arc<Kind>>>>,
 }
 
 impl Catalog {
@@ -33,6 +38,7 @@ impl Catalog {
         let catalog = Self {
             store,
             kinds: Arc::default(),
+            pinned: Arc::default(),
         };
         catalog.refresh().await?;
         Ok(catalog)
@@ -40,6 +46,29 @@ impl Catalog {
 
     pub fn get(&self, name: &str) -> Option<Arc<Kind>> {
         self.kinds.read().expect("catalog lock poisoned").get(name).cloned()
+    }
+
+    /// `name` at `version`, for a submit that pins it: the current kind when that is the version asked
+    /// for, else a version from the kind's history (`None`: not one of its versions).
+    pub async fn pinned(&self, name: &str, version: &str) -> Result<Option<Arc<Kind>>, StoreError> {
+        if let Some(kind) = self.get(name).filter(|k| k.version == version) {
+            return Ok(Some(kind));
+        }
+        // Checked against Redis every time: a version pushed out of the history may no longer be pinned.
+        let Some(record) = self.store.pinnable_version(name, version).await? else {
+            return Ok(None);
+        };
+        if let Some(kind) = self.pinned.read().expect("catalog lock poisoned").get(version) {
+            return Ok(Some(kind.clone()));
+        }
+        let kind =
+            Arc::new(Kind::new(record.manifest, version.to_owned()).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        let mut pinned = self.pinned.write().expect("catalog lock poisoned");
+        if pinned.len() >= PINNED_CACHED {
+            pinned.clear();
+        }
+        pinned.insert(version.to_owned(), kind.clone());
+        Ok(Some(kind))
     }
 
     /// All kinds, sorted by name.

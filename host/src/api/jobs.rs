@@ -14,6 +14,18 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// `POST /v1/jobs/{kind}`'s query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitQuery {
+    wait: Option<String>,
+    /// Run on this version of the kind (one of `GET /v1/kinds/{name}/versions`), not the current one.
+    version: Option<String>,
+    /// `?tenant=NAME`, read by the `Tenant` extractor.
+    #[serde(rename = "tenant")]
+    _tenant: Option<serde::de::IgnoredAny>,
+}
+
 /// Submit a job
 ///
 /// The path segment is the job kind's name (`POST /v1/jobs/{kind}`; axum routes it as `{id}`, shared
@@ -30,6 +42,8 @@ use serde_json::{Map, Value};
         ("id" = String, Path, description = "For a submit, the job kind's name, e.g. `crop` (GET /v1/kinds lists them)"),
         ("wait" = Option<u32>, Query, minimum = 0, maximum = 60,
             description = "Wait up to this many seconds for the job to finish"),
+        ("version" = Option<String>, Query,
+            description = "Run on this version of the kind (one of `GET /v1/kinds/{name}/versions`), not the current one"),
         ("Prefer" = Option<String>, Header, description = "`wait=N`, the header form of `?wait=N` (RFC 7240)"),
         ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
             description = "1-255 visible ASCII characters; the same key with the same payload within the job TTL queues nothing"),
@@ -53,7 +67,7 @@ use serde_json::{Map, Value};
         (status = 409, description = "With `wait`: the job failed or was cancelled (with `job_status` and `error`)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is over the limit, the params over the kind's cap (`max-params`), or the job bigger than the tenant's byte quota (`max-bytes`)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Neither JSON nor multipart", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The params do not fit the kind's schema, or the Idempotency-Key was used for another payload", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The params do not fit the kind's schema, `version` is not one of the kind's, or the Idempotency-Key was used for another payload", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "A tenant quota is used up (the detail names it)", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u32, description = "Seconds to wait"))),
         errors::TenantRoute,
@@ -63,7 +77,7 @@ pub async fn submit(
     State(state): State<AppState>,
     Path(kind_name): Path<String>,
     tenant: Tenant,
-    query: Result<Query<super::events::WaitQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<SubmitQuery>, axum::extract::rejection::QueryRejection>,
     request: Request,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(format!("bad query: {}", e.body_text())))?;
@@ -76,6 +90,14 @@ pub async fn submit(
         .catalog
         .get(&kind_name)
         .ok_or_else(|| ApiError::NotFound(format!("no job kind named `{kind_name}`; GET /v1/kinds lists them")))?;
+    let kind = match query.version.as_deref() {
+        Some(version) if version != kind.version => state
+            .catalog
+            .pinned(&kind_name, version)
+            .await?
+            .ok_or_else(|| super::kinds::unknown_version(&kind_name, version))?,
+        _ => kind,
+    };
     let idempotency_key = idempotency_key(request.headers())?;
     let submission = read_submission(request, state.config.max_body_bytes).await?;
     if let (Some(input), Some(max_mb)) = (
@@ -104,9 +126,14 @@ pub async fn submit(
         .map_err(|problems| ApiError::InvalidParams(format!("params do not fit kind `{kind_name}`: {problems}")))?;
 
     let id = JobId::new();
-    let payload_hash = idempotency_key
-        .as_ref()
-        .map(|_| payload_hash(&kind_name, &params, submission.input.as_deref()));
+    let payload_hash = idempotency_key.as_ref().map(|_| {
+        // A pinned version is part of the payload: the same key may not run the kind at another one.
+        let target = query
+            .version
+            .as_ref()
+            .map_or(kind_name.clone(), |v| format!("{kind_name}@{v}"));
+        payload_hash(&target, &params, submission.input.as_deref())
+    });
     let params = params.to_string();
     let max_params = state.config.max_params(kind.manifest.limits.as_ref());
     if params.len() as u64 > max_params {

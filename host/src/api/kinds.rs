@@ -11,6 +11,7 @@ use super::openapi::{KindUpload, Problem, errors, tags};
 use super::{ApiError, AppState};
 use crate::auth::Admin;
 use crate::kinds::{InputPolicy, Kind, KindPackage, Manifest, is_valid_kind_name};
+use crate::store::UseVersion;
 use axum::Json;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{StatusCode, header};
@@ -38,6 +39,39 @@ pub struct KindView {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct KindList {
     pub kinds: Vec<KindView>,
+}
+
+/// One version of a kind, in `GET /v1/kinds/{name}/versions`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VersionView {
+    pub version: String,
+    /// Whether new jobs run on it (a submit without `?version=`).
+    pub current: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub uploaded_at: time::OffsetDateTime,
+    pub description: String,
+    /// The component's size.
+    pub component_bytes: Option<u64>,
+}
+
+/// `GET /v1/kinds/{name}/versions`'s answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VersionList {
+    pub kind: String,
+    /// The version new jobs run on.
+    pub current: String,
+    /// The kind's history, newest upload first: these versions may be pinned (`?version=`) or made
+    /// current again (`PUT /v1/kinds/{name}/current`).
+    pub versions: Vec<VersionView>,
+}
+
+/// `PUT /v1/kinds/{name}/current`'s body.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CurrentVersion {
+    /// A version from the kind's history.
+    pub version: String,
 }
 
 /// The JSON a kind is shown as.
@@ -87,6 +121,99 @@ fn unknown_kind(name: &str) -> ApiError {
 pub async fn show(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<KindView>, ApiError> {
     let kind = state.catalog.get(&name).ok_or_else(|| unknown_kind(&name))?;
     Ok(Json(describe(&kind)))
+}
+
+/// A kind's versions
+///
+/// The kind's history: its last uploads (at most `MAX_KIND_VERSIONS`, 20), newest first, each of which
+/// a submit may pin (`POST /v1/jobs/{kind}?version=`) and an admin may make current again.
+#[utoipa::path(
+    get,
+    path = "/v1/kinds/{name}/versions",
+    operation_id = "listKindVersions",
+    tag = tags::KINDS,
+    params(("name" = String, Path, description = "The kind's name, e.g. `crop`")),
+    responses(
+        (status = 200, description = "The kind's versions", body = VersionList),
+        (status = 404, description = "No kind has this name", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn versions(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<VersionList>, ApiError> {
+    let kind = state.catalog.get(&name).ok_or_else(|| unknown_kind(&name))?;
+    let mut versions: Vec<VersionView> = state
+        .store
+        .kind_history(&name)
+        .await?
+        .into_iter()
+        .map(|entry| VersionView {
+            current: entry.version == kind.version,
+            version: entry.version,
+            uploaded_at: crate::job::from_millis(entry.uploaded_at_ms),
+            description: entry.manifest.description,
+            component_bytes: entry.component_bytes,
+        })
+        .collect();
+    // A kind registered before histories existed has none until its next upload: show its current one.
+    if versions.is_empty() {
+        versions.push(VersionView {
+            version: kind.version.clone(),
+            current: true,
+            uploaded_at: time::OffsetDateTime::UNIX_EPOCH,
+            description: kind.manifest.description.clone(),
+            component_bytes: None,
+        });
+    }
+    Ok(Json(VersionList {
+        kind: name,
+        current: kind.version.clone(),
+        versions,
+    }))
+}
+
+/// Make a version current (admin)
+///
+/// New jobs of the kind run on this version from now on; it must be in the kind's history (`GET
+/// /v1/kinds/{name}/versions`), and nothing is uploaded again. Jobs already submitted keep their version.
+#[utoipa::path(
+    put,
+    path = "/v1/kinds/{name}/current",
+    operation_id = "useKindVersion",
+    tags = [tags::KINDS, tags::ADMIN],
+    security(("admin_key" = [])),
+    params(("name" = String, Path, description = "The kind's name")),
+    request_body(content = CurrentVersion, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The kind, at that version", body = KindView),
+        (status = 400, description = "A malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No kind has this name", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The version is not in the kind's history", body = Problem, content_type = "application/problem+json"),
+        errors::AdminRoute,
+    ),
+)]
+pub async fn use_version(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(name): Path<String>,
+    body: Result<Json<CurrentVersion>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<KindView>, ApiError> {
+    let CurrentVersion { version } = super::json_body(body)?;
+    match state.store.use_kind_version(&name, &version).await? {
+        UseVersion::Current => {}
+        UseVersion::NoKind => return Err(unknown_kind(&name)),
+        UseVersion::NoVersion => return Err(unknown_version(&name, &version)),
+    }
+    state.catalog.refresh().await?;
+    let kind = state.catalog.get(&name).ok_or_else(|| unknown_kind(&name))?;
+    tracing::info!(kind = %name, version = %kind.version, "kind version made current");
+    Ok(Json(describe(&kind)))
+}
+
+/// A version that is not in the kind's history: a 422 (the kind exists; the request names a bad version).
+pub fn unknown_version(name: &str, version: &str) -> ApiError {
+    ApiError::UnknownVersion(format!(
+        "kind `{name}` has no version `{version}` (GET /v1/kinds/{name}/versions lists the {} it keeps)",
+        crate::store::MAX_KIND_VERSIONS
+    ))
 }
 
 /// Unregister a kind (admin)

@@ -146,6 +146,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::log))
         .routes(routes!(kinds::list))
         .routes(routes!(kinds::show, kinds::put, kinds::delete))
+        .routes(routes!(kinds::versions))
+        .routes(routes!(kinds::use_version))
         .routes(routes!(stats))
         .routes(routes!(tenants::list, tenants::add))
         .routes(routes!(tenants::set_quotas))
@@ -153,6 +155,12 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tenants::rotate))
         .routes(routes!(openapi::serve))
         .routes(routes!(crate::metrics::admin_handler))
+}
+
+/// A JSON body, or a 400 that says what is wrong with it.
+fn json_body<T>(body: Result<Json<T>, axum::extract::rejection::JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(body)| body)
+        .map_err(|e| ApiError::BadRequest(format!("bad JSON body: {}", e.body_text())))
 }
 
 impl ApiError {

@@ -25,6 +25,9 @@ pub enum ApiError {
     /// An uploaded kind (component or manifest) that Kiln cannot accept.
     #[error("{0}")]
     InvalidKind(String),
+    /// A kind version that is not in the kind's history (422).
+    #[error("{0}")]
+    UnknownVersion(String),
     /// An `Idempotency-Key` sent again with another payload (422).
     #[error("{0}")]
     IdempotencyKeyReused(String),
@@ -70,6 +73,7 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::InvalidParams(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-params"),
             ApiError::InvalidKind(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-kind"),
+            ApiError::UnknownVersion(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown-version"),
             ApiError::IdempotencyKeyReused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused"),
             ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "quota-exceeded"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large"),

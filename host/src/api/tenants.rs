@@ -2,7 +2,7 @@
 //! reach Kiln only through its API.
 
 use super::openapi::{Problem, errors, tags};
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, json_body};
 use crate::auth::{AddTenantError, Admin, add_tenant, rotate_key};
 use crate::job::from_millis;
 use crate::store::{TenantEntry, TenantQuotas};
@@ -59,11 +59,6 @@ pub struct IssuedTenant {
 
 fn unknown_tenant(name: &str) -> ApiError {
     ApiError::NotFound(format!("no tenant named `{name}`"))
-}
-
-fn json_body<T>(body: Result<Json<T>, axum::extract::rejection::JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(body)| body)
-        .map_err(|e| ApiError::BadRequest(format!("bad JSON body: {}", e.body_text())))
 }
 
 /// List tenants (admin)

@@ -27,7 +27,8 @@
 //! | `{kiln}:version:<version>`           | string | JSON {manifest, component hash} of a kind version (hash of both) | collected when retired and unused |
 //! | `{kiln}:component:<sha256>`          | string | a component's bytes, by its own hash (shared by versions) | deleted with its last version |
 //! | `{kiln}:component-refs`              | hash   | component hash → versions that use it              | none                   |
-//! | `{kiln}:versions`                    | zset   | every stored version, score = when it was retired (ms), `+inf` while a kind's current one | collected with the version |
+//! | `{kiln}:versions`                    | zset   | every stored version, score = when it was retired (ms), `+inf` while in a kind's history | collected with the version |
+//! | `{kiln}:kind-versions:<kind>`        | zset   | the kind's history: its last [`MAX_KIND_VERSIONS`](crate::store::MAX_KIND_VERSIONS) versions, score = upload time (ms) | deleted with the kind |
 //! | `{kiln}:unfinished-by-version`       | hash   | version → unfinished jobs on it (kept by the scripts) | none                |
 //! | `{kiln}:builtins`                    | hash   | kind name → version Kiln last registered at start-up (built-ins, `--kinds-dir`) | none |
 //! | `{kiln}:manifest:<kind>:<sha256>`    | string | legacy: a manifest of a version stored before version records (read only) | none |
@@ -139,6 +140,12 @@ pub fn version(version: &str) -> String {
 /// The member naming a job in the cross-tenant sets (`leases`, `delayed`).
 pub fn member(tenant: &str, id: JobId) -> String {
     format!("{tenant}/{id}")
+}
+
+/// A kind's history, the versions a submit may pin and an admin may make current again (`put_kind.lua`
+/// builds it from [`PREFIX`]).
+pub fn kind_versions(kind: &str) -> String {
+    format!("{PREFIX}:kind-versions:{kind}")
 }
 
 /// Where versions stored before version records kept their manifest (version = component hash then).

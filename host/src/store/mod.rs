@@ -13,7 +13,7 @@ mod tenants;
 mod workers;
 
 pub use changes::{Changes, Watch};
-pub use kinds::{KindVersion, RegisteredKind, StartupRegistration};
+pub use kinds::{HistoryEntry, KindVersion, MAX_KIND_VERSIONS, RegisteredKind, StartupRegistration, UseVersion};
 pub use stats::QueueStats;
 pub use tenants::{TenantEntry, TenantQuotas};
 pub use workers::{WORKER_GONE_AFTER_MS, WorkerBeat};

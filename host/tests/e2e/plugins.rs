@@ -428,9 +428,11 @@ async fn a_retired_version_stays_while_a_job_needs_it_and_is_collected_after() {
         |conn: &mut redis::Connection, key: &str| -> bool { redis::cmd("EXISTS").arg(key).query(conn).unwrap() };
     assert!(exists(&mut conn, &v1_record) && exists(&mut conn, &v1_component));
 
-    // A job on v1 that outlasts the collection's grace (10 s) by far, then the kind moves to v2 (another
-    // component, under hostile's manifest).
+    // A job on v1 that outlasts the collection's grace (10 s) by far, then the kind is deleted (which
+    // retires its whole history) and uploaded again as v2 (another component, under hostile's manifest).
     let id = submit_ok(&kiln, "hostile", json!({"mode": "sleep", "ms": 25_000}), b"x").await;
+    let deleted = client().delete(kiln.url("/v1/kinds/hostile")).send().await.unwrap();
+    assert_eq!(deleted.status(), 204);
     let (_, filter_component) = filter_guest();
     let v2 = upload_ok(&kiln, "hostile", &hostile_manifest, &filter_component).await;
     let v2_record = format!("{{kiln}}:version:{}", v2["version"].as_str().unwrap());
@@ -458,6 +460,137 @@ async fn a_retired_version_stays_while_a_job_needs_it_and_is_collected_after() {
         .query(&mut conn)
         .unwrap();
     assert!(unfinished.is_empty(), "{unfinished:?}");
+}
+
+/// `PUT /v1/kinds/{name}/current` with `{"version": version}`.
+async fn use_version(kiln: &Kiln, name: &str, version: &str) -> reqwest::Response {
+    client()
+        .put(kiln.url(&format!("/v1/kinds/{name}/current")))
+        .json(&json!({ "version": version }))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_upload_is_a_version_that_can_be_listed_pinned_and_made_current_again() {
+    let redis = Redis::start();
+    let kiln = Kiln::serve(&redis, &[]);
+    let source = encode_png(&coordinate_image(20, 10));
+    let invert = || json!({"ops": [{"op": "invert"}]});
+    let (manifest, component) = filter_guest();
+    // v2: guest-hostile's code under filter's manifest, which does not understand filter params.
+    let (_, other_component) = test_guest("guest-hostile");
+    let v1 = upload_ok(&kiln, "filter", &manifest, &component).await["version"].clone();
+    let v2 = upload_ok(&kiln, "filter", &manifest, &other_component).await["version"].clone();
+
+    let (status, list) = get_json(&kiln, "/v1/kinds/filter/versions").await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["kind"], "filter");
+    assert_eq!(list["current"], v2);
+    let versions = list["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2, "{list}");
+    assert_eq!((&versions[0]["version"], &versions[0]["current"]), (&v2, &json!(true)));
+    assert_eq!((&versions[1]["version"], &versions[1]["current"]), (&v1, &json!(false)));
+    assert_eq!(versions[0]["component_bytes"], other_component.len());
+    assert_eq!(versions[1]["component_bytes"], component.len());
+    let uploaded = |v: &Value| {
+        time::OffsetDateTime::parse(
+            v["uploaded_at"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    assert!(uploaded(&versions[0]) >= uploaded(&versions[1]), "{list}");
+    assert!(time::OffsetDateTime::now_utc() - uploaded(&versions[1]) < time::Duration::minutes(5));
+
+    // A pinned submit runs v1's code; an unpinned one the current v2's.
+    let form = || {
+        Form::new()
+            .text("params", invert().to_string())
+            .part("input", Part::bytes(source.clone()).file_name("in.png"))
+    };
+    let pinned = client()
+        .post(kiln.url(&format!("/v1/jobs/filter?version={}", v1.as_str().unwrap())))
+        .multipart(form())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pinned.status(), 202);
+    let pinned: Value = pinned.json().await.unwrap();
+    let doc = wait_final(&kiln, pinned["id"].as_str().unwrap(), JOB_TIMEOUT).await;
+    assert_eq!(
+        result_image(&kiln, &doc).await.to_rgb8().get_pixel(3, 2).0,
+        [252, 253, 127]
+    );
+    let unpinned = submit_ok(&kiln, "filter", invert(), &source).await;
+    let doc = wait_final(&kiln, &unpinned, JOB_TIMEOUT).await;
+    assert_eq!(doc["status"], "failed", "{doc}");
+
+    // A version the kind does not have is refused at submit, never a failed job.
+    let bogus = client()
+        .post(kiln.url("/v1/jobs/filter?version=0123abcd"))
+        .multipart(form())
+        .send()
+        .await
+        .unwrap();
+    let problem = expect_problem(bogus, 422).await;
+    assert!(
+        problem["type"].as_str().unwrap().ends_with("unknown-version"),
+        "{problem}"
+    );
+    assert_detail_contains(&problem, "GET /v1/kinds/filter/versions");
+
+    // v1 current again, with no upload: unpinned jobs run it.
+    let response = use_version(&kiln, "filter", v1.as_str().unwrap()).await;
+    assert_eq!(response.status(), 200);
+    let kind: Value = response.json().await.unwrap();
+    assert_eq!(kind["version"], v1);
+    let (_, shown) = get_json(&kiln, "/v1/kinds/filter").await;
+    assert_eq!(shown["version"], v1);
+    let id = submit_ok(&kiln, "filter", invert(), &source).await;
+    let doc = wait_final(&kiln, &id, JOB_TIMEOUT).await;
+    assert_eq!(
+        result_image(&kiln, &doc).await.to_rgb8().get_pixel(3, 2).0,
+        [252, 253, 127]
+    );
+    let (_, list) = get_json(&kiln, "/v1/kinds/filter/versions").await;
+    assert_eq!(list["current"], v1);
+    assert_eq!(list["versions"][1]["current"], true, "{list}");
+
+    // Bad requests to make a version current.
+    expect_problem(use_version(&kiln, "filter", "0123abcd").await, 422).await;
+    expect_problem(use_version(&kiln, "nope", v1.as_str().unwrap()).await, 404).await;
+    let bad_body = client()
+        .put(kiln.url("/v1/kinds/filter/current"))
+        .json(&json!({"versio": "x"}))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(bad_body, 400).await;
+
+    // The history keeps the last 20 uploads: the oldest (v1) goes, and can be pinned no more.
+    for n in 0..kiln::store::MAX_KIND_VERSIONS - 1 {
+        let mut changed = manifest.clone();
+        changed["description"] = json!(format!("upload {n}"));
+        upload_ok(&kiln, "filter", &changed, &component).await;
+    }
+    let (_, list) = get_json(&kiln, "/v1/kinds/filter/versions").await;
+    let listed: Vec<&Value> = list["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| &v["version"])
+        .collect();
+    assert_eq!(listed.len(), kiln::store::MAX_KIND_VERSIONS, "{list}");
+    assert!(listed.contains(&&v2) && !listed.contains(&&v1), "{list}");
+    expect_problem(use_version(&kiln, "filter", v1.as_str().unwrap()).await, 422).await;
+
+    // Deleted: no versions to list.
+    let deleted = client().delete(kiln.url("/v1/kinds/filter")).send().await.unwrap();
+    assert_eq!(deleted.status(), 204);
+    let (status, _) = get_json(&kiln, "/v1/kinds/filter/versions").await;
+    assert_eq!(status, 404);
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 #!lua
 -- No flags: refused (503) when Redis is full, before it writes anything.
--- Unregisters a kind; its version is retired (collected once no unfinished job needs it).
--- KEYS: 1 kinds, 2 versions
+-- Unregisters a kind; its current version and its whole history are retired (collected once no unfinished
+-- job needs them).
+-- KEYS: 1 kinds, 2 versions, 3 the kind's history
 -- ARGV: 1 name, 2 now (ms)
 -- Returns 1 if the kind existed.
 local old = redis.call('HGET', KEYS[1], ARGV[1])
@@ -10,4 +11,8 @@ if not old then
 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[2], cjson.decode(old).version)
+for _, version in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+  redis.call('ZADD', KEYS[2], ARGV[2], version)
+end
+redis.call('DEL', KEYS[3])
 return 1
