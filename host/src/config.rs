@@ -273,6 +273,10 @@ pub struct ServeArgs {
     /// Largest component a kind upload (`PUT /v1/kinds/{name}`) may carry, in MiB.
     #[arg(long, env = "KILN_MAX_COMPONENT_MB", default_value_t = 64)]
     pub max_component_mb: usize,
+    /// The longest a kind upload's compile may take, in seconds: one over it is refused (422). Uploads
+    /// compile one at a time, beside the requests the API answers.
+    #[arg(long, env = "KILN_MAX_COMPILE_SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub max_compile_secs: u64,
     /// Jobs a tenant may have waiting at once, unless set per tenant (`kiln tenant set`); 0: no limit.
     #[arg(long, env = "KILN_MAX_QUEUED_PER_TENANT", default_value_t = 10_000)]
     pub max_queued_per_tenant: u64,
@@ -382,6 +386,7 @@ impl ServeArgs {
             max_body_bytes: self.max_body_bytes,
             max_attempts: self.max_attempts,
             max_component_bytes: self.max_component_mb << 20,
+            max_compile: Duration::from_secs(self.max_compile_secs),
             quotas: crate::store::SubmitQuotas {
                 max_queued: self.max_queued_per_tenant,
                 max_per_second: self.max_submits_per_second,

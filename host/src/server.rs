@@ -114,6 +114,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             catalog: catalog.clone(),
             keys,
             runtime: runtime.clone(),
+            compiles: crate::api::CompileGate::new(config.max_compile),
             streams: crate::api::StreamSlots::new(config.http.max_streams_per_tenant),
             config,
         });

@@ -265,8 +265,9 @@ pub async fn delete(
     responses(
         (status = 201, description = "The kind is registered", body = KindView),
         (status = 400, description = "A bad kind name or a malformed multipart body", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The component is over the limit", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Not a component that fits Kiln's world, or a bad manifest", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The component is over the limit (`KILN_MAX_COMPONENT_MB`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a component that fits Kiln's world, a bad manifest, or a compile longer than the limit (`KILN_MAX_COMPILE_SECS`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Another upload is still compiling", body = Problem, content_type = "application/problem+json"),
         errors::AdminRoute,
     ),
 )]
@@ -287,12 +288,25 @@ pub async fn put(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
     let (manifest, component) = if is_multipart {
-        read_multipart(request).await?
+        // The route has no default body limit (a component is far bigger than a submit): this is it.
+        let limit = state.config.max_component_bytes + MANIFEST_ALLOWANCE;
+        let (parts, body) = request.into_parts();
+        let limited = Request::from_parts(parts, axum::body::Body::new(http_body_util::Limited::new(body, limit)));
+        let (manifest, component) = read_multipart(limited).await?;
+        if component.len() > state.config.max_component_bytes {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "the component is over the limit of {} bytes (KILN_MAX_COMPONENT_MB)",
+                state.config.max_component_bytes
+            )));
+        }
+        (manifest, component)
     } else {
         let limit = state.config.max_component_bytes;
-        let body = axum::body::to_bytes(request.into_body(), limit)
-            .await
-            .map_err(|_| ApiError::PayloadTooLarge(format!("the component is over the limit of {limit} bytes")))?;
+        let body = axum::body::to_bytes(request.into_body(), limit).await.map_err(|_| {
+            ApiError::PayloadTooLarge(format!(
+                "the component is over the limit of {limit} bytes (KILN_MAX_COMPONENT_MB)"
+            ))
+        })?;
         (None, body)
     };
     let manifest = match manifest {
@@ -318,14 +332,10 @@ pub async fn put(
     };
     // Hashed once (the component may be many megabytes): compiling and registering both use it.
     let hash = package.component_hash();
-    let runtime = state.runtime.clone();
-    let bytes = package.component.clone();
-    let compile_hash = hash.clone();
-    let checked = tokio::task::spawn_blocking(move || runtime.prepare(&compile_hash, &bytes));
-    checked
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?
-        .map_err(|e| ApiError::InvalidKind(e.to_string()))?;
+    state
+        .compiles
+        .check(&state.runtime, &hash, package.component.clone())
+        .await?;
     let kind = state.catalog.register(&package, &hash).await.map_err(|e| match e {
         crate::catalog::RegisterError::Manifest(e) => ApiError::InvalidKind(e.to_string()),
         crate::catalog::RegisterError::Store(e) => e.into(),
@@ -333,6 +343,9 @@ pub async fn put(
     tracing::info!(kind = %name, version = %kind.version, "kind registered");
     Ok((StatusCode::CREATED, Json(describe(&kind))))
 }
+
+/// Room for the manifest (and multipart framing) beside the component in an upload.
+const MANIFEST_ALLOWANCE: usize = 1 << 20;
 
 /// Tells a core module (or something else) from a component before compiling anything.
 fn check_wasm_header(bytes: &[u8]) -> Result<(), ApiError> {
@@ -356,16 +369,9 @@ async fn read_multipart(request: Request) -> Result<(Option<Manifest>, Bytes), A
         .await
         .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text())))?;
     let (mut manifest, mut component) = (None, None);
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text())))?
-    {
+    while let Some(field) = multipart.next_field().await.map_err(super::submit::multipart_error)? {
         let name = field.name().unwrap_or_default().to_owned();
-        let data = field
-            .bytes()
-            .await
-            .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text())))?;
+        let data = field.bytes().await.map_err(super::submit::multipart_error)?;
         match name.as_str() {
             // Parsed only after the whole body is read: answering mid-upload breaks the client's pipe.
             "manifest" => manifest = Some(data),

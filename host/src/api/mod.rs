@@ -3,6 +3,7 @@
 //! The API never runs a guest: it validates, stores and reads (wasmtime only compiles and link-checks
 //! uploaded components). Workers do the running.
 
+mod compile;
 mod events;
 mod jobs;
 mod kinds;
@@ -12,6 +13,7 @@ mod problem;
 mod submit;
 mod tenants;
 
+pub use compile::CompileGate;
 pub use events::StreamSlots;
 pub use limits::HttpLimits;
 pub use problem::ApiError;
@@ -41,6 +43,8 @@ pub struct ApiConfig {
     pub max_attempts: u32,
     /// Largest component a kind upload may carry.
     pub max_component_bytes: usize,
+    /// The longest a kind upload's compile may take (422 beyond).
+    pub max_compile: std::time::Duration,
     /// Quotas of tenants without their own.
     pub quotas: crate::store::SubmitQuotas,
     /// Timeouts, the concurrency limit and the per-tenant stream cap.
@@ -67,6 +71,7 @@ impl Default for ApiConfig {
             max_body_bytes: 20 << 20,
             max_attempts: 3,
             max_component_bytes: 64 << 20,
+            max_compile: std::time::Duration::from_secs(120),
             quotas: crate::store::SubmitQuotas {
                 max_queued: 10_000,
                 max_per_second: 0,
@@ -88,6 +93,8 @@ pub struct AppState {
     pub keys: KeyRing,
     /// Used by the API only to check uploaded components; jobs run in workers.
     pub runtime: Arc<Runtime>,
+    /// Bounds the compiles of kind uploads (one at a time, each within `KILN_MAX_COMPILE_SECS`).
+    pub compiles: compile::CompileGate,
     pub config: ApiConfig,
     /// The event streams and long-polls each tenant holds open (`config.http.max_streams_per_tenant`).
     pub streams: StreamSlots,
@@ -145,7 +152,13 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(events::events))
         .routes(routes!(jobs::log))
         .routes(routes!(kinds::list))
-        .routes(routes!(kinds::show, kinds::put, kinds::delete))
+        .routes(routes!(kinds::show, kinds::delete))
+        // A component is far bigger than any other body: the handler sets this route's limit itself.
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(kinds::put))
+                .layer(DefaultBodyLimit::disable()),
+        )
         .routes(routes!(kinds::versions))
         .routes(routes!(kinds::use_version))
         .routes(routes!(stats))

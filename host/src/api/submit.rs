@@ -125,7 +125,7 @@ async fn read_multipart(request: Request) -> Result<Submission, ApiError> {
     Ok(submission)
 }
 
-fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+pub(super) fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::PayloadTooLarge(format!("the request body is over the limit: {}", e.body_text()))
     } else {

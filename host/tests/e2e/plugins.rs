@@ -462,6 +462,64 @@ async fn a_retired_version_stays_while_a_job_needs_it_and_is_collected_after() {
     assert!(unfinished.is_empty(), "{unfinished:?}");
 }
 
+/// `component` grown to `size` bytes by a custom section (ignored by the compiler, kept in the bytes).
+fn padded(component: &[u8], size: usize) -> Vec<u8> {
+    fn leb128(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let name = b"padding";
+    // Section id, size (5 bytes at most), name length, name: the payload is what remains.
+    let payload = size - component.len() - 1 - 5 - 1 - name.len();
+    let mut section = vec![name.len() as u8];
+    section.extend_from_slice(name);
+    section.resize(section.len() + payload, 0);
+    let mut out = component.to_vec();
+    out.push(0);
+    let mut length = Vec::new();
+    leb128(section.len(), &mut length);
+    // Padded to five bytes (a valid LEB128 form), so the total comes out exact.
+    while length.len() < 5 {
+        *length.last_mut().unwrap() |= 0x80;
+        length.push(0);
+    }
+    out.extend(length);
+    out.extend(section);
+    out
+}
+
+#[tokio::test]
+async fn a_60_mb_component_uploads_as_multipart_and_a_bigger_one_is_refused() {
+    let redis = Redis::start();
+    let kiln = Kiln::serve(&redis, &[]);
+    let (manifest, component) = filter_guest();
+    let big = padded(&component, 60_000_000);
+    assert_eq!(big.len(), 60_000_000);
+    let kind = upload_ok(&kiln, "filter", &manifest, &big).await;
+    let (_, list) = get_json(&kiln, "/v1/kinds/filter/versions").await;
+    assert_eq!(list["versions"][0]["component_bytes"], 60_000_000, "{list}");
+    assert_eq!(list["current"], kind["version"]);
+    let source = encode_png(&coordinate_image(20, 10));
+    let image = run_filter(&kiln, json!({"ops": [{"op": "invert"}]}), &source)
+        .await
+        .to_rgb8();
+    assert_eq!(image.get_pixel(3, 2).0, [252, 253, 127]);
+
+    // Over the 64 MiB default (KILN_MAX_COMPONENT_MB): 413, and the kind stays as it was.
+    let too_big = padded(&component, (64 << 20) + 1);
+    let problem = expect_problem(upload(&kiln, "filter", &manifest, &too_big).await, 413).await;
+    assert_detail_contains(&problem, "over the limit");
+    let (_, shown) = get_json(&kiln, "/v1/kinds/filter").await;
+    assert_eq!(shown["version"], kind["version"]);
+}
+
 /// `PUT /v1/kinds/{name}/current` with `{"version": version}`.
 async fn use_version(kiln: &Kiln, name: &str, version: &str) -> reqwest::Response {
     client()

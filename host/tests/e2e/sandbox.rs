@@ -337,6 +337,63 @@ fn slow_to_compile_component(functions: usize, body: usize, nonce: &str) -> Vec<
     answering_component("image/png", 9, &png_data, png_len, &more_fields)
 }
 
+/// An upload whose compile outlasts `KILN_MAX_COMPILE_SECS` is refused at the limit with a 422 that
+/// says so, while the API goes on answering; the same component uploaded again is refused at once.
+#[tokio::test]
+async fn an_upload_that_compiles_too_long_is_refused_and_holds_no_other_request() {
+    let redis = Redis::start();
+    let data = tempfile::tempdir().unwrap();
+    let api = Kiln::api_only(
+        &redis,
+        &["--data-dir", data.path().to_str().unwrap(), "--max-compile-secs", "1"],
+    );
+    let nonce = format!("{:?}", std::time::SystemTime::now());
+    // The same size as the lease test's, which takes over 3 s to compile.
+    let component = slow_to_compile_component(3000, 50, &nonce);
+    let upload = || {
+        client()
+            .put(api.url("/v1/kinds/slow"))
+            .header("content-type", "application/wasm")
+            .body(component.clone())
+            .timeout(Duration::from_secs(60))
+            .send()
+    };
+    let started = std::time::Instant::now();
+    let (refused, listed) = tokio::join!(upload(), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let asked = std::time::Instant::now();
+        let status = client().get(api.url("/v1/kinds")).send().await.unwrap().status();
+        (status, asked.elapsed())
+    });
+    let problem = expect_problem(refused.unwrap(), 422).await;
+    assert_detail_contains(&problem, "KILN_MAX_COMPILE_SECS");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "refused after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(listed.0, 200);
+    assert!(
+        listed.1 < Duration::from_secs(1),
+        "a listing waited {:?} for the compile",
+        listed.1
+    );
+
+    let again = std::time::Instant::now();
+    let problem = expect_problem(upload().await.unwrap(), 422).await;
+    assert_detail_contains(&problem, "KILN_MAX_COMPILE_SECS");
+    assert!(
+        again.elapsed() < Duration::from_secs(1),
+        "refused after {:?}",
+        again.elapsed()
+    );
+    let (status, _) = (
+        client().get(api.url("/v1/kinds/slow")).send().await.unwrap().status(),
+        (),
+    );
+    assert_eq!(status, 404, "a refused kind is not registered");
+}
+
 /// Compiling a new version happens after the claim, on the worker: the lease is renewed meanwhile and
 /// the run's deadline starts after it. With a 2 s lease (the least there is), a 1 s deadline and a compile of several seconds, a worker that
 /// did not renew would lose the job to its other slot (a second attempt), and a deadline counted from
