@@ -122,6 +122,31 @@ pub enum ClientCommand {
     /// Load-test a Kiln: concurrent clients each submit a job, wait for it and download its result.
     #[command(after_help = crate::client::EXIT_CODES)]
     Bench(BenchArgs),
+    /// Upload bytes once (`kiln blob put FILE` prints the id) and use them as the input of many jobs
+    /// (`kiln submit KIND --input-blob ID`).
+    #[command(subcommand)]
+    Blob(BlobCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BlobCommand {
+    /// Upload a file as a blob; prints its id (`sha256:...`) alone on stdout.
+    #[command(after_help = crate::client::EXIT_CODES)]
+    Put {
+        file: PathBuf,
+        /// The blob's media type (default: from the file's extension, else application/octet-stream).
+        #[arg(long)]
+        media_type: Option<String>,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Delete a blob (jobs that already took it as input keep their copies).
+    #[command(after_help = crate::client::EXIT_CODES)]
+    Rm {
+        id: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
 }
 
 #[derive(Debug, Args, Clone)]
@@ -162,8 +187,14 @@ pub struct SubmitArgs {
     pub params: Option<String>,
     /// An input file, or a folder whose files (sorted; hidden files and subfolders skipped) each become
     /// a job; repeatable.
-    #[arg(long, short, value_name = "FILE|DIR")]
+    #[arg(long, short, value_name = "FILE|DIR", conflicts_with_all = ["input_blob", "input_job"])]
     pub input: Vec<PathBuf>,
+    /// The input is this blob (`kiln blob put` prints its id), uploaded once and kept in Kiln.
+    #[arg(long, value_name = "ID", conflicts_with = "input_job")]
+    pub input_blob: Option<String>,
+    /// The input is the result of this succeeded job.
+    #[arg(long, value_name = "JOB ID")]
+    pub input_job: Option<String>,
     /// Save each result in this folder as `<input file stem>.png` (`<job id>.png` without input);
     /// implies --wait.
     #[arg(long, short, value_name = "DIR")]
@@ -296,6 +327,9 @@ pub struct ServeArgs {
     /// How long finished jobs and their results are kept, in seconds.
     #[arg(long, env = "KILN_JOB_TTL_SECS", default_value_t = 24 * 3600, value_parser = clap::value_parser!(u64).range(1..))]
     pub job_ttl_secs: u64,
+    /// How long a blob (`POST /v1/blobs`) is kept after its last upload, in seconds.
+    #[arg(long, env = "KILN_BLOB_TTL_SECS", default_value_t = 24 * 3600, value_parser = clap::value_parser!(u64).range(1..=365 * 86_400))]
+    pub blob_ttl_secs: u64,
     /// A worker that has not renewed its lease for this many seconds is presumed dead; its job runs again.
     #[arg(long, env = "KILN_LEASE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(2..=3600))]
     pub lease_secs: u64,
@@ -440,6 +474,7 @@ impl ServeArgs {
     pub fn store_config(&self) -> StoreConfig {
         StoreConfig {
             ttl: Duration::from_secs(self.job_ttl_secs),
+            blob_ttl: Duration::from_secs(self.blob_ttl_secs),
             lease: Duration::from_secs(self.lease_secs),
             max_running_per_tenant: self.max_running_per_tenant,
         }

@@ -1,18 +1,96 @@
 //! The job routes of HTTP API v1.
 
 use super::openapi::{Problem, SubmitForm, SubmitJson, errors, tags};
+use super::submit::InputSpec;
 use super::submit::read_submission;
 use super::{ApiError, AppState};
 use crate::auth::Tenant;
 use crate::job::{JobId, JobRecord, JobView, Status, now_millis};
 use crate::kinds::InputPolicy;
-use crate::store::{ListQuery, NewJob, Quota, Submitted};
+use crate::store::{InputRef, JobInput, ListQuery, NewJob, Quota, Submitted};
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+/// The answer to a used-up quota; `what` names what did not fit (`this job's params and input`).
+pub(super) fn quota_error(quota: Quota, tenant: &str, what: &str) -> ApiError {
+    match quota {
+        Quota::Queued(limit) => ApiError::TooManyRequests {
+            detail: format!(
+                "quota `max-queued` reached: tenant `{tenant}` already has {limit} jobs waiting; \
+                 submit more when some have started"
+            ),
+            retry_after: 5,
+        },
+        Quota::Bytes(limit) => ApiError::TooManyRequests {
+            detail: format!(
+                "quota `max-bytes` reached: tenant `{tenant}` may hold {limit} bytes in Kiln (inputs and \
+                 params of waiting jobs, results and logs of finished ones, blobs); submit more when some \
+                 have finished or expired"
+            ),
+            retry_after: 30,
+        },
+        Quota::TooBig(limit) => ApiError::PayloadTooLarge(format!(
+            "{what} are more than tenant `{tenant}` may hold (quota `max-bytes`, {limit} bytes)"
+        )),
+        Quota::Rate(limit) => ApiError::TooManyRequests {
+            detail: format!("quota `submit-rate` reached: tenant `{tenant}` may submit {limit} jobs per second"),
+            retry_after: 1,
+        },
+    }
+}
+
+/// A referenced input that is not there (or not the tenant's): refused at submit, never a failed job.
+fn input_gone(reference: Option<&InputSpec>) -> ApiError {
+    match reference {
+        Some(InputSpec::Blob(hex)) => ApiError::InvalidReference(format!(
+            "no blob `sha256:{hex}`: it was never uploaded by this tenant, or it expired or was deleted \
+             (POST /v1/blobs uploads one)"
+        )),
+        Some(InputSpec::Job(id)) => ApiError::InvalidReference(format!(
+            "job {id} has no result to use as input: it is unknown to this tenant, or its result expired"
+        )),
+        None => ApiError::Internal(anyhow::anyhow!("submit.lua found no input to copy, but none was named")),
+    }
+}
+
+/// The job's input as the store takes it; a job reference is checked here (it must have succeeded),
+/// a blob in the submit script.
+async fn job_input<'a>(
+    state: &AppState,
+    tenant: &Tenant,
+    submission: &'a super::submit::Submission,
+    max_bytes: u64,
+) -> Result<JobInput<'a>, ApiError> {
+    Ok(match (&submission.input, &submission.input_ref) {
+        (Some(bytes), _) => JobInput::Bytes(bytes),
+        (None, Some(InputSpec::Blob(hex))) => JobInput::Copy {
+            from: InputRef::Blob(hex),
+            max_bytes,
+        },
+        (None, Some(reference @ InputSpec::Job(id))) => {
+            let record = state
+                .store
+                .get(tenant.as_str(), *id)
+                .await?
+                .ok_or_else(|| input_gone(Some(reference)))?;
+            if record.status != Status::Succeeded {
+                return Err(ApiError::InvalidReference(format!(
+                    "job {id} is {}, not succeeded: only a finished job's result can be an input",
+                    record.status.as_str()
+                )));
+            }
+            JobInput::Copy {
+                from: InputRef::JobResult(*id),
+                max_bytes,
+            }
+        }
+        (None, None) => JobInput::None,
+    })
+}
 
 /// `POST /v1/jobs/{kind}`'s query.
 #[derive(Debug, Deserialize)]
@@ -99,7 +177,7 @@ pub async fn submit(
         _ => kind,
     };
     let idempotency_key = idempotency_key(request.headers())?;
-    let submission = read_submission(request, state.config.max_body_bytes).await?;
+    let mut submission = read_submission(request, state.config.max_body_bytes).await?;
     if let (Some(input), Some(max_mb)) = (
         &submission.input,
         kind.manifest.limits.as_ref().and_then(|l| l.max_input_mb),
@@ -110,18 +188,20 @@ pub async fn submit(
             input.len()
         )));
     }
-    match (kind.manifest.input, &submission.input) {
-        (InputPolicy::Required, None) => {
+    let has_input = submission.input.is_some() || submission.input_ref.is_some();
+    match (kind.manifest.input, has_input) {
+        (InputPolicy::Required, false) => {
             return Err(ApiError::BadRequest(format!(
-                "kind `{kind_name}` needs an input file: send it as the `input` multipart part or as `input_base64`"
+                "kind `{kind_name}` needs an input: send it as the `input` multipart part or as `input_base64`, \
+                 or name a blob or a finished job (`\"input\": {{\"blob\": \"sha256:...\"}}` or `{{\"job\": \"...\"}}`)"
             )));
         }
-        (InputPolicy::None, Some(_)) => {
-            return Err(ApiError::BadRequest(format!("kind `{kind_name}` takes no input file")));
+        (InputPolicy::None, true) => {
+            return Err(ApiError::BadRequest(format!("kind `{kind_name}` takes no input")));
         }
         _ => {}
     }
-    let params = Value::Object(submission.params);
+    let params = Value::Object(std::mem::take(&mut submission.params));
     kind.validate_params(&params)
         .map_err(|problems| ApiError::InvalidParams(format!("params do not fit kind `{kind_name}`: {problems}")))?;
 
@@ -132,7 +212,9 @@ pub async fn submit(
             .version
             .as_ref()
             .map_or(kind_name.clone(), |v| format!("{kind_name}@{v}"));
-        payload_hash(&target, &params, submission.input.as_deref())
+        let reference = submission.input_ref.as_ref().map(InputSpec::to_string);
+        let input = submission.input.as_deref().or(reference.as_deref().map(str::as_bytes));
+        payload_hash(&target, &params, input)
     });
     let params = params.to_string();
     let max_params = state.config.max_params(kind.manifest.limits.as_ref());
@@ -144,6 +226,14 @@ pub async fn submit(
             params.len()
         )));
     }
+    // A referenced input may be as big as the kind takes, or as an upload may be.
+    let max_input = kind
+        .manifest
+        .limits
+        .as_ref()
+        .and_then(|l| l.max_input_mb)
+        .map_or(state.config.max_body_bytes as u64, |mb| mb << 20);
+    let input = job_input(&state, &tenant, &submission, max_input).await?;
     // Taken before the job exists, so an invoke cannot miss its end however fast the worker is.
     let watch = wait.map(|wait| (wait, state.changes.watch()));
     let submitted = state
@@ -154,7 +244,7 @@ pub async fn submit(
             kind: kind.name(),
             version: &kind.version,
             params: &params,
-            input: submission.input.as_deref(),
+            input,
             max_attempts: state.config.max_attempts,
             idempotency: idempotency_key.as_deref().zip(payload_hash.as_deref()),
             quotas: state.keys.submit_quotas(tenant.as_str(), &state.config.quotas),
@@ -188,38 +278,12 @@ pub async fn submit(
             )
                 .into_response());
         }
-        Submitted::OverQuota(quota) => {
-            return Err(match quota {
-                Quota::Queued(limit) => ApiError::TooManyRequests {
-                    detail: format!(
-                        "quota `max-queued` reached: tenant `{}` already has {limit} jobs waiting; \
-                         submit more when some have started",
-                        tenant.name()
-                    ),
-                    retry_after: 5,
-                },
-                Quota::Bytes(limit) => ApiError::TooManyRequests {
-                    detail: format!(
-                        "quota `max-bytes` reached: tenant `{}` may hold {limit} bytes in Kiln (inputs and \
-                         params of waiting jobs, results and logs of finished ones); submit more when some \
-                         have finished or expired",
-                        tenant.name()
-                    ),
-                    retry_after: 30,
-                },
-                Quota::TooBig(limit) => ApiError::PayloadTooLarge(format!(
-                    "this job's params and input are more than tenant `{}` may hold (quota `max-bytes`, \
-                     {limit} bytes)",
-                    tenant.name()
-                )),
-                Quota::Rate(limit) => ApiError::TooManyRequests {
-                    detail: format!(
-                        "quota `submit-rate` reached: tenant `{}` may submit {limit} jobs per second",
-                        tenant.name()
-                    ),
-                    retry_after: 1,
-                },
-            });
+        Submitted::OverQuota(quota) => return Err(quota_error(quota, tenant.name(), "this job's params and input")),
+        Submitted::InputGone => return Err(input_gone(submission.input_ref.as_ref())),
+        Submitted::InputTooBig(limit) => {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "kind `{kind_name}` takes inputs of at most {limit} bytes; the referenced input is bigger"
+            )));
         }
         Submitted::KeyReused(earlier) => {
             return Err(ApiError::IdempotencyKeyReused(format!(

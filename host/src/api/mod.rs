@@ -3,6 +3,7 @@
 //! The API never runs a guest: it validates, stores and reads (wasmtime only compiles and link-checks
 //! uploaded components). Workers do the running.
 
+mod blobs;
 mod compile;
 mod events;
 mod jobs;
@@ -151,6 +152,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::result))
         .routes(routes!(events::events))
         .routes(routes!(jobs::log))
+        .routes(routes!(blobs::put))
+        .routes(routes!(blobs::get, blobs::delete))
         .routes(routes!(kinds::list))
         .routes(routes!(kinds::show, kinds::delete))
         // A component is far bigger than any other body: the handler sets this route's limit itself.

@@ -25,6 +25,9 @@ pub enum ApiError {
     /// An uploaded kind (component or manifest) that Kiln cannot accept.
     #[error("{0}")]
     InvalidKind(String),
+    /// An input reference (blob or job) that is unknown, expired, unfinished or another tenant's (422).
+    #[error("{0}")]
+    InvalidReference(String),
     /// A kind version that is not in the kind's history (422).
     #[error("{0}")]
     UnknownVersion(String),
@@ -73,6 +76,7 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::InvalidParams(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-params"),
             ApiError::InvalidKind(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-kind"),
+            ApiError::InvalidReference(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-reference"),
             ApiError::UnknownVersion(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown-version"),
             ApiError::IdempotencyKeyReused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused"),
             ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "quota-exceeded"),

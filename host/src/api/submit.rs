@@ -1,6 +1,7 @@
-//! Reading a submission: `application/json` (`{"params", "input_base64"}`) or `multipart/form-data`
-//! (a `params` part and an `input` file part). Both end in the same [`Submission`], and every malformed
-//! body gets a 4xx problem that says what is wrong.
+//! Reading a submission: `application/json` (`{"params", "input_base64"}` or `{"params", "input"}` with
+//! a reference) or `multipart/form-data` (a `params` part and an `input` file part, or an `input_ref`
+//! part). Both end in the same [`Submission`], and every malformed body gets a 4xx problem that says
+//! what is wrong.
 
 use super::ApiError;
 use axum::body::Body;
@@ -17,6 +18,67 @@ pub struct Submission {
     pub params: Map<String, Value>,
     /// None when no input was sent; an empty upload counts as none.
     pub input: Option<Bytes>,
+    /// An input by reference instead of `input`.
+    pub input_ref: Option<InputSpec>,
+}
+
+/// An input named instead of sent: `{"blob": "sha256:<hex>"}` or `{"job": "<job id>"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputSpec {
+    /// The blob's hex SHA-256.
+    Blob(String),
+    /// A succeeded job, whose result is the input.
+    Job(crate::job::JobId),
+}
+
+impl std::fmt::Display for InputSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InputSpec::Blob(hex) => write!(f, "blob:sha256:{hex}"),
+            InputSpec::Job(id) => write!(f, "job:{id}"),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InputRefJson {
+    blob: Option<String>,
+    job: Option<String>,
+}
+
+impl InputSpec {
+    fn from_json(value: Value) -> Result<Self, ApiError> {
+        let bad = |why: String| {
+            ApiError::BadRequest(format!(
+                "the input reference {why}: send {{\"blob\": \"sha256:<hex>\"}} or {{\"job\": \"<job id>\"}}"
+            ))
+        };
+        let json: InputRefJson = serde_json::from_value(value).map_err(|e| bad(format!("is malformed ({e})")))?;
+        match (json.blob, json.job) {
+            (Some(blob), None) => parse_blob_id(&blob).map(InputSpec::Blob),
+            (None, Some(job)) => job.parse().map(InputSpec::Job).map_err(|_| {
+                bad(format!(
+                    "names `{}`, which is not a job id",
+                    crate::text::capped(job.clone(), 80)
+                ))
+            }),
+            _ => Err(bad("must name exactly one of `blob` and `job`".into())),
+        }
+    }
+}
+
+/// `sha256:<64 lowercase hex>` → the hex.
+pub fn parse_blob_id(id: &str) -> Result<String, ApiError> {
+    match id.strip_prefix("sha256:") {
+        Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) => {
+            Ok(hex.to_owned())
+        }
+        _ => Err(ApiError::BadRequest(format!(
+            "`{}` is not a blob id: they are `sha256:` and 64 lowercase hex digits",
+            crate::text::capped(id.to_owned(), 80)
+        ))),
+    }
 }
 
 #[derive(Deserialize)]
@@ -26,6 +88,9 @@ struct JsonSubmission {
     params: Option<Value>,
     #[serde(default)]
     input_base64: Option<String>,
+    /// An input by reference.
+    #[serde(default)]
+    input: Option<Value>,
 }
 
 /// Reads the body, refusing more than `limit` bytes with 413.
@@ -52,9 +117,16 @@ pub async fn read_submission(request: Request, limit: usize) -> Result<Submissio
                         .map_err(|e| ApiError::BadRequest(format!("input_base64 is not valid base64: {e}")))
                 })
                 .transpose()?;
+            let input_ref = json.input.map(InputSpec::from_json).transpose()?;
+            if input.is_some() && input_ref.is_some() {
+                return Err(ApiError::BadRequest(
+                    "send the input either as `input_base64` or by reference (`input`), not both".into(),
+                ));
+            }
             Ok(Submission {
                 params: params_object(json.params)?,
                 input: input.filter(|i| !i.is_empty()).map(Bytes::from),
+                input_ref,
             })
         }
         None => {
@@ -99,7 +171,7 @@ async fn read_multipart(request: Request) -> Result<Submission, ApiError> {
         .await
         .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text())))?;
     let mut submission = Submission::default();
-    let (mut seen_params, mut seen_input) = (false, false);
+    let (mut seen_params, mut seen_input, mut seen_ref) = (false, false, false);
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_owned();
         let data = field.bytes().await.map_err(multipart_error)?;
@@ -114,13 +186,26 @@ async fn read_multipart(request: Request) -> Result<Submission, ApiError> {
                 seen_input = true;
                 submission.input = (!data.is_empty()).then_some(data);
             }
-            "params" | "input" => return Err(ApiError::BadRequest(format!("the `{name}` part was sent twice"))),
+            "input_ref" if !seen_ref => {
+                seen_ref = true;
+                let reference: Value = serde_json::from_slice(&data)
+                    .map_err(|e| ApiError::BadRequest(format!("the `input_ref` part is not valid JSON: {e}")))?;
+                submission.input_ref = Some(InputSpec::from_json(reference)?);
+            }
+            "params" | "input" | "input_ref" => {
+                return Err(ApiError::BadRequest(format!("the `{name}` part was sent twice")));
+            }
             other => {
                 return Err(ApiError::BadRequest(format!(
-                    "unexpected multipart part `{other}`; expected `params` and `input`"
+                    "unexpected multipart part `{other}`; expected `params`, and `input` or `input_ref`"
                 )));
             }
         }
+    }
+    if submission.input.is_some() && submission.input_ref.is_some() {
+        return Err(ApiError::BadRequest(
+            "send either an `input` part or an `input_ref` part, not both".into(),
+        ));
     }
     Ok(submission)
 }

@@ -65,7 +65,7 @@ struct Workload {
 impl Workload {
     /// One job's whole lifecycle; the error says which step failed.
     async fn round(&self) -> Result<(), String> {
-        let request = submit_request(&self.remote, &self.kind, &self.params, self.input.as_ref());
+        let request = submit_request(&self.remote, &self.kind, &self.params, self.input.as_ref(), None);
         let job = self
             .remote
             .json::<super::Job>(request)

@@ -166,3 +166,44 @@ fn print_stdout(text: &str) -> Result<(), Failure> {
         Err(e) => Err(Failure::new(EXIT_JOB_FAILED, format!("cannot write to stdout: {e}"))),
     }
 }
+
+/// `kiln blob put FILE`: uploads it and prints its id alone on stdout, for `--input-blob`.
+pub async fn blob_put(remote: &Remote, file: &std::path::Path, media_type: Option<&str>) -> Result<(), Failure> {
+    let bytes = tokio::fs::read(file)
+        .await
+        .map_err(|e| Failure::refused(format!("cannot read {}: {e}", file.display())))?;
+    let media_type = media_type.unwrap_or_else(|| media_type_of(file));
+    let blob: Value = remote
+        .json(
+            remote
+                .request(Method::POST, "/v1/blobs")
+                .timeout(std::time::Duration::from_secs(300))
+                .header("content-type", media_type)
+                .body(bytes),
+        )
+        .await?;
+    print_stdout(&format!("{}\n", blob["id"].as_str().unwrap_or_default()))
+}
+
+/// `kiln blob rm ID`.
+pub async fn blob_rm(remote: &Remote, id: &str) -> Result<(), Failure> {
+    remote
+        .send(remote.request(Method::DELETE, &format!("/v1/blobs/{}", path_segment(id))))
+        .await?;
+    Ok(())
+}
+
+/// A media type from a file's extension, for the files kinds take; anything else is plain bytes.
+fn media_type_of(file: &std::path::Path) -> &'static str {
+    let extension = file.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    match extension.as_deref() {
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("webp") => "image/webp",
+        Some("gif") => "image/gif",
+        Some("csv") => "text/csv",
+        Some("json") => "application/json",
+        Some("txt") => "text/plain",
+        _ => "application/octet-stream",
+    }
+}

@@ -13,7 +13,7 @@ pub mod bench;
 mod commands;
 mod submit;
 
-use crate::config::{ClientCommand, RemoteArgs};
+use crate::config::{BlobCommand, ClientCommand, RemoteArgs};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::Deserialize;
 use std::time::Duration;
@@ -80,6 +80,12 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Cancel { remote, id } => commands::cancel(&Remote::new(&remote)?, &id).await,
         ClientCommand::Kinds { remote } => commands::kinds(&Remote::new(&remote)?).await,
         ClientCommand::Bench(args) => bench::run(args).await,
+        ClientCommand::Blob(BlobCommand::Put {
+            file,
+            media_type,
+            remote,
+        }) => commands::blob_put(&Remote::new(&remote)?, &file, media_type.as_deref()).await,
+        ClientCommand::Blob(BlobCommand::Rm { id, remote }) => commands::blob_rm(&Remote::new(&remote)?, &id).await,
     };
     result.map_err(anyhow::Error::new)
 }

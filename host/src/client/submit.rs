@@ -70,6 +70,8 @@ struct Batch {
     remote: Remote,
     kind: String,
     params: String,
+    /// `--input-blob`/`--input-job` as the submit's `input` JSON.
+    input_ref: Option<String>,
     wait: bool,
     out: Option<PathBuf>,
     uploads: Semaphore,
@@ -117,6 +119,7 @@ pub async fn run(args: SubmitArgs) -> Result<(), Failure> {
         remote,
         kind: args.kind.clone(),
         params: Value::Object(params).to_string(),
+        input_ref: input_ref(&args),
         wait,
         out: args.out.clone(),
         uploads: Semaphore::new(args.concurrency as usize),
@@ -223,8 +226,14 @@ async fn submit(batch: &Batch, input: Option<&Path>) -> Result<Job, Failure> {
     let key = uuid::Uuid::new_v4().to_string();
     let mut attempt = 1;
     loop {
-        let request =
-            submit_request(&batch.remote, &batch.kind, &batch.params, input.as_ref()).header("idempotency-key", &key);
+        let request = submit_request(
+            &batch.remote,
+            &batch.kind,
+            &batch.params,
+            input.as_ref(),
+            batch.input_ref.as_deref(),
+        )
+        .header("idempotency-key", &key);
         match batch.remote.json::<Job>(request).await {
             Err(e) if e.is_transient() && attempt < SUBMIT_ATTEMPTS => {
                 tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
@@ -246,12 +255,23 @@ pub(super) async fn read_input(path: &Path) -> Result<(bytes::Bytes, String), Fa
     Ok((bytes::Bytes::from(bytes), name))
 }
 
-/// `POST /v1/jobs/{kind}`: params (JSON text) as a JSON body, or with an input file as multipart.
+/// `--input-blob ID` / `--input-job ID` as the JSON of the submit's `input` reference.
+fn input_ref(args: &SubmitArgs) -> Option<String> {
+    match (&args.input_blob, &args.input_job) {
+        (Some(blob), _) => Some(json!({ "blob": blob }).to_string()),
+        (None, Some(job)) => Some(json!({ "job": job }).to_string()),
+        (None, None) => None,
+    }
+}
+
+/// `POST /v1/jobs/{kind}`: params (JSON text) as a JSON body (with `input_ref`, JSON text, as its
+/// `input`), or with an input file as multipart.
 pub(super) fn submit_request(
     remote: &Remote,
     kind: &str,
     params: &str,
     input: Option<&(bytes::Bytes, String)>,
+    input_ref: Option<&str>,
 ) -> reqwest::RequestBuilder {
     let request = remote
         .request(Method::POST, &format!("/v1/jobs/{}", path_segment(kind)))
@@ -263,7 +283,10 @@ pub(super) fn submit_request(
         }
         None => request
             .header("content-type", "application/json")
-            .body(format!("{{\"params\":{params}}}")),
+            .body(match input_ref {
+                Some(reference) => format!("{{\"params\":{params},\"input\":{reference}}}"),
+                None => format!("{{\"params\":{params}}}"),
+            }),
     }
 }
 

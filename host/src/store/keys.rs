@@ -12,9 +12,11 @@
 //! | `{kiln}:params:<tenant>:<id>`        | string | the job's params JSON, read only by the claim      | deleted at success; `ttl` after failure or cancel |
 //! | `{kiln}:result:<tenant>:<id>`        | string | the output bytes                                   | `ttl`                  |
 //! | `{kiln}:log:<tenant>:<id>`           | string | the guest's log of its last attempt (≤ 64 KiB)     | `ttl` from that attempt|
+//! | `{kiln}:blob:<tenant>:<sha256>`      | string | a blob's bytes (`POST /v1/blobs`), by their hash   | `KILN_BLOB_TTL_SECS`, pushed out by each upload of the same bytes |
+//! | `{kiln}:blob-type:<tenant>:<sha256>` | string | the blob's media type                              | as the blob            |
 //! | `{kiln}:jobs:<tenant>`               | zset   | ids of the tenant's jobs (score 0, by lex = time)  | pruned by listing and by the workers' sweep |
 //! | `{kiln}:bytes`                       | hash   | tenant → bytes it holds in Redis (params, inputs, results, logs; byte quota) | none |
-//! | `{kiln}:held:<tenant>`               | zset   | `<id>/<bytes>` a finished job keeps, score = its expiry; the sweep releases due ones | emptied by the sweep |
+//! | `{kiln}:held:<tenant>`               | zset   | `<id>/<bytes>` a finished job keeps, `blob:<sha256>/<bytes>` a blob, score = its expiry; the sweep releases due ones | emptied by the sweep |
 //! | `{kiln}:indexed`                     | set    | tenants that have a `jobs:<tenant>` index (sweep)  | emptied by the sweep   |
 //! | `{kiln}:idem:<tenant>:<key>`         | string | `<id> <sha256 of kind+params+input>` of a submit with `Idempotency-Key` | `ttl` from submit |
 //! | `{kiln}:queue:<tenant>`              | list   | ids ready to run, LPUSH in, RPOP out (FIFO)        | none                   |
@@ -97,6 +99,15 @@ pub fn result(tenant: &str, id: JobId) -> String {
 
 pub fn log(tenant: &str, id: JobId) -> String {
     format!("{PREFIX}:log:{tenant}:{id}")
+}
+
+/// A tenant's blob, by the hex SHA-256 of its bytes (`submit.lua` copies inputs from it).
+pub fn blob(tenant: &str, hex: &str) -> String {
+    format!("{PREFIX}:blob:{tenant}:{hex}")
+}
+
+pub fn blob_type(tenant: &str, hex: &str) -> String {
+    format!("{PREFIX}:blob-type:{tenant}:{hex}")
 }
 
 /// What a tenant's finished jobs keep until they expire, so that the sweep can release their bytes.

@@ -4,6 +4,7 @@
 //! (`lua/*.lua`), so a crash between two steps can neither lose nor duplicate a job. The schema is in
 //! [`keys`].
 
+mod blobs;
 mod changes;
 mod conn;
 pub mod keys;
@@ -12,6 +13,7 @@ mod stats;
 mod tenants;
 mod workers;
 
+pub use blobs::{Blob, BlobInfo, PutBlob};
 pub use changes::{Changes, Watch};
 pub use kinds::{HistoryEntry, KindVersion, MAX_KIND_VERSIONS, RegisteredKind, StartupRegistration, UseVersion};
 pub use stats::QueueStats;
@@ -71,6 +73,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct StoreConfig {
     /// How long finished jobs, their results and their documents are kept.
     pub ttl: Duration,
+    /// How long a blob is kept after its last upload.
+    pub blob_ttl: Duration,
     /// How long a worker may go without renewing before its job is given to another worker.
     pub lease: Duration,
     /// Jobs one tenant may run at once, unless its own limit says otherwise (0: no limit).
@@ -81,6 +85,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             ttl: Duration::from_secs(24 * 3600),
+            blob_ttl: Duration::from_secs(24 * 3600),
             lease: Duration::from_secs(15),
             max_running_per_tenant: 0,
         }
@@ -94,11 +99,32 @@ pub struct NewJob<'a> {
     pub kind: &'a str,
     pub version: &'a str,
     pub params: &'a str,
-    pub input: Option<&'a [u8]>,
+    pub input: JobInput<'a>,
     pub max_attempts: u32,
     /// The client's `Idempotency-Key` and the hash of what it names (kind, params, input).
     pub idempotency: Option<(&'a str, &'a str)>,
     pub quotas: SubmitQuotas,
+}
+
+/// Where a new job's input comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobInput<'a> {
+    None,
+    /// Sent with the submit.
+    Bytes(&'a [u8]),
+    /// Copied inside Redis from one of the tenant's blobs or finished jobs, at most `max_bytes` (0: no
+    /// limit) long. The reference is checked in the same step as the copy: it cannot vanish in between.
+    Copy {
+        from: InputRef<'a>,
+        max_bytes: u64,
+    },
+}
+
+/// An input by reference: one of the tenant's blobs (by its hex SHA-256), or a succeeded job's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputRef<'a> {
+    Blob(&'a str),
+    JobResult(JobId),
 }
 
 /// The tenant's limits that a submit checks (0: no limit).
@@ -133,6 +159,10 @@ pub enum Submitted {
     KeyReused(JobId),
     /// A quota of the tenant is used up; nothing was queued.
     OverQuota(Quota),
+    /// The input to copy ([`JobInput::Copy`]) does not exist (any more); nothing was queued.
+    InputGone,
+    /// The input to copy is bigger than the kind takes (its limit, in bytes); nothing was queued.
+    InputTooBig(u64),
 }
 
 /// A job a worker has claimed; holding it means holding its lease.
@@ -183,7 +213,8 @@ pub struct ListQuery {
 #[derive(Clone)]
 pub struct Store {
     conn: Conn,
-    target: Target,
+    /// Shared: every request clones the store, and a client (URL, TLS settings) is costly to copy.
+    target: Arc<Target>,
     config: Arc<StoreConfig>,
 }
 
@@ -198,7 +229,7 @@ impl Store {
             })??;
         Ok(Self {
             conn,
-            target,
+            target: Arc::new(target),
             config: Arc::new(config),
         })
     }
@@ -239,9 +270,26 @@ impl Store {
             .arg(job.version)
             .arg(job.params)
             .arg(job.id.created_millis().unwrap_or_else(now_millis))
-            .arg(job.max_attempts)
-            .arg(if job.input.is_some() { "1" } else { "0" })
-            .arg(job.input.unwrap_or_default())
+            .arg(job.max_attempts);
+        let max_input = match job.input {
+            JobInput::None => {
+                invocation.arg("0").arg("");
+                0
+            }
+            JobInput::Bytes(bytes) => {
+                invocation.arg("1").arg(bytes);
+                0
+            }
+            JobInput::Copy { from, max_bytes } => {
+                let source = match from {
+                    InputRef::Blob(hex) => keys::blob(job.tenant, hex),
+                    InputRef::JobResult(id) => keys::result(job.tenant, id),
+                };
+                invocation.arg("copy").arg(source);
+                max_bytes
+            }
+        };
+        invocation
             .arg(keys::PREFIX)
             .arg(job.quotas.max_queued)
             .arg(job.quotas.max_per_second)
@@ -253,7 +301,11 @@ impl Store {
             }
             None => ("", 0),
         };
-        invocation.arg(hash).arg(window).arg(job.quotas.max_bytes);
+        invocation
+            .arg(hash)
+            .arg(window)
+            .arg(job.quotas.max_bytes)
+            .arg(max_input);
         let answer: String = invocation.invoke_async(&mut conn).await?;
         let earlier = |id: &str| {
             id.parse()
@@ -263,6 +315,12 @@ impl Store {
             None if answer == "new" => Ok(Submitted::New),
             Some(("same", id)) => Ok(Submitted::Existing(earlier(id)?)),
             Some(("reused", id)) => Ok(Submitted::KeyReused(earlier(id)?)),
+            Some(("ref", "missing")) => Ok(Submitted::InputGone),
+            Some(("ref", too_big)) => too_big
+                .strip_prefix("too-big:")
+                .and_then(|limit| limit.parse().ok())
+                .map(Submitted::InputTooBig)
+                .ok_or_else(|| StoreError::Corrupt(format!("submit.lua answered `{answer}`"))),
             Some(("quota", quota)) => {
                 let parsed = match quota.split_once(':') {
                     Some(("queued", limit)) => limit.parse().ok().map(Quota::Queued),

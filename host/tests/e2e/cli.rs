@@ -300,6 +300,12 @@ fn readme_client_examples_run_as_written() {
     let stdout = stdout(&output);
     assert!(stdout.contains("\"status\": \"succeeded\""), "{stdout}");
     assert!(stdout.contains("exit code 2"), "cancel of a finished job: {stdout}");
+    // The two jobs on referenced inputs succeeded (set -e would have stopped at a failed one).
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains("\tsucceeded\t-\t")).count(),
+        2,
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -426,4 +432,73 @@ fn https_urls_are_reached_with_the_system_trust_store() {
         "{}",
         describe(&untrusted)
     );
+}
+
+#[tokio::test]
+async fn blob_put_prints_an_id_that_submits_take_and_a_result_feeds_the_next_job() {
+    let redis = Redis::start();
+    let kiln_server = Kiln::serve(&redis, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("data.csv");
+    std::fs::write(&csv, "year,a,b\n2000,1,2\n2005,3,1\n2010,4,4\n2015,6,5\n2020,7,9\n").unwrap();
+    let put = kiln(&kiln_server.base, &["blob", "put", csv.to_str().unwrap()]);
+    assert_eq!(code(&put), 0, "{}", describe(&put));
+    let blob = stdout(&put).trim().to_owned();
+    assert!(blob.starts_with("sha256:") && blob.len() == 71, "{}", describe(&put));
+
+    let out = dir.path().join("out");
+    let params = r#"{"csv": {"x": "year", "y": ["a", "b"]}, "start": 2000, "end": 2015, "width": 300, "height": 200}"#;
+    let plotted = kiln(
+        &kiln_server.base,
+        &[
+            "submit",
+            "plot",
+            "--input-blob",
+            &blob,
+            "--params",
+            params,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&plotted), 0, "{}", describe(&plotted));
+    let plot_id = stdout(&plotted).split('\t').next().unwrap().to_owned();
+    let chart = decode_png(&std::fs::read(out.join(format!("{plot_id}.png"))).unwrap());
+    assert_eq!((chart.width(), chart.height()), (300, 200));
+
+    let cropped = kiln(
+        &kiln_server.base,
+        &[
+            "submit",
+            "crop",
+            "--input-job",
+            &plot_id,
+            "--params",
+            r#"{"crop": {"x": 0, "y": 0, "width": 120, "height": 80}}"#,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&cropped), 0, "{}", describe(&cropped));
+    let crop_id = stdout(&cropped).split('\t').next().unwrap().to_owned();
+    let crop = decode_png(&std::fs::read(out.join(format!("{crop_id}.png"))).unwrap()).to_rgb8();
+    assert_eq!(crop.dimensions(), (120, 80));
+    assert_eq!(
+        crop.get_pixel(5, 5),
+        chart.to_rgb8().get_pixel(5, 5),
+        "the crop is of the chart"
+    );
+
+    // A reference that is not there: refused (exit 2), with the server's reason.
+    let unknown = format!("sha256:{}", "f".repeat(64));
+    let refused = kiln(
+        &kiln_server.base,
+        &["submit", "plot", "--input-blob", &unknown, "--params", params],
+    );
+    assert_eq!(code(&refused), 2, "{}", describe(&refused));
+    assert!(stderr(&refused).contains("no blob"), "{}", describe(&refused));
+    let removed = kiln(&kiln_server.base, &["blob", "rm", &blob]);
+    assert_eq!(code(&removed), 0, "{}", describe(&removed));
+    let again = kiln(&kiln_server.base, &["blob", "rm", &blob]);
+    assert_eq!(code(&again), 2, "{}", describe(&again));
 }

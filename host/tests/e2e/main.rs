@@ -7,6 +7,7 @@
 mod common;
 
 mod api;
+mod blobs;
 mod cli;
 mod cluster;
 mod events;

@@ -19,7 +19,7 @@ fn tenant_cli(redis: &Redis, args: &[&str]) -> (bool, String) {
 }
 
 /// Adds a tenant and returns its key: the last line of stdout.
-fn add_tenant(redis: &Redis, name: &str) -> String {
+pub(crate) fn add_tenant(redis: &Redis, name: &str) -> String {
     add_tenant_with(redis, name, &[])
 }
 
@@ -190,7 +190,7 @@ fn time_of(rfc3339: &str) -> time::OffsetDateTime {
     time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339).unwrap()
 }
 
-async fn wait_final_as(kiln: &Kiln, key: &str, id: &str) -> Value {
+pub(crate) async fn wait_final_as(kiln: &Kiln, key: &str, id: &str) -> Value {
     for _ in 0..1200 {
         let doc: Value = send_json(client().get(kiln.url(&format!("/v1/jobs/{id}"))).bearer_auth(key)).await;
         if ["succeeded", "failed", "cancelled"].contains(&doc["status"].as_str().unwrap()) {

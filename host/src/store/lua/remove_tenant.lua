@@ -2,7 +2,7 @@
 -- allow-oom: removing a tenant frees memory, so it must work when Redis is full.
 -- Removes a tenant and everything of it: its keys (also those in rotation grace), its quotas, its queue
 -- (queued jobs never run), the leases of its running jobs (their workers find the lease gone at the next
--- renewal and drop them), every job it has (documents, params, inputs, results, logs), the bytes counted
+-- renewal and drop them), every job it has (documents, params, inputs, results, logs), its blobs, the bytes counted
 -- for it, and the hold its unfinished jobs had on their kind versions. Its id is never used again, so
 -- whatever is left behind (idempotency records) is unreachable and expires on its own.
 -- KEYS: 1 tenants, 2 api keys, 3 retiring keys, 4 running limits, 5 leases, 6 delayed,
@@ -58,7 +58,15 @@ for _, job in ipairs(jobs) do
   end
   redis.call('PUBLISH', ARGV[3], member)
 end
-redis.call('DEL', index, prefix .. ':held:' .. id)
+-- Every live blob has a hold (put_blob.lua), so the holds name all of them.
+local held = prefix .. ':held:' .. id
+for _, member in ipairs(redis.call('ZRANGE', held, 0, -1)) do
+  local hex = string.match(member, '^blob:(%x+)/')
+  if hex then
+    redis.call('DEL', prefix .. ':blob:' .. id .. ':' .. hex, prefix .. ':blob-type:' .. id .. ':' .. hex)
+  end
+end
+redis.call('DEL', index, held)
 redis.call('HDEL', prefix .. ':bytes', id)
 redis.call('SREM', KEYS[8], id)
 return #jobs

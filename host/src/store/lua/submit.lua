@@ -9,10 +9,13 @@
 -- (params and inputs of unfinished jobs, kept results, logs and params of finished ones; 0: no limit).
 -- KEYS: 1 job, 2 input, 3 index, 4 queue, 5 ready ring, 6 ready set, 7 wake, 8 indexed tenants,
 --       9 params, [10 idempotency key]
--- ARGV: 1 id, 2 tenant, 3 kind, 4 version, 5 params, 6 created_at, 7 max_attempts, 8 has_input, 9 input,
---       10 key prefix, 11 max queued, 12 max submits per second, 13 now (s),
---       14 payload hash, 15 idempotency window (ms) (both unused without KEYS[10]), 16 max bytes held
+-- ARGV: 1 id, 2 tenant, 3 kind, 4 version, 5 params, 6 created_at, 7 max_attempts, 8 input: '0' (none),
+--       '1' (the bytes are ARGV[9]) or 'copy' (ARGV[9] names the key to copy them from: a blob, or a
+--       finished job's result), 9 input, 10 key prefix, 11 max queued, 12 max submits per second,
+--       13 now (s), 14 payload hash, 15 idempotency window (ms) (both unused without KEYS[10]),
+--       16 max bytes held, 17 the kind's largest input (bytes; 0: no limit; checked here for copies)
 -- Returns 'new', 'same:<id>' (the key's job, same payload), 'reused:<id>' (the key's job, other payload),
+-- 'ref:missing' / 'ref:too-big:<limit>' (the input to copy is gone, or too big for the kind),
 -- or 'quota:queued:<limit>' / 'quota:rate:<limit>' / 'quota:bytes:<limit>' / 'quota:too-big:<limit>'
 -- (nothing was queued).
 if KEYS[10] then
@@ -36,6 +39,17 @@ end
 local size = string.len(ARGV[5])
 if ARGV[8] == '1' then
   size = size + string.len(ARGV[9])
+elseif ARGV[8] == 'copy' then
+  -- Checked here, atomically with the copy: the blob or result may expire at any moment.
+  if redis.call('EXISTS', ARGV[9]) == 0 then
+    return 'ref:missing'
+  end
+  local input_size = redis.call('STRLEN', ARGV[9])
+  local max_input = tonumber(ARGV[17])
+  if max_input > 0 and input_size > max_input then
+    return 'ref:too-big:' .. max_input
+  end
+  size = size + input_size
 end
 local bytes = ARGV[10] .. ':bytes'
 local max_bytes = tonumber(ARGV[16])
@@ -68,6 +82,10 @@ redis.call('HSET', KEYS[1],
 redis.call('SET', KEYS[9], ARGV[5])
 if ARGV[8] == '1' then
   redis.call('SET', KEYS[2], ARGV[9])
+elseif ARGV[8] == 'copy' then
+  -- COPY keeps the source's expiry; the input lives until the job ends instead.
+  redis.call('COPY', ARGV[9], KEYS[2], 'REPLACE')
+  redis.call('PERSIST', KEYS[2])
 end
 redis.call('HINCRBY', bytes, ARGV[2], size)
 redis.call('ZADD', KEYS[3], 0, ARGV[1])
