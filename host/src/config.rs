@@ -174,6 +174,9 @@ pub struct BenchArgs {
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Let the result cache answer the jobs (by default every job runs: the bench measures runs).
+    #[arg(long)]
+    pub cache: bool,
     #[command(flatten)]
     pub remote: RemoteArgs,
 }
@@ -195,6 +198,9 @@ pub struct SubmitArgs {
     /// The input is the result of this succeeded job.
     #[arg(long, value_name = "JOB ID")]
     pub input_job: Option<String>,
+    /// Run every job, even when the result cache has its answer.
+    #[arg(long)]
+    pub no_cache: bool,
     /// Save each result in this folder as `<input file stem>.png` (`<job id>.png` without input);
     /// implies --wait.
     #[arg(long, short, value_name = "DIR")]

@@ -184,6 +184,10 @@ pub struct JobView {
     pub expires_at: Option<OffsetDateTime>,
     /// Why the job failed.
     pub error: Option<JobError>,
+    /// Answered from the result cache (an earlier job of the same kind version, params and input):
+    /// succeeded at once, with no attempt and no run.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
     /// Where to download the result, once the job has succeeded.
     pub result_url: Option<String>,
 }
@@ -216,6 +220,8 @@ pub struct JobRecord {
     pub expires_at: Option<i64>,
     pub error: Option<JobError>,
     pub media_type: Option<String>,
+    /// Answered from the result cache: born succeeded, never run.
+    pub cached: bool,
 }
 
 impl JobRecord {
@@ -231,6 +237,7 @@ impl JobRecord {
             finished_at: self.finished_at.map(from_millis),
             expires_at: self.expires_at.map(from_millis),
             error: self.error.clone(),
+            cached: self.cached,
             result_url: (self.status == Status::Succeeded).then(|| format!("/v1/jobs/{}/result", self.id)),
         }
     }

@@ -35,6 +35,10 @@ pub struct Manifest {
     /// Sandbox limits this kind needs instead of the operator's defaults, capped at the operator's ceilings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<KindLimits>,
+    /// `false`: the same params and input may give other results, so jobs are never answered from the
+    /// result cache. Absent: deterministic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deterministic: Option<bool>,
 }
 
 /// The `limits` of a manifest; every field is optional and falls back to the operator's default.

@@ -54,6 +54,7 @@ pub struct HttpLabels {
 pub struct Metrics {
     registry: Registry,
     pub jobs_submitted: Family<KindTenant, Counter>,
+    pub jobs_cached: Family<KindTenant, Counter>,
     pub jobs_finished: Family<JobOutcome, Counter>,
     pub queue_wait_seconds: Family<KindLabel, Histogram>,
     pub run_seconds: Family<KindLabel, Histogram>,
@@ -84,6 +85,7 @@ impl Metrics {
         let mut registry = Registry::with_prefix("kiln");
         let metrics = Self {
             jobs_submitted: Family::default(),
+            jobs_cached: Family::default(),
             jobs_finished: Family::default(),
             queue_wait_seconds: Family::new_with_constructor(seconds_histogram),
             run_seconds: Family::new_with_constructor(seconds_histogram),
@@ -103,6 +105,11 @@ impl Metrics {
             "jobs_submitted",
             "Jobs accepted by this API process",
             metrics.jobs_submitted.clone(),
+        );
+        registry.register(
+            "jobs_cached",
+            "Jobs this API process answered from the result cache (succeeded at once, never run)",
+            metrics.jobs_cached.clone(),
         );
         registry.register(
             "jobs_finished",

@@ -216,6 +216,7 @@ pub async fn submit(
         let input = submission.input.as_deref().or(reference.as_deref().map(str::as_bytes));
         payload_hash(&target, &params, input)
     });
+    let cache = result_cache_key(&kind, &submission, &params);
     let params = params.to_string();
     let max_params = state.config.max_params(kind.manifest.limits.as_ref());
     if params.len() as u64 > max_params {
@@ -247,6 +248,7 @@ pub async fn submit(
             input,
             max_attempts: state.config.max_attempts,
             idempotency: idempotency_key.as_deref().zip(payload_hash.as_deref()),
+            cache: cache.as_deref(),
             quotas: state.keys.submit_quotas(tenant.as_str(), &state.config.quotas),
         })
         .await?;
@@ -257,6 +259,28 @@ pub async fn submit(
                 .jobs_submitted
                 .get_or_create(&metrics.kind_tenant(kind.name(), tenant.name()))
                 .inc();
+        }
+        Submitted::Cached(earlier) => {
+            let metrics = crate::metrics::global();
+            metrics
+                .jobs_cached
+                .get_or_create(&metrics.kind_tenant(kind.name(), tenant.name()))
+                .inc();
+            tracing::debug!(job = %id, from = %earlier, "answered from the result cache");
+            let location = HeaderValue::try_from(format!("/v1/jobs/{id}")).map_err(|e| ApiError::Internal(e.into()))?;
+            if wait.is_some() {
+                let (record, data) = state
+                    .store
+                    .get_with_result(tenant.as_str(), id)
+                    .await?
+                    .ok_or_else(|| unknown(id))?;
+                let mut response = result_response(&record, data).into_response();
+                response.headers_mut().insert(header::LOCATION, location);
+                return Ok(response);
+            }
+            let record = state.store.get(tenant.as_str(), id).await?.ok_or_else(|| unknown(id))?;
+            // Succeeded already: `200` (nothing was queued), like an invoke that finished in time.
+            return Ok((StatusCode::OK, [(header::LOCATION, location)], Json(record.view())).into_response());
         }
         Submitted::Existing(earlier) => {
             // A replay: the job the key was first used for, as it is now; `200`, not `202`, since
@@ -307,6 +331,7 @@ pub async fn submit(
         expires_at: None,
         error: None,
         media_type: None,
+        cached: false,
     };
     let location = HeaderValue::try_from(format!("/v1/jobs/{id}")).map_err(|e| ApiError::Internal(e.into()))?;
     if let Some((wait, mut watch)) = watch {
@@ -362,6 +387,31 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
                 "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters (e.g. a UUID)"
             ))
         })
+}
+
+/// The result-cache key of a submit, or `None` when it may not be answered from the cache: the submit
+/// said `"cache": false`, the kind is not deterministic, or the input is another job's result (whose
+/// bytes the API does not hash). An input is named by the SHA-256 of its bytes, so an upload and a blob
+/// of the same bytes share entries.
+fn result_cache_key(
+    kind: &crate::kinds::Kind,
+    submission: &super::submit::Submission,
+    params: &Value,
+) -> Option<String> {
+    if submission.cache == Some(false) || kind.manifest.deterministic == Some(false) {
+        return None;
+    }
+    let input = match (&submission.input, &submission.input_ref) {
+        (Some(bytes), _) => Some(crate::kinds::component_hash(bytes)),
+        (None, Some(InputSpec::Blob(hex))) => Some(hex.clone()),
+        (None, Some(InputSpec::Job(_))) => return None,
+        (None, None) => None,
+    };
+    Some(payload_hash(
+        &format!("result cache\0{}", kind.version),
+        params,
+        input.as_deref().map(str::as_bytes),
+    ))
 }
 
 /// What an `Idempotency-Key` stands for: SHA-256 of the kind, the params with their object keys sorted

@@ -20,6 +20,8 @@ pub struct Submission {
     pub input: Option<Bytes>,
     /// An input by reference instead of `input`.
     pub input_ref: Option<InputSpec>,
+    /// `"cache": false`: run it even if the result cache has its answer.
+    pub cache: Option<bool>,
 }
 
 /// An input named instead of sent: `{"blob": "sha256:<hex>"}` or `{"job": "<job id>"}`.
@@ -91,6 +93,8 @@ struct JsonSubmission {
     /// An input by reference.
     #[serde(default)]
     input: Option<Value>,
+    #[serde(default)]
+    cache: Option<bool>,
 }
 
 /// Reads the body, refusing more than `limit` bytes with 413.
@@ -127,6 +131,7 @@ pub async fn read_submission(request: Request, limit: usize) -> Result<Submissio
                 params: params_object(json.params)?,
                 input: input.filter(|i| !i.is_empty()).map(Bytes::from),
                 input_ref,
+                cache: json.cache,
             })
         }
         None => {
@@ -171,7 +176,7 @@ async fn read_multipart(request: Request) -> Result<Submission, ApiError> {
         .await
         .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text())))?;
     let mut submission = Submission::default();
-    let (mut seen_params, mut seen_input, mut seen_ref) = (false, false, false);
+    let (mut seen_params, mut seen_input, mut seen_ref, mut seen_cache) = (false, false, false, false);
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_owned();
         let data = field.bytes().await.map_err(multipart_error)?;
@@ -192,12 +197,24 @@ async fn read_multipart(request: Request) -> Result<Submission, ApiError> {
                     .map_err(|e| ApiError::BadRequest(format!("the `input_ref` part is not valid JSON: {e}")))?;
                 submission.input_ref = Some(InputSpec::from_json(reference)?);
             }
-            "params" | "input" | "input_ref" => {
+            "cache" if !seen_cache => {
+                seen_cache = true;
+                submission.cache = Some(match data.as_ref() {
+                    b"true" => true,
+                    b"false" => false,
+                    _ => {
+                        return Err(ApiError::BadRequest(
+                            "the `cache` part must be `true` or `false`".into(),
+                        ));
+                    }
+                });
+            }
+            "params" | "input" | "input_ref" | "cache" => {
                 return Err(ApiError::BadRequest(format!("the `{name}` part was sent twice")));
             }
             other => {
                 return Err(ApiError::BadRequest(format!(
-                    "unexpected multipart part `{other}`; expected `params`, and `input` or `input_ref`"
+                    "unexpected multipart part `{other}`; expected `params`, `input` or `input_ref`, and `cache`"
                 )));
             }
         }

@@ -60,12 +60,21 @@ struct Workload {
     params: String,
     input: Option<(bytes::Bytes, String)>,
     expect: Option<(u32, u32)>,
+    /// Whether the result cache may answer (`--cache`).
+    cache: bool,
 }
 
 impl Workload {
     /// One job's whole lifecycle; the error says which step failed.
     async fn round(&self) -> Result<(), String> {
-        let request = submit_request(&self.remote, &self.kind, &self.params, self.input.as_ref(), None);
+        let request = submit_request(
+            &self.remote,
+            &self.kind,
+            &self.params,
+            self.input.as_ref(),
+            None,
+            self.cache,
+        );
         let job = self
             .remote
             .json::<super::Job>(request)
@@ -120,6 +129,7 @@ pub async fn run(args: BenchArgs) -> Result<(), Failure> {
         params,
         input,
         expect: args.expect,
+        cache: args.cache,
     });
     // Warm-up, one at a time: connections, compiled components and caches are made before the clock starts,
     // and a workload that cannot succeed stops here with its reason.

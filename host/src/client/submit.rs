@@ -72,6 +72,8 @@ struct Batch {
     params: String,
     /// `--input-blob`/`--input-job` as the submit's `input` JSON.
     input_ref: Option<String>,
+    /// False with `--no-cache`: every job runs.
+    cache: bool,
     wait: bool,
     out: Option<PathBuf>,
     uploads: Semaphore,
@@ -120,6 +122,7 @@ pub async fn run(args: SubmitArgs) -> Result<(), Failure> {
         kind: args.kind.clone(),
         params: Value::Object(params).to_string(),
         input_ref: input_ref(&args),
+        cache: !args.no_cache,
         wait,
         out: args.out.clone(),
         uploads: Semaphore::new(args.concurrency as usize),
@@ -232,6 +235,7 @@ async fn submit(batch: &Batch, input: Option<&Path>) -> Result<Job, Failure> {
             &batch.params,
             input.as_ref(),
             batch.input_ref.as_deref(),
+            batch.cache,
         )
         .header("idempotency-key", &key);
         match batch.remote.json::<Job>(request).await {
@@ -272,6 +276,7 @@ pub(super) fn submit_request(
     params: &str,
     input: Option<&(bytes::Bytes, String)>,
     input_ref: Option<&str>,
+    cache: bool,
 ) -> reqwest::RequestBuilder {
     let request = remote
         .request(Method::POST, &format!("/v1/jobs/{}", path_segment(kind)))
@@ -279,14 +284,20 @@ pub(super) fn submit_request(
     match input {
         Some((bytes, name)) => {
             let part = Part::stream_with_length(bytes.clone(), bytes.len() as u64).file_name(name.clone());
-            request.multipart(Form::new().text("params", params.to_owned()).part("input", part))
+            let form = Form::new().text("params", params.to_owned()).part("input", part);
+            request.multipart(if cache { form } else { form.text("cache", "false") })
         }
-        None => request
-            .header("content-type", "application/json")
-            .body(match input_ref {
-                Some(reference) => format!("{{\"params\":{params},\"input\":{reference}}}"),
-                None => format!("{{\"params\":{params}}}"),
-            }),
+        None => {
+            let mut body = format!("{{\"params\":{params}");
+            if let Some(reference) = input_ref {
+                body.push_str(&format!(",\"input\":{reference}"));
+            }
+            if !cache {
+                body.push_str(",\"cache\":false");
+            }
+            body.push('}');
+            request.header("content-type", "application/json").body(body)
+        }
     }
 }
 

@@ -18,6 +18,7 @@
 //! | `{kiln}:bytes`                       | hash   | tenant → bytes it holds in Redis (params, inputs, results, logs; byte quota) | none |
 //! | `{kiln}:held:<tenant>`               | zset   | `<id>/<bytes>` a finished job keeps, `blob:<sha256>/<bytes>` a blob, score = its expiry; the sweep releases due ones | emptied by the sweep |
 //! | `{kiln}:indexed`                     | set    | tenants that have a `jobs:<tenant>` index (sweep)  | emptied by the sweep   |
+//! | `{kiln}:cache:<tenant>:<sha256>`     | string | id of the job that succeeded for this kind version + params + input (result cache; `finish.lua` sets it, `submit.lua` reads it) | `ttl` from that success |
 //! | `{kiln}:idem:<tenant>:<key>`         | string | `<id> <sha256 of kind+params+input>` of a submit with `Idempotency-Key` | `ttl` from submit |
 //! | `{kiln}:queue:<tenant>`              | list   | ids ready to run, LPUSH in, RPOP out (FIFO)        | none                   |
 //! | `{kiln}:ready`                       | list   | ring of tenants that may have queued work          | none                   |
@@ -99,6 +100,12 @@ pub fn result(tenant: &str, id: JobId) -> String {
 
 pub fn log(tenant: &str, id: JobId) -> String {
     format!("{PREFIX}:log:{tenant}:{id}")
+}
+
+/// The result cache: `hash` is the SHA-256 of a kind version, canonical params and input (`submit.lua`
+/// records it on the job, and `finish.lua` fills it).
+pub fn cache(tenant: &str, hash: &str) -> String {
+    format!("{PREFIX}:cache:{tenant}:{hash}")
 }
 
 /// A tenant's blob, by the hex SHA-256 of its bytes (`submit.lua` copies inputs from it).

@@ -103,6 +103,8 @@ pub struct NewJob<'a> {
     pub max_attempts: u32,
     /// The client's `Idempotency-Key` and the hash of what it names (kind, params, input).
     pub idempotency: Option<(&'a str, &'a str)>,
+    /// The job's result-cache key ([`keys::cache`]'s hash part), when it may be answered from the cache.
+    pub cache: Option<&'a str>,
     pub quotas: SubmitQuotas,
 }
 
@@ -153,6 +155,9 @@ pub enum Quota {
 pub enum Submitted {
     /// A new job was queued.
     New,
+    /// A job of the same kind version, params and input succeeded within the TTL: the new job is
+    /// succeeded already, with a copy of that one's result (named here); nothing runs.
+    Cached(JobId),
     /// The `Idempotency-Key` was used before for the same payload: this is that job; nothing was queued.
     Existing(JobId),
     /// The `Idempotency-Key` was used before for another payload (that job); nothing was queued.
@@ -305,7 +310,9 @@ impl Store {
             .arg(hash)
             .arg(window)
             .arg(job.quotas.max_bytes)
-            .arg(max_input);
+            .arg(max_input)
+            .arg(job.cache.map(|hash| keys::cache(job.tenant, hash)).unwrap_or_default())
+            .arg(self.ttl_ms());
         let answer: String = invocation.invoke_async(&mut conn).await?;
         let earlier = |id: &str| {
             id.parse()
@@ -314,6 +321,7 @@ impl Store {
         match answer.split_once(':') {
             None if answer == "new" => Ok(Submitted::New),
             Some(("same", id)) => Ok(Submitted::Existing(earlier(id)?)),
+            Some(("cached", id)) => Ok(Submitted::Cached(earlier(id)?)),
             Some(("reused", id)) => Ok(Submitted::KeyReused(earlier(id)?)),
             Some(("ref", "missing")) => Ok(Submitted::InputGone),
             Some(("ref", too_big)) => too_big
@@ -622,7 +630,7 @@ impl Store {
 
 /// The fields of a job document that the API shows or needs (never `params`, which can be megabytes):
 /// every API read of a job fetches these with one HMGET, so a listing costs what its answer shows.
-const RECORD_FIELDS: [&str; 14] = [
+const RECORD_FIELDS: [&str; 15] = [
     "status",
     "tenant",
     "kind",
@@ -637,6 +645,7 @@ const RECORD_FIELDS: [&str; 14] = [
     "media_type",
     "error_code",
     "error_message",
+    "cached",
 ];
 
 /// HMGET of [`RECORD_FIELDS`]; [`parse_record`] reads its answer.
@@ -685,6 +694,7 @@ fn parse_record(id: JobId, values: Vec<Option<String>>) -> Result<Option<JobReco
         finished_at: number(take("finished_at"), "finished_at")?,
         expires_at: number(take("expires_at"), "expires_at")?,
         media_type: take("media_type"),
+        cached: take("cached").is_some(),
         error,
     }))
 }

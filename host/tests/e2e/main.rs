@@ -20,6 +20,7 @@ mod plugins;
 mod readme;
 mod redis_security;
 mod reliability;
+mod result_cache;
 mod sandbox;
 mod tenants;
 mod topology;

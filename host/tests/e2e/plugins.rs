@@ -606,7 +606,9 @@ async fn every_upload_is_a_version_that_can_be_listed_pinned_and_made_current_ag
     assert_eq!(kind["version"], v1);
     let (_, shown) = get_json(&kiln, "/v1/kinds/filter").await;
     assert_eq!(shown["version"], v1);
-    let id = submit_ok(&kiln, "filter", invert(), &source).await;
+    // Another input than the pinned job's, so that the result cache does not answer it.
+    let other_source = encode_png(&coordinate_image(21, 10));
+    let id = submit_ok(&kiln, "filter", invert(), &other_source).await;
     let doc = wait_final(&kiln, &id, JOB_TIMEOUT).await;
     assert_eq!(
         result_image(&kiln, &doc).await.to_rgb8().get_pixel(3, 2).0,

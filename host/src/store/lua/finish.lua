@@ -64,6 +64,11 @@ if outcome == 'retry' then
 end
 if outcome == 'succeeded' then
   redis.call('SET', KEYS[3], ARGV[10], 'PX', ttl)
+  -- The result cache (submit.lua): the next submit of the same kind version, params and input gets this.
+  local cache_key = redis.call('HGET', KEYS[1], 'cache_key')
+  if cache_key then
+    redis.call('SET', cache_key, redis.call('HGET', KEYS[1], 'id'), 'PX', ttl)
+  end
   redis.call('HSET', KEYS[1], 'status', 'succeeded', 'progress', 1, 'media_type', ARGV[9],
     'result_len', string.len(ARGV[10]))
   redis.call('HDEL', KEYS[1], 'error_code', 'error_message')

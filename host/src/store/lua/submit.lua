@@ -13,8 +13,13 @@
 --       '1' (the bytes are ARGV[9]) or 'copy' (ARGV[9] names the key to copy them from: a blob, or a
 --       finished job's result), 9 input, 10 key prefix, 11 max queued, 12 max submits per second,
 --       13 now (s), 14 payload hash, 15 idempotency window (ms) (both unused without KEYS[10]),
---       16 max bytes held, 17 the kind's largest input (bytes; 0: no limit; checked here for copies)
--- Returns 'new', 'same:<id>' (the key's job, same payload), 'reused:<id>' (the key's job, other payload),
+--       16 max bytes held, 17 the kind's largest input (bytes; 0: no limit; checked here for copies),
+--       18 the result-cache key of the job's kind version, params and input ('' when not cached),
+--       19 the job TTL (ms)
+-- A cache hit (ARGV[18] names a job of the tenant that succeeded within the TTL and still has its result)
+-- makes the job succeeded at once, with a copy of that result and no run. A miss records the cache key on
+-- the job, and finish.lua fills the cache when the job succeeds.
+-- Returns 'new', 'cached:<earlier id>', 'same:<id>' (the key's job, same payload), 'reused:<id>' (the key's job, other payload),
 -- 'ref:missing' / 'ref:too-big:<limit>' (the input to copy is gone, or too big for the kind),
 -- or 'quota:queued:<limit>' / 'quota:rate:<limit>' / 'quota:bytes:<limit>' / 'quota:too-big:<limit>'
 -- (nothing was queued).
@@ -75,9 +80,37 @@ end
 if KEYS[10] then
   redis.call('SET', KEYS[10], ARGV[1] .. ' ' .. ARGV[14], 'PX', ARGV[15])
 end
+if ARGV[18] ~= '' then
+  local earlier = redis.call('GET', ARGV[18])
+  local source = earlier and (ARGV[10] .. ':result:' .. ARGV[2] .. ':' .. earlier)
+  local media_type = earlier and redis.call('HGET', ARGV[10] .. ':job:' .. ARGV[2] .. ':' .. earlier, 'media_type')
+  if media_type and redis.call('EXISTS', source) == 1 then
+    local now = tonumber(ARGV[6])
+    local ttl = tonumber(ARGV[19])
+    local result = ARGV[10] .. ':result:' .. ARGV[2] .. ':' .. ARGV[1]
+    redis.call('COPY', source, result, 'REPLACE')
+    redis.call('PEXPIRE', result, ttl)
+    local kept = redis.call('STRLEN', result)
+    redis.call('HSET', KEYS[1],
+      'id', ARGV[1], 'tenant', ARGV[2], 'kind', ARGV[3], 'version', ARGV[4],
+      'status', 'succeeded', 'progress', 1, 'attempts', 0, 'max_attempts', ARGV[7], 'created_at', ARGV[6],
+      'finished_at', now, 'expires_at', now + ttl, 'media_type', media_type, 'result_len', kept,
+      'cached', earlier)
+    redis.call('PEXPIRE', KEYS[1], ttl)
+    redis.call('ZADD', KEYS[3], 0, ARGV[1])
+    redis.call('SADD', KEYS[8], ARGV[2])
+    -- The copy is held like any result (finish.lua), until the sweep sees it expire.
+    redis.call('HINCRBY', bytes, ARGV[2], kept)
+    redis.call('ZADD', ARGV[10] .. ':held:' .. ARGV[2], now + ttl, ARGV[1] .. '/' .. kept)
+    return 'cached:' .. earlier
+  end
+end
 redis.call('HSET', KEYS[1],
   'id', ARGV[1], 'tenant', ARGV[2], 'kind', ARGV[3], 'version', ARGV[4],
   'status', 'queued', 'progress', 0, 'attempts', 0, 'max_attempts', ARGV[7], 'created_at', ARGV[6])
+if ARGV[18] ~= '' then
+  redis.call('HSET', KEYS[1], 'cache_key', ARGV[18])
+end
 -- Beside the document, so that reading a job never reads its params.
 redis.call('SET', KEYS[9], ARGV[5])
 if ARGV[8] == '1' then
