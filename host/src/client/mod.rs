@@ -5,12 +5,14 @@
 //! - `submit`: a batch of files as one job each, bounded concurrency, progress bars, results to a folder.
 //! - `commands`: the one-request commands.
 //! - `bench`: a load generator, concurrent clients each running whole job lifecycles.
+//! - `kind`: `kiln kind new|build|push|dev|versions|use|rm`, writing and shipping your own kinds.
 //!
 //! Exit codes are part of the interface (scripts rely on them), see [`EXIT_CODES`]: every error this
 //! module returns is a [`Failure`] carrying its code, and `main` exits with it ([`exit_code`]).
 
 pub mod bench;
 mod commands;
+pub mod kind;
 mod submit;
 
 use crate::config::{ClientCommand, RemoteArgs};
@@ -80,6 +82,7 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Cancel { remote, id } => commands::cancel(&Remote::new(&remote)?, &id).await,
         ClientCommand::Kinds { remote } => commands::kinds(&Remote::new(&remote)?).await,
         ClientCommand::Bench(args) => bench::run(args).await,
+        ClientCommand::Kind(command) => kind::run(command).await,
     };
     result.map_err(anyhow::Error::new)
 }
