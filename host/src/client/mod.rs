@@ -21,11 +21,13 @@ use serde::Deserialize;
 use std::time::Duration;
 
 /// The exit codes, as `--help` and the README state them.
-pub const EXIT_CODES: &str = "Exit codes of the client commands (submit, status, get, jobs, cancel, kinds, bench):
+pub const EXIT_CODES: &str =
+    "Exit codes of the client commands (submit, status, get, jobs, cancel, kinds, bench, kind):
   0  success (submit: every job succeeded, or was queued without --wait)
   1  some job failed or was cancelled (submit --wait, get --wait, bench)
   2  usage error or request refused (4xx: bad params, unknown kind or job, job not finished or already
-     finished, payload too large, bad API key); the server's reason is printed
+     finished, payload too large, bad API key; `kind`: a failed build, a component that does not fit
+     Kiln's world); the server's reason is printed
   3  cannot reach the server, or it failed (5xx, e.g. 503 when its Redis is down)
 When several apply to a batch, the highest wins.";
 

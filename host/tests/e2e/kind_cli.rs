@@ -168,6 +168,12 @@ async fn python_example_identicon_builds_uploads_and_draws() {
     let home = tempfile::tempdir().unwrap();
     let dir = home.path().join("identicon");
     copy_dir(&example, &dir);
+    let unit = Command::new("python3")
+        .args(["-m", "unittest"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(unit.status.success(), "{}", String::from_utf8_lossy(&unit.stderr));
     let redis = Redis::start();
     let kiln = serve(&redis);
 
