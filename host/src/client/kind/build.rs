@@ -260,3 +260,36 @@ async fn check(project: &Project, component: Vec<u8>, cache_dir: Option<PathBuf>
     .await
     .map_err(|e| Failure::new(1, format!("the check stopped: {e}")))?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::Manifest;
+
+    fn project(output_media_type: &str) -> Project {
+        let manifest: Manifest = serde_json::from_value(serde_json::json!({
+            "name": "k", "description": "d", "output_media_type": output_media_type, "input": "none"
+        }))
+        .unwrap();
+        Project {
+            dir: PathBuf::from("."),
+            lang: super::super::Lang::Python,
+            manifest_text: serde_json::to_string(&manifest).unwrap(),
+            manifest,
+        }
+    }
+
+    /// The upload's reasons, before any upload.
+    #[tokio::test]
+    async fn the_check_refuses_what_an_upload_would() {
+        let component = wat::parse_str("(component)").unwrap();
+        let error = check(&project("text/html"), component.clone(), None).await.unwrap_err();
+        assert!(error.message.contains("output_media_type"), "{}", error.message);
+        let core = wat::parse_str("(module)").unwrap();
+        let error = check(&project("image/png"), core, None).await.unwrap_err();
+        assert!(error.message.contains("core wasm module"), "{}", error.message);
+        let error = check(&project("image/png"), component, None).await.unwrap_err();
+        assert!(error.message.contains("kiln:job/handler"), "{}", error.message);
+        assert_eq!(error.code, EXIT_REFUSED);
+    }
+}
