@@ -4,12 +4,35 @@
 #                          in dev mode (--dev: no keys, localhost only) unless KILN_ADMIN_KEY is set
 #   deploy/local.sh test   run the whole test suite
 # Both first install what is missing: redis-server (apt-get) and the wasm32-wasip2 Rust target; `test` also
-# chromium, node and npm for the web page's browser test, and openssl for the CLI's https test.
+# chromium, node and npm for the web page's browser test, openssl for the CLI's https test, and
+# componentize-py (in target/py-venv) for the Python job-kind tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # With `tests`, also what the web page's browser test needs: Debian's chromium, node and npm, and the
 # test's locked npm packages (host/tests/web).
+# componentize-py (Python job kinds: `kiln kind build`, the kind_cli tests) in target/py-venv, where the
+# tests look for it; pinned to the release the Python templates are written for. Idempotent: a venv that
+# already has that version is left alone.
+COMPONENTIZE_PY_VERSION=0.25.1
+install_componentize_py() {
+  local venv=target/py-venv
+  if [ -x "$venv/bin/componentize-py" ] && \
+    [ "$("$venv/bin/componentize-py" --version 2>/dev/null)" = "componentize-py $COMPONENTIZE_PY_VERSION" ]; then
+    return
+  fi
+  if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "deploy/local.sh: installing python3 and python3-venv" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3 python3-venv >/dev/null
+  fi
+  echo "deploy/local.sh: installing componentize-py $COMPONENTIZE_PY_VERSION in $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "componentize-py==$COMPONENTIZE_PY_VERSION"
+}
+
 install_prerequisites() {
   local missing=()
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
@@ -30,6 +53,9 @@ install_prerequisites() {
   if ! rustup target list --installed | grep -qx wasm32-wasip2; then
     echo "deploy/local.sh: adding the wasm32-wasip2 Rust target" >&2
     rustup target add wasm32-wasip2
+  fi
+  if [ "${1:-}" = tests ]; then
+    install_componentize_py
   fi
   if [ "${1:-}" = tests ] && [ ! -f host/tests/web/node_modules/playwright-core/package.json ]; then
     echo "deploy/local.sh: installing the web test's npm packages" >&2

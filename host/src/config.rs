@@ -126,6 +126,9 @@ pub enum ClientCommand {
     /// (`kiln submit KIND --input-blob ID`).
     #[command(subcommand)]
     Blob(BlobCommand),
+    /// Write, build and upload your own job kinds, in Rust or Python (`kiln kind new NAME --lang python`).
+    #[command(subcommand)]
+    Kind(KindCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -147,6 +150,92 @@ pub enum BlobCommand {
         #[command(flatten)]
         remote: RemoteArgs,
     },
+}
+
+/// `kiln kind`: a kind's life from a template to its versions on a Kiln (`crate::client::kind`).
+#[derive(Debug, Subcommand)]
+pub enum KindCommand {
+    /// Write a new kind, ready to build, from a template inside this binary: sources, `kind.json`, a unit
+    /// test and `sample.json` (params for `kiln kind dev`).
+    New {
+        /// The kind's name: 1-64 of a-z, 0-9 and `-`, starting with a letter.
+        name: String,
+        /// The language to write it in.
+        #[arg(long, value_enum)]
+        lang: KindLang,
+        /// Where to write it (missing or empty); default `./NAME`.
+        dir: Option<PathBuf>,
+    },
+    /// Build the kind's component (cargo or componentize-py) and check it against Kiln's world, as an
+    /// upload would be; prints its path and size.
+    Build {
+        /// The kind's folder (holding `kind.json`).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Build, then upload the kind (manifest and component); prints the new version alone on stdout.
+    #[command(after_help = crate::client::EXIT_CODES)]
+    Push {
+        /// The kind's folder (holding `kind.json`).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Upload the component built last instead of building first.
+        #[arg(long)]
+        no_build: bool,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Rebuild, re-upload and run a sample job on every change to the kind's sources; Ctrl-C stops.
+    #[command(after_help = crate::client::EXIT_CODES)]
+    Dev(KindDevArgs),
+    /// List a kind's versions, newest first; `*` marks the current one.
+    #[command(after_help = crate::client::EXIT_CODES)]
+    Versions {
+        name: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Make an uploaded version of a kind current again (no re-upload).
+    #[command(after_help = crate::client::EXIT_CODES)]
+    Use {
+        name: String,
+        /// The version, as `kiln kind versions` lists it.
+        version: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Unregister a kind (jobs already queued still run on their version).
+    #[command(after_help = crate::client::EXIT_CODES)]
+    Rm {
+        name: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+}
+
+/// The languages `kiln kind new` writes kinds in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KindLang {
+    Rust,
+    Python,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct KindDevArgs {
+    /// The kind's folder (holding `kind.json`).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// The sample job's params: inline JSON or `@FILE`; default the kind's `sample.json`, else `{}`.
+    #[arg(long, value_name = "JSON|@FILE")]
+    pub params: Option<String>,
+    /// An input file for the sample job.
+    #[arg(long, short, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Where to save the sample job's result; default `build/sample.<ext>` in the kind's folder.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -203,6 +203,22 @@ pub fn is_valid_kind_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
+/// Tells a core module (or something else) from a component before compiling anything. The upload route
+/// and `kiln kind build` both check with it, so a user hears the same reason before uploading.
+pub fn check_component_header(bytes: &[u8]) -> Result<(), String> {
+    const COMPONENT: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+    const CORE_MODULE: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+    match bytes.get(..8) {
+        Some(header) if header == COMPONENT => Ok(()),
+        Some(header) if header == CORE_MODULE => Err(
+            "this is a core wasm module, not a component: build the kind for `wasm32-wasip2` (or wrap it with \
+             `wasm-tools component new`)"
+                .into(),
+        ),
+        _ => Err("the upload is not a WebAssembly component (it lacks the `\\0asm` component header)".into()),
+    }
+}
+
 mod builtin {
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 }

@@ -349,19 +349,7 @@ const MANIFEST_ALLOWANCE: usize = 1 << 20;
 
 /// Tells a core module (or something else) from a component before compiling anything.
 fn check_wasm_header(bytes: &[u8]) -> Result<(), ApiError> {
-    const COMPONENT: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
-    const CORE_MODULE: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
-    match bytes.get(..8) {
-        Some(header) if header == COMPONENT => Ok(()),
-        Some(header) if header == CORE_MODULE => Err(ApiError::InvalidKind(
-            "this is a core wasm module, not a component: build the kind for `wasm32-wasip2` (or wrap it with \
-             `wasm-tools component new`)"
-                .into(),
-        )),
-        _ => Err(ApiError::InvalidKind(
-            "the upload is not a WebAssembly component (it lacks the `\\0asm` component header)".into(),
-        )),
-    }
+    crate::kinds::check_component_header(bytes).map_err(ApiError::InvalidKind)
 }
 
 async fn read_multipart(request: Request) -> Result<(Option<Manifest>, Bytes), ApiError> {

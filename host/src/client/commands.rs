@@ -158,7 +158,7 @@ pub async fn kinds(remote: &Remote) -> Result<(), Failure> {
 }
 
 /// Writes to stdout; a closed pipe (`kiln jobs | head`) is not an error worth a panic.
-fn print_stdout(text: &str) -> Result<(), Failure> {
+pub(super) fn print_stdout(text: &str) -> Result<(), Failure> {
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
         Ok(()) => Ok(()),

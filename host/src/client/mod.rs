@@ -5,12 +5,14 @@
 //! - `submit`: a batch of files as one job each, bounded concurrency, progress bars, results to a folder.
 //! - `commands`: the one-request commands.
 //! - `bench`: a load generator, concurrent clients each running whole job lifecycles.
+//! - `kind`: `kiln kind new|build|push|dev|versions|use|rm`, writing and shipping your own kinds.
 //!
 //! Exit codes are part of the interface (scripts rely on them), see [`EXIT_CODES`]: every error this
 //! module returns is a [`Failure`] carrying its code, and `main` exits with it ([`exit_code`]).
 
 pub mod bench;
 mod commands;
+pub mod kind;
 mod submit;
 
 use crate::config::{BlobCommand, ClientCommand, RemoteArgs};
@@ -19,11 +21,13 @@ use serde::Deserialize;
 use std::time::Duration;
 
 /// The exit codes, as `--help` and the README state them.
-pub const EXIT_CODES: &str = "Exit codes of the client commands (submit, status, get, jobs, cancel, kinds, bench):
+pub const EXIT_CODES: &str =
+    "Exit codes of the client commands (submit, status, get, jobs, cancel, kinds, bench, kind):
   0  success (submit: every job succeeded, or was queued without --wait)
   1  some job failed or was cancelled (submit --wait, get --wait, bench)
   2  usage error or request refused (4xx: bad params, unknown kind or job, job not finished or already
-     finished, payload too large, bad API key); the server's reason is printed
+     finished, payload too large, bad API key; `kind`: a failed build, a component that does not fit
+     Kiln's world); the server's reason is printed
   3  cannot reach the server, or it failed (5xx, e.g. 503 when its Redis is down)
 When several apply to a batch, the highest wins.";
 
@@ -86,6 +90,7 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
             remote,
         }) => commands::blob_put(&Remote::new(&remote)?, &file, media_type.as_deref()).await,
         ClientCommand::Blob(BlobCommand::Rm { id, remote }) => commands::blob_rm(&Remote::new(&remote)?, &id).await,
+        ClientCommand::Kind(command) => kind::run(command).await,
     };
     result.map_err(anyhow::Error::new)
 }

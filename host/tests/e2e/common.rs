@@ -363,10 +363,14 @@ pub fn client() -> reqwest::Client {
 /// The `sh` code block between `<!-- {marker}:start -->` and `<!-- {marker}:end -->` in the README, which a
 /// test runs word for word.
 pub fn readme_block(marker: &str) -> String {
-    let readme = include_str!("../../../README.md");
-    let start = readme.find(&format!("<!-- {marker}:start -->")).expect("start marker");
-    let end = readme.find(&format!("<!-- {marker}:end -->")).expect("end marker");
-    readme[start..end]
+    doc_block(include_str!("../../../README.md"), marker)
+}
+
+/// The `sh` code block between `<!-- {marker}:start -->` and `<!-- {marker}:end -->` in a document.
+pub fn doc_block(doc: &str, marker: &str) -> String {
+    let start = doc.find(&format!("<!-- {marker}:start -->")).expect("start marker");
+    let end = doc.find(&format!("<!-- {marker}:end -->")).expect("end marker");
+    doc[start..end]
         .lines()
         .skip_while(|l| !l.starts_with("```sh"))
         .skip(1)

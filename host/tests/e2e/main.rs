@@ -13,6 +13,7 @@ mod cluster;
 mod events;
 mod first_run;
 mod http_hardening;
+mod kind_cli;
 mod limits;
 mod observability;
 mod openapi;
