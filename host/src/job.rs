@@ -186,10 +186,37 @@ pub struct JobView {
     pub error: Option<JobError>,
     /// Answered from the result cache (an earlier job of the same kind version, params and input):
     /// succeeded at once, with no attempt and no run.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cached: bool,
+    /// A pipeline's steps, in order: each one's kind, status, timing and error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<StepView>>,
     /// Where to download the result, once the job has succeeded.
     pub result_url: Option<String>,
+}
+
+/// A pipeline step in the job document.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StepView {
+    pub kind: String,
+    pub status: crate::pipeline::StepStatus,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+    pub error: Option<JobError>,
+}
+
+impl From<&crate::pipeline::StepState> for StepView {
+    fn from(step: &crate::pipeline::StepState) -> Self {
+        Self {
+            kind: step.kind.clone(),
+            status: step.status,
+            started_at: step.started_at.map(from_millis),
+            finished_at: step.finished_at.map(from_millis),
+            error: step.error.clone(),
+        }
+    }
 }
 
 /// Converts a Redis-stored millisecond timestamp to a date; Kiln stores all times as Unix milliseconds.
@@ -222,6 +249,8 @@ pub struct JobRecord {
     pub media_type: Option<String>,
     /// Answered from the result cache: born succeeded, never run.
     pub cached: bool,
+    /// A pipeline's steps.
+    pub steps: Option<Vec<crate::pipeline::StepState>>,
 }
 
 impl JobRecord {
@@ -238,6 +267,10 @@ impl JobRecord {
             expires_at: self.expires_at.map(from_millis),
             error: self.error.clone(),
             cached: self.cached,
+            steps: self
+                .steps
+                .as_ref()
+                .map(|steps| steps.iter().map(StepView::from).collect()),
             result_url: (self.status == Status::Succeeded).then(|| format!("/v1/jobs/{}/result", self.id)),
         }
     }

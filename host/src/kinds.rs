@@ -39,6 +39,10 @@ pub struct Manifest {
     /// result cache. Absent: deterministic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deterministic: Option<bool>,
+    /// The media types of the inputs the kind takes (e.g. `["image/png", "image/jpeg"]`); a pipeline
+    /// step is refused at submit when the step before makes something else. Absent: anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_media_types: Option<Vec<String>>,
 }
 
 /// The `limits` of a manifest; every field is optional and falls back to the operator's default.

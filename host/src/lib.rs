@@ -34,6 +34,7 @@ pub mod embedded_redis;
 pub mod job;
 pub mod kinds;
 pub mod metrics;
+pub mod pipeline;
 pub mod refresh;
 pub mod runtime;
 pub mod server;

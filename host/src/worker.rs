@@ -7,6 +7,7 @@
 
 use crate::job::{ErrorCode, JobError};
 use crate::metrics::{Metrics, observe};
+use crate::pipeline::{PIPELINE_KIND, Plan, StepState, StepStatus, step_error};
 use crate::runtime::{Prepared, RunRequest, RunSignals, Runtime, SandboxLimits};
 use crate::store::{Claim, KindVersion, Outcome, Store, StoreError, WorkerBeat};
 use std::collections::{BTreeMap, HashMap};
@@ -250,8 +251,126 @@ impl Worker {
         hard_stop: &CancellationToken,
         log: &mut String,
     ) -> Result<crate::runtime::Output, JobError> {
+        if claim.kind == PIPELINE_KIND {
+            return self.execute_pipeline(claim, signals, hard_stop, log).await;
+        }
+        let step = Step {
+            kind: &claim.kind,
+            version: &claim.version,
+            params: claim.params.clone(),
+            input: claim.input.clone(),
+        };
+        self.run_step(claim, step, signals, hard_stop, log).await
+    }
+
+    /// Runs a pipeline's steps in order, each one's output the next one's input, recording each step
+    /// (and its output) as it ends. A step that succeeded in an earlier attempt is not run again.
+    async fn execute_pipeline(
+        &self,
+        claim: &Claim,
+        signals: &Arc<RunSignals>,
+        hard_stop: &CancellationToken,
+        log: &mut String,
+    ) -> Result<crate::runtime::Output, JobError> {
+        let host_error = |e: StoreError| JobError::new(ErrorCode::HostError, format!("reading the pipeline: {e}"));
+        let plan: Plan = serde_json::from_str(&claim.params)
+            .map_err(|e| JobError::new(ErrorCode::Internal, format!("the pipeline's plan is unreadable: {e}")))?;
+        let count = plan.steps.len();
+        let (recorded, _) = self.store.pipeline_state(claim, 0).await.map_err(host_error)?;
+        let mut states: Vec<StepState> = recorded
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .filter(|states: &Vec<StepState>| states.len() == count)
+            .unwrap_or_else(|| plan.pending());
+        let mut input = claim.input.clone();
+        let mut output = None;
+        for (index, step) in plan.steps.iter().enumerate() {
+            // The last step always runs: its output is the job's result, not kept beside it.
+            if index + 1 < count && states[index].status == StepStatus::Succeeded {
+                let (_, kept) = self.store.pipeline_state(claim, index).await.map_err(host_error)?;
+                if let Some(kept) = kept {
+                    input = kept;
+                    continue;
+                }
+            }
+            signals.scope_to_step(index, count);
+            states[index] = StepState {
+                kind: step.kind.clone(),
+                status: StepStatus::Running,
+                started_at: Some(crate::job::now_millis()),
+                finished_at: None,
+                error: None,
+            };
+            self.save_steps(claim, index, &states, None, signals).await?;
+            let mut step_log = String::new();
+            let run = Step {
+                kind: &step.kind,
+                version: &step.version,
+                params: step.params.to_string(),
+                input: input.clone(),
+            };
+            let result = self.run_step(claim, run, signals, hard_stop, &mut step_log).await;
+            log.push_str(&format!(
+                "== step {} of {count} ({}) ==\n{step_log}",
+                index + 1,
+                step.kind
+            ));
+            states[index].finished_at = Some(crate::job::now_millis());
+            match result {
+                Ok(done) => {
+                    states[index].status = StepStatus::Succeeded;
+                    let keep = (index + 1 < count).then_some(done.data.as_slice());
+                    self.save_steps(claim, index, &states, keep, signals).await?;
+                    input = bytes::Bytes::from(done.data.clone());
+                    output = Some(done);
+                }
+                Err(error) => {
+                    states[index].status = StepStatus::Failed;
+                    states[index].error = Some(error.clone());
+                    // The job's own failure is what counts; this only shows where it happened.
+                    let _ = self.save_steps(claim, index, &states, None, signals).await;
+                    return Err(step_error(index, count, &step.kind, &error));
+                }
+            }
+        }
+        output.ok_or_else(|| JobError::new(ErrorCode::Internal, "the pipeline has no steps"))
+    }
+
+    /// Records the pipeline's steps; a lost lease interrupts the job (it is someone else's now).
+    async fn save_steps(
+        &self,
+        claim: &Claim,
+        index: usize,
+        states: &[StepState],
+        output: Option<&[u8]>,
+        signals: &Arc<RunSignals>,
+    ) -> Result<(), JobError> {
+        let json = serde_json::to_string(states).map_err(|e| JobError::new(ErrorCode::Internal, e.to_string()))?;
+        match self.store.save_step(claim, index, &json, output).await {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                signals.interrupt();
+                Err(JobError::new(
+                    ErrorCode::Internal,
+                    "the job was cancelled or reassigned",
+                ))
+            }
+            Err(e) => Err(JobError::new(ErrorCode::HostError, format!("recording a step: {e}"))),
+        }
+    }
+
+    /// Loads one kind version and runs it on `step`'s params and input, renewing the claim's lease.
+    async fn run_step(
+        &self,
+        claim: &Claim,
+        step: Step<'_>,
+        signals: &Arc<RunSignals>,
+        hard_stop: &CancellationToken,
+        log: &mut String,
+    ) -> Result<crate::runtime::Output, JobError> {
         // Loading may compile: the lease is renewed meanwhile, and the run's deadline starts after it.
-        let (version, pre) = self.renewing(claim, signals, hard_stop, self.load(claim)).await?;
+        let (version, pre) = self
+            .renewing(claim, signals, hard_stop, self.load(step.kind, step.version))
+            .await?;
         if signals.is_interrupted() {
             return Err(JobError::new(ErrorCode::Internal, "interrupted while loading the kind"));
         }
@@ -268,8 +387,8 @@ impl Worker {
         let run = self.runtime.spawn(
             pre,
             RunRequest {
-                params: claim.params.clone(),
-                input: claim.input.clone(),
+                params: step.params,
+                input: step.input,
                 expected_media_type: manifest.output_media_type.clone(),
                 settings,
                 limits,
@@ -285,7 +404,7 @@ impl Worker {
         }
         metrics
             .guest_memory_peak_bytes
-            .get_or_create(&Metrics::kind(&claim.kind))
+            .get_or_create(&Metrics::kind(step.kind))
             .observe(report.memory_peak as f64);
         for line in report.log.lines() {
             debug!(target: "kiln::guest", "{line}");
@@ -330,29 +449,30 @@ impl Worker {
 
     /// The job's kind version and pre-linked component: from this process's caches, or else from Redis
     /// and compiled once (concurrent jobs of a new version wait for the one compile).
-    async fn load(&self, claim: &Claim) -> Result<(Arc<KindVersion>, Arc<Prepared>), JobError> {
-        let key = (claim.kind.clone(), claim.version.clone());
+    async fn load(&self, kind: &str, version: &str) -> Result<(Arc<KindVersion>, Arc<Prepared>), JobError> {
+        let key = (kind.to_owned(), version.to_owned());
         let cached = self.versions.lock().expect("version cache poisoned").get(&key).cloned();
-        let version = match cached {
-            Some(version) => version,
+        let found = match cached {
+            Some(found) => found,
             None => {
-                let version = Arc::new(self.load_version(claim).await?);
+                let found = Arc::new(self.load_version(kind, version).await?);
                 let mut versions = self.versions.lock().expect("version cache poisoned");
                 if versions.len() >= MAX_CACHED_VERSIONS {
                     versions.clear();
                 }
-                versions.insert(key, version.clone());
-                version
+                versions.insert(key, found.clone());
+                found
             }
         };
-        if let Some(pre) = self.runtime.prepared(&version.component) {
-            return Ok((version, pre));
+        if let Some(pre) = self.runtime.prepared(&found.component) {
+            return Ok((found, pre));
         }
-        let component = match self.store.component(&version.component).await {
+        let component = match self.store.component(&found.component).await {
             Ok(Some(component)) => component,
-            Ok(None) => return Err(unregistered(claim)),
+            Ok(None) => return Err(unregistered(version, kind)),
             Err(e) => return Err(JobError::new(ErrorCode::HostError, format!("loading the kind: {e}"))),
         };
+        let version = found;
         let runtime = self.runtime.clone();
         let hash = version.component.clone();
         let pre = tokio::task::spawn_blocking(move || runtime.prepare(&hash, &component))
@@ -368,10 +488,10 @@ impl Worker {
         Ok((version, pre))
     }
 
-    async fn load_version(&self, claim: &Claim) -> Result<KindVersion, JobError> {
-        match self.store.kind_version(&claim.kind, &claim.version).await {
-            Ok(Some(version)) => Ok(version),
-            Ok(None) => Err(unregistered(claim)),
+    async fn load_version(&self, kind: &str, version: &str) -> Result<KindVersion, JobError> {
+        match self.store.kind_version(kind, version).await {
+            Ok(Some(found)) => Ok(found),
+            Ok(None) => Err(unregistered(version, kind)),
             Err(e) => Err(JobError::new(ErrorCode::HostError, format!("loading the kind: {e}"))),
         }
     }
@@ -481,12 +601,17 @@ impl Worker {
     }
 }
 
-fn unregistered(claim: &Claim) -> JobError {
+fn unregistered(version: &str, kind: &str) -> JobError {
     JobError::new(
         ErrorCode::Internal,
-        format!(
-            "version {} of kind `{}` is no longer registered",
-            claim.version, claim.kind
-        ),
+        format!("version {version} of kind `{kind}` is no longer registered"),
     )
+}
+
+/// One run: a job of one kind, or a pipeline's step.
+struct Step<'a> {
+    kind: &'a str,
+    version: &'a str,
+    params: String,
+    input: bytes::Bytes,
 }

@@ -44,7 +44,7 @@ pub(super) fn quota_error(quota: Quota, tenant: &str, what: &str) -> ApiError {
 }
 
 /// A referenced input that is not there (or not the tenant's): refused at submit, never a failed job.
-fn input_gone(reference: Option<&InputSpec>) -> ApiError {
+pub(super) fn input_gone(reference: Option<&InputSpec>) -> ApiError {
     match reference {
         Some(InputSpec::Blob(hex)) => ApiError::InvalidReference(format!(
             "no blob `sha256:{hex}`: it was never uploaded by this tenant, or it expired or was deleted \
@@ -59,7 +59,7 @@ fn input_gone(reference: Option<&InputSpec>) -> ApiError {
 
 /// The job's input as the store takes it; a job reference is checked here (it must have succeeded),
 /// a blob in the submit script.
-async fn job_input<'a>(
+pub(super) async fn job_input<'a>(
     state: &AppState,
     tenant: &Tenant,
     submission: &'a super::submit::Submission,
@@ -249,6 +249,7 @@ pub async fn submit(
             max_attempts: state.config.max_attempts,
             idempotency: idempotency_key.as_deref().zip(payload_hash.as_deref()),
             cache: cache.as_deref(),
+            steps: None,
             quotas: state.keys.submit_quotas(tenant.as_str(), &state.config.quotas),
         })
         .await?;
@@ -332,6 +333,7 @@ pub async fn submit(
         error: None,
         media_type: None,
         cached: false,
+        steps: None,
     };
     let location = HeaderValue::try_from(format!("/v1/jobs/{id}")).map_err(|e| ApiError::Internal(e.into()))?;
     if let Some((wait, mut watch)) = watch {

@@ -277,6 +277,11 @@ pub async fn put(
     Path(name): Path<String>,
     request: Request,
 ) -> Result<(StatusCode, Json<KindView>), ApiError> {
+    if name == crate::pipeline::PIPELINE_KIND {
+        return Err(ApiError::BadRequest(format!(
+            "`{name}` is reserved for pipeline jobs (POST /v1/pipelines); choose another kind name"
+        )));
+    }
     if !is_valid_kind_name(&name) {
         return Err(ApiError::BadRequest(format!(
             "kind name `{name}` must be 1-64 characters of a-z, 0-9 and `-`, starting with a letter"

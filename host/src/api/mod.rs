@@ -10,6 +10,7 @@ mod jobs;
 mod kinds;
 mod limits;
 pub mod openapi;
+mod pipelines;
 mod problem;
 mod submit;
 mod tenants;
@@ -152,6 +153,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::result))
         .routes(routes!(events::events))
         .routes(routes!(jobs::log))
+        .routes(routes!(pipelines::submit))
         .routes(routes!(blobs::put))
         .routes(routes!(blobs::get, blobs::delete))
         .routes(routes!(kinds::list))

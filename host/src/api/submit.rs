@@ -50,7 +50,7 @@ struct InputRefJson {
 }
 
 impl InputSpec {
-    fn from_json(value: Value) -> Result<Self, ApiError> {
+    pub(super) fn from_json(value: Value) -> Result<Self, ApiError> {
         let bad = |why: String| {
             ApiError::BadRequest(format!(
                 "the input reference {why}: send {{\"blob\": \"sha256:<hex>\"}} or {{\"job\": \"<job id>\"}}"
@@ -154,7 +154,7 @@ fn unsupported(content_type: Option<&str>) -> ApiError {
     ))
 }
 
-async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+pub(super) async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, limit)
         .await
         .map_err(|e| too_large_or_bad(&e, limit))
@@ -235,7 +235,7 @@ pub(super) fn multipart_error(e: axum::extract::multipart::MultipartError) -> Ap
     }
 }
 
-fn params_object(params: Option<Value>) -> Result<Map<String, Value>, ApiError> {
+pub(super) fn params_object(params: Option<Value>) -> Result<Map<String, Value>, ApiError> {
     match params {
         None | Some(Value::Null) => Ok(Map::new()),
         Some(Value::Object(map)) => Ok(map),

@@ -51,6 +51,8 @@ pub struct RunSignals {
     progress: AtomicU32,
     /// Cancelled by the worker to stop the guest (cancel, lost lease, shutdown), wherever it is.
     interrupt: CancellationToken,
+    /// The share of the job a run is (a pipeline's step): offset and scale as f32 bits, high and low.
+    scope: std::sync::atomic::AtomicU64,
 }
 
 impl RunSignals {
@@ -58,6 +60,7 @@ impl RunSignals {
         Arc::new(Self {
             progress: AtomicU32::new(u32::MAX),
             interrupt: CancellationToken::new(),
+            scope: std::sync::atomic::AtomicU64::new(u64::from(1.0f32.to_bits())),
         })
     }
 
@@ -75,7 +78,21 @@ impl RunSignals {
         } else {
             fraction.clamp(0.0, 1.0)
         };
-        self.progress.store(clamped.to_bits(), Ordering::Relaxed);
+        let scope = self.scope.load(Ordering::Relaxed);
+        let (offset, scale) = (f32::from_bits((scope >> 32) as u32), f32::from_bits(scope as u32));
+        self.progress
+            .store((offset + clamped * scale).to_bits(), Ordering::Relaxed);
+    }
+
+    /// Makes the guest's progress (0 to 1) count as `offset + fraction × scale` of the job's, as step
+    /// `index` of `steps` is; and reports `offset` as the job's progress now.
+    pub fn scope_to_step(&self, index: usize, steps: usize) {
+        let (offset, scale) = (index as f32 / steps as f32, 1.0 / steps as f32);
+        self.scope.store(
+            (u64::from(offset.to_bits()) << 32) | u64::from(scale.to_bits()),
+            Ordering::Relaxed,
+        );
+        self.progress.store(offset.to_bits(), Ordering::Relaxed);
     }
 
     /// Stops the guest within one epoch tick, even one blocked in a host call.

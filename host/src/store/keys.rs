@@ -10,6 +10,7 @@
 //! | `{kiln}:job:<tenant>:<id>`           | hash   | the job document (fields in `store::fields`)      | `ttl` after final state|
 //! | `{kiln}:input:<tenant>:<id>`         | string | the uploaded input bytes                           | deleted at final state |
 //! | `{kiln}:params:<tenant>:<id>`        | string | the job's params JSON, read only by the claim      | deleted at success; `ttl` after failure or cancel |
+//! | `{kiln}:step:<tenant>:<id>:<n>`     | string | the output of a pipeline's step `n` (the next step's input; a retry starts after it) | `ttl` |
 //! | `{kiln}:result:<tenant>:<id>`        | string | the output bytes                                   | `ttl`                  |
 //! | `{kiln}:log:<tenant>:<id>`           | string | the guest's log of its last attempt (≤ 64 KiB)     | `ttl` from that attempt|
 //! | `{kiln}:blob:<tenant>:<sha256>`      | string | a blob's bytes (`POST /v1/blobs`), by their hash   | `KILN_BLOB_TTL_SECS`, pushed out by each upload of the same bytes |
@@ -92,6 +93,11 @@ pub fn input(tenant: &str, id: JobId) -> String {
 /// Beside the job, not in it: params may be megabytes, and only the worker's claim reads them.
 pub fn params(tenant: &str, id: JobId) -> String {
     format!("{PREFIX}:params:{tenant}:{id}")
+}
+
+/// A pipeline step's output (`save_step.lua`).
+pub fn step(tenant: &str, id: JobId, index: usize) -> String {
+    format!("{PREFIX}:step:{tenant}:{id}:{index}")
 }
 
 pub fn result(tenant: &str, id: JobId) -> String {

@@ -34,6 +34,7 @@ static DEQUEUE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lu
 static RENEW: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/renew.lua")));
 static FINISH: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/finish.lua")));
 static CANCEL: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/cancel.lua")));
+static SAVE_STEP: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/save_step.lua")));
 static SWEEP: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/sweep.lua")));
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +106,8 @@ pub struct NewJob<'a> {
     pub idempotency: Option<(&'a str, &'a str)>,
     /// The job's result-cache key ([`keys::cache`]'s hash part), when it may be answered from the cache.
     pub cache: Option<&'a str>,
+    /// A pipeline's steps' states before any runs (JSON of [`crate::pipeline::StepState`]s).
+    pub steps: Option<&'a str>,
     pub quotas: SubmitQuotas,
 }
 
@@ -312,7 +315,8 @@ impl Store {
             .arg(job.quotas.max_bytes)
             .arg(max_input)
             .arg(job.cache.map(|hash| keys::cache(job.tenant, hash)).unwrap_or_default())
-            .arg(self.ttl_ms());
+            .arg(self.ttl_ms())
+            .arg(job.steps.unwrap_or_default());
         let answer: String = invocation.invoke_async(&mut conn).await?;
         let earlier = |id: &str| {
             id.parse()
@@ -343,6 +347,35 @@ impl Store {
             }
             _ => Err(StoreError::Corrupt(format!("submit.lua answered `{answer}`"))),
         }
+    }
+
+    /// Records a pipeline's steps (and a finished step's output) while the claim holds the lease; false
+    /// when it does not any more.
+    pub async fn save_step(&self, claim: &Claim, index: usize, steps: &str, output: Option<&[u8]>) -> Result<bool> {
+        let mut conn = self.conn.clone();
+        let saved: i64 = SAVE_STEP
+            .key(keys::job(&claim.tenant, claim.id))
+            .key(keys::step(&claim.tenant, claim.id, index))
+            .arg(&claim.lease)
+            .arg(steps)
+            .arg(output.unwrap_or_default())
+            .arg(self.ttl_ms())
+            .arg(keys::CHANGED)
+            .arg(claim.member())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(saved == 1)
+    }
+
+    /// A pipeline's steps as last recorded, and the output of step `index` if it finished before.
+    pub async fn pipeline_state(&self, claim: &Claim, index: usize) -> Result<(Option<String>, Option<Bytes>)> {
+        let mut conn = self.conn.clone();
+        let (steps, output): (Option<String>, Option<Vec<u8>>) = redis::pipe()
+            .hget(keys::job(&claim.tenant, claim.id), "steps")
+            .get(keys::step(&claim.tenant, claim.id, index))
+            .query_async(&mut conn)
+            .await?;
+        Ok((steps, output.map(Bytes::from)))
     }
 
     pub async fn get(&self, tenant: &str, id: JobId) -> Result<Option<JobRecord>> {
@@ -630,7 +663,7 @@ impl Store {
 
 /// The fields of a job document that the API shows or needs (never `params`, which can be megabytes):
 /// every API read of a job fetches these with one HMGET, so a listing costs what its answer shows.
-const RECORD_FIELDS: [&str; 15] = [
+const RECORD_FIELDS: [&str; 16] = [
     "status",
     "tenant",
     "kind",
@@ -646,6 +679,7 @@ const RECORD_FIELDS: [&str; 15] = [
     "error_code",
     "error_message",
     "cached",
+    "steps",
 ];
 
 /// HMGET of [`RECORD_FIELDS`]; [`parse_record`] reads its answer.
@@ -695,6 +729,9 @@ fn parse_record(id: JobId, values: Vec<Option<String>>) -> Result<Option<JobReco
         expires_at: number(take("expires_at"), "expires_at")?,
         media_type: take("media_type"),
         cached: take("cached").is_some(),
+        steps: take("steps")
+            .map(|json| serde_json::from_str(&json).map_err(|_| corrupt("steps")))
+            .transpose()?,
         error,
     }))
 }

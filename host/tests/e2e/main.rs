@@ -17,6 +17,7 @@ mod kind_cli;
 mod limits;
 mod observability;
 mod openapi;
+mod pipelines;
 mod plugins;
 mod readme;
 mod redis_security;

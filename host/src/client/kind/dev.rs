@@ -83,7 +83,14 @@ async fn try_cycle(remote: &Remote, dir: &Path, args: &KindDevArgs) -> Result<()
     };
     let params = serde_json::Value::Object(params).to_string();
     let job: Job = remote
-        .json(submit_request(remote, project.name(), &params, input.as_ref(), None, false))
+        .json(submit_request(
+            remote,
+            project.name(),
+            &params,
+            input.as_ref(),
+            None,
+            false,
+        ))
         .await?;
     let job = remote.wait_final(&job.id, |_| {}).await?;
     if job.status != "succeeded" {

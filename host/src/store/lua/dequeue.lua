@@ -80,8 +80,11 @@ for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT
       -- [versions] A final state lets go of the job's kind version (collect_versions.lua).
       local unfinished = prefix .. ':unfinished-by-version'
       local version = redis.call('HGET', key, 'version')
-      if redis.call('HINCRBY', unfinished, version, -1) <= 0 then
-        redis.call('HDEL', unfinished, version)
+      -- A pipeline holds each step's version (comma-separated).
+      for held in string.gmatch(version, '[^,]+') do
+        if redis.call('HINCRBY', unfinished, held, -1) <= 0 then
+          redis.call('HDEL', unfinished, held)
+        end
       end
     else
       redis.call('HSET', key, 'status', 'queued', 'progress', 0)

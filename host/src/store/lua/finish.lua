@@ -79,8 +79,11 @@ redis.call('HSET', KEYS[1], 'finished_at', now, 'expires_at', now + ttl)
 -- [versions] A final state lets go of the job's kind version (collect_versions.lua).
 local unfinished = string.match(KEYS[1], '^(.-):job:') .. ':unfinished-by-version'
 local version = redis.call('HGET', KEYS[1], 'version')
-if redis.call('HINCRBY', unfinished, version, -1) <= 0 then
-  redis.call('HDEL', unfinished, version)
+-- A pipeline holds each step's version (comma-separated).
+for held in string.gmatch(version, '[^,]+') do
+  if redis.call('HINCRBY', unfinished, held, -1) <= 0 then
+    redis.call('HDEL', unfinished, held)
+  end
 end
 if redis.call('INCR', KEYS[11]) == 1 then
   redis.call('EXPIRE', KEYS[11], 3600)

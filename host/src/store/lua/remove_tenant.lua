@@ -47,8 +47,11 @@ for _, job in ipairs(jobs) do
   -- [versions] An unfinished job lets go of its kind version (collect_versions.lua).
   local status, version = unpack(redis.call('HMGET', job_key('job', job), 'status', 'version'))
   if (status == 'queued' or status == 'running') and version then
-    if redis.call('HINCRBY', unfinished, version, -1) <= 0 then
-      redis.call('HDEL', unfinished, version)
+    -- A pipeline holds each step's version (comma-separated).
+    for held in string.gmatch(version, '[^,]+') do
+      if redis.call('HINCRBY', unfinished, held, -1) <= 0 then
+        redis.call('HDEL', unfinished, held)
+      end
     end
   end
   redis.call('ZREM', KEYS[5], member)

@@ -15,7 +15,7 @@
 --       13 now (s), 14 payload hash, 15 idempotency window (ms) (both unused without KEYS[10]),
 --       16 max bytes held, 17 the kind's largest input (bytes; 0: no limit; checked here for copies),
 --       18 the result-cache key of the job's kind version, params and input ('' when not cached),
---       19 the job TTL (ms)
+--       19 the job TTL (ms), 20 a pipeline's steps JSON ('' for a job of one kind)
 -- A cache hit (ARGV[18] names a job of the tenant that succeeded within the TTL and still has its result)
 -- makes the job succeeded at once, with a copy of that result and no run. A miss records the cache key on
 -- the job, and finish.lua fills the cache when the job succeeds.
@@ -111,6 +111,9 @@ redis.call('HSET', KEYS[1],
 if ARGV[18] ~= '' then
   redis.call('HSET', KEYS[1], 'cache_key', ARGV[18])
 end
+if ARGV[20] ~= '' then
+  redis.call('HSET', KEYS[1], 'steps', ARGV[20])
+end
 -- Beside the document, so that reading a job never reads its params.
 redis.call('SET', KEYS[9], ARGV[5])
 if ARGV[8] == '1' then
@@ -126,7 +129,10 @@ redis.call('SADD', KEYS[8], ARGV[2])
 redis.call('LPUSH', KEYS[4], ARGV[1])
 redis.call('HINCRBY', ARGV[10] .. ':queued-by-kind', ARGV[3], 1)
 -- [versions] The job holds its kind version until it ends (collect_versions.lua).
-redis.call('HINCRBY', ARGV[10] .. ':unfinished-by-version', ARGV[4], 1)
+-- A pipeline holds each step's version (comma-separated).
+for held in string.gmatch(ARGV[4], '[^,]+') do
+  redis.call('HINCRBY', ARGV[10] .. ':unfinished-by-version', held, 1)
+end
 if redis.call('SADD', KEYS[6], ARGV[2]) == 1 then
   redis.call('RPUSH', KEYS[5], ARGV[2])
 end
