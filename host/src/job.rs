@@ -199,6 +199,9 @@ pub struct JobView {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StepView {
     pub kind: String,
+    /// The named output this step belongs to; absent for a shared step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
     pub status: crate::pipeline::StepStatus,
     #[serde(with = "time::serde::rfc3339::option")]
     pub started_at: Option<OffsetDateTime>,
@@ -211,6 +214,7 @@ impl From<&crate::pipeline::StepState> for StepView {
     fn from(step: &crate::pipeline::StepState) -> Self {
         Self {
             kind: step.kind.clone(),
+            output: step.output.clone(),
             status: step.status,
             started_at: step.started_at.map(from_millis),
             finished_at: step.finished_at.map(from_millis),

@@ -6,17 +6,31 @@
 
 use crate::job::JobError;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The `kind` of a pipeline job; no kind may be registered under this name.
 pub const PIPELINE_KIND: &str = "pipeline";
 
-/// Most steps one pipeline may have.
+/// Most steps in one chain: the shared steps, or one output's.
 pub const MAX_STEPS: usize = 8;
+/// Most named outputs of one pipeline.
+pub const MAX_OUTPUTS: usize = 8;
 
-/// What a pipeline job runs.
+/// What a pipeline job runs: the shared steps, then, for a fan-out, each named output's steps on the
+/// shared steps' output.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub steps: Vec<PlannedStep>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputs: BTreeMap<String, Vec<PlannedStep>>,
+}
+
+/// A name of a pipeline's output: it is a path segment (`/v1/jobs/{id}/result/{name}`).
+pub fn is_valid_output_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,24 +41,34 @@ pub struct PlannedStep {
 }
 
 impl Plan {
+    /// Every step in the order it runs, with the output it belongs to (`None`: shared).
+    pub fn all_steps(&self) -> impl Iterator<Item = (Option<&str>, &PlannedStep)> {
+        let shared = self.steps.iter().map(|step| (None, step));
+        let outputs = self
+            .outputs
+            .iter()
+            .flat_map(|(name, steps)| steps.iter().map(move |step| (Some(name.as_str()), step)));
+        shared.chain(outputs)
+    }
+
     /// The job's `version` field: every step's version, so that each is held until the job ends.
     pub fn versions(&self) -> String {
-        self.steps
-            .iter()
-            .map(|s| s.version.as_str())
-            .collect::<Vec<_>>()
-            .join(",")
+        let mut versions: Vec<&str> = self.all_steps().map(|(_, s)| s.version.as_str()).collect();
+        versions.sort_unstable();
+        versions.dedup();
+        versions.join(",")
     }
 
     /// The steps' states before any has run.
     pub fn pending(&self) -> Vec<StepState> {
-        self.steps
-            .iter()
-            .map(|step| StepState {
+        self.all_steps()
+            .map(|(output, step)| StepState {
                 kind: step.kind.clone(),
+                output: output.map(str::to_owned),
                 status: StepStatus::Pending,
                 started_at: None,
                 finished_at: None,
+                media_type: None,
                 error: None,
             })
             .collect()
@@ -64,12 +88,18 @@ pub enum StepStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StepState {
     pub kind: String,
+    /// The named output this step belongs to; none for a shared step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
     pub status: StepStatus,
     /// Unix milliseconds in Redis; the API shows RFC 3339.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<i64>,
+    /// What the step made, once it succeeded (a named output's media type is its last step's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<JobError>,
 }

@@ -7,9 +7,9 @@
 
 use crate::job::{ErrorCode, JobError};
 use crate::metrics::{Metrics, observe};
-use crate::pipeline::{PIPELINE_KIND, Plan, StepState, StepStatus, step_error};
+use crate::pipeline::{PIPELINE_KIND, Plan, PlannedStep, StepState, StepStatus, step_error};
 use crate::runtime::{Prepared, RunRequest, RunSignals, Runtime, SandboxLimits};
-use crate::store::{Claim, KindVersion, Outcome, Store, StoreError, WorkerBeat};
+use crate::store::{Claim, Kept, KindVersion, Outcome, Store, StoreError, WorkerBeat};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -263,8 +263,9 @@ impl Worker {
         self.run_step(claim, step, signals, hard_stop, log).await
     }
 
-    /// Runs a pipeline's steps in order, each one's output the next one's input, recording each step
-    /// (and its output) as it ends. A step that succeeded in an earlier attempt is not run again.
+    /// Runs a pipeline's steps in order, each one's output the next one's input, then each named
+    /// output's steps on the shared steps' output, recording each step (and what it made) as it ends. A
+    /// step whose output was kept by an earlier attempt is not run again.
     async fn execute_pipeline(
         &self,
         claim: &Claim,
@@ -275,32 +276,47 @@ impl Worker {
         let host_error = |e: StoreError| JobError::new(ErrorCode::HostError, format!("reading the pipeline: {e}"));
         let plan: Plan = serde_json::from_str(&claim.params)
             .map_err(|e| JobError::new(ErrorCode::Internal, format!("the pipeline's plan is unreadable: {e}")))?;
-        let count = plan.steps.len();
-        let (recorded, _) = self.store.pipeline_state(claim, 0).await.map_err(host_error)?;
+        let steps: Vec<(Option<&str>, &PlannedStep)> = plan.all_steps().collect();
+        let count = steps.len();
+        let fan_out = !plan.outputs.is_empty();
+        let recorded = self.store.pipeline_steps(claim).await.map_err(host_error)?;
         let mut states: Vec<StepState> = recorded
             .and_then(|json| serde_json::from_str(&json).ok())
             .filter(|states: &Vec<StepState>| states.len() == count)
             .unwrap_or_else(|| plan.pending());
-        let mut input = claim.input.clone();
-        let mut output = None;
-        for (index, step) in plan.steps.iter().enumerate() {
-            // The last step always runs: its output is the job's result, not kept beside it.
-            if index + 1 < count && states[index].status == StepStatus::Succeeded {
-                let (_, kept) = self.store.pipeline_state(claim, index).await.map_err(host_error)?;
-                if let Some(kept) = kept {
-                    input = kept;
-                    continue;
-                }
+        let (mut input, mut shared_output) = (claim.input.clone(), claim.input.clone());
+        let mut result: Option<crate::runtime::Output> = None;
+        for (index, &(output, step)) in steps.iter().enumerate() {
+            if output.is_some() && (index == 0 || steps[index - 1].0 != output) {
+                input = shared_output.clone();
+            }
+            let last_of_chain = index + 1 == count || steps[index + 1].0 != output;
+            // Where what this step makes goes: beside the job for the next step (and a retry), to a named
+            // result, or (the last step of a plain pipeline) to the job's result.
+            let keep = match output {
+                Some(name) if last_of_chain => Some(Kept::Named(name)),
+                None if last_of_chain && !fan_out => None,
+                _ => Some(Kept::Step(index)),
+            };
+            if states[index].status == StepStatus::Succeeded
+                && let Some(keep) = keep
+                && let Some(bytes) = self.store.kept_output(claim, keep).await.map_err(host_error)?
+            {
+                self.step_done(
+                    &keep,
+                    &states[index],
+                    bytes,
+                    &mut input,
+                    &mut shared_output,
+                    &mut result,
+                );
+                continue;
             }
             signals.scope_to_step(index, count);
-            states[index] = StepState {
-                kind: step.kind.clone(),
-                status: StepStatus::Running,
-                started_at: Some(crate::job::now_millis()),
-                finished_at: None,
-                error: None,
-            };
-            self.save_steps(claim, index, &states, None, signals).await?;
+            states[index].status = StepStatus::Running;
+            states[index].started_at = Some(crate::job::now_millis());
+            states[index].error = None;
+            self.save_steps(claim, &states, None, signals).await?;
             let mut step_log = String::new();
             let run = Step {
                 kind: &step.kind,
@@ -308,44 +324,88 @@ impl Worker {
                 params: step.params.to_string(),
                 input: input.clone(),
             };
-            let result = self.run_step(claim, run, signals, hard_stop, &mut step_log).await;
+            let ran = self.run_step(claim, run, signals, hard_stop, &mut step_log).await;
             log.push_str(&format!(
                 "== step {} of {count} ({}) ==\n{step_log}",
                 index + 1,
                 step.kind
             ));
             states[index].finished_at = Some(crate::job::now_millis());
-            match result {
+            match ran {
                 Ok(done) => {
                     states[index].status = StepStatus::Succeeded;
-                    let keep = (index + 1 < count).then_some(done.data.as_slice());
-                    self.save_steps(claim, index, &states, keep, signals).await?;
-                    input = bytes::Bytes::from(done.data.clone());
-                    output = Some(done);
+                    states[index].media_type = Some(done.media_type.clone());
+                    let bytes = bytes::Bytes::from(done.data);
+                    self.save_steps(claim, &states, keep.map(|k| (k, bytes.as_ref())), signals)
+                        .await?;
+                    match keep {
+                        Some(keep) => self.step_done(
+                            &keep,
+                            &states[index],
+                            bytes,
+                            &mut input,
+                            &mut shared_output,
+                            &mut result,
+                        ),
+                        None => {
+                            result = Some(crate::runtime::Output {
+                                media_type: done.media_type,
+                                data: bytes.to_vec(),
+                            })
+                        }
+                    }
                 }
                 Err(error) => {
                     states[index].status = StepStatus::Failed;
                     states[index].error = Some(error.clone());
                     // The job's own failure is what counts; this only shows where it happened.
-                    let _ = self.save_steps(claim, index, &states, None, signals).await;
+                    let _ = self.save_steps(claim, &states, None, signals).await;
                     return Err(step_error(index, count, &step.kind, &error));
                 }
             }
         }
-        output.ok_or_else(|| JobError::new(ErrorCode::Internal, "the pipeline has no steps"))
+        result.ok_or_else(|| JobError::new(ErrorCode::Internal, "the pipeline made no result"))
     }
 
-    /// Records the pipeline's steps; a lost lease interrupts the job (it is someone else's now).
+    /// Passes a finished step's output on: to the next step, to the outputs' steps (the shared chain's
+    /// last), and the first named output to the job's own result.
+    fn step_done(
+        &self,
+        keep: &Kept<'_>,
+        state: &StepState,
+        bytes: bytes::Bytes,
+        input: &mut bytes::Bytes,
+        shared_output: &mut bytes::Bytes,
+        result: &mut Option<crate::runtime::Output>,
+    ) {
+        match keep {
+            Kept::Step(_) if state.output.is_none() => {
+                *shared_output = bytes.clone();
+                *input = bytes;
+            }
+            Kept::Step(_) => *input = bytes,
+            Kept::Named(_) => {
+                if result.is_none() {
+                    *result = Some(crate::runtime::Output {
+                        media_type: state.media_type.clone().unwrap_or_default(),
+                        data: bytes.to_vec(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Records the pipeline's steps, and what a step made where it is kept; a lost lease interrupts the
+    /// job (it is someone else's now).
     async fn save_steps(
         &self,
         claim: &Claim,
-        index: usize,
         states: &[StepState],
-        output: Option<&[u8]>,
+        output: Option<(Kept<'_>, &[u8])>,
         signals: &Arc<RunSignals>,
     ) -> Result<(), JobError> {
         let json = serde_json::to_string(states).map_err(|e| JobError::new(ErrorCode::Internal, e.to_string()))?;
-        match self.store.save_step(claim, index, &json, output).await {
+        match self.store.save_step(claim, &json, output).await {
             Ok(true) => Ok(()),
             Ok(false) => {
                 signals.interrupt();

@@ -554,6 +554,56 @@ pub async fn result(
 }
 
 /// The result as a download (`200`), or a `409` problem that says why there is none.
+/// Download one named result of a pipeline
+///
+/// A pipeline with `outputs` has one result per output name.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/result/{name}",
+    operation_id = "getJobNamedResult",
+    tag = tags::JOBS,
+    security(("api_key" = [])),
+    params(
+        ("id" = String, Path, description = "The pipeline job's id"),
+        ("name" = String, Path, description = "One of its outputs' names"),
+    ),
+    responses(
+        (status = 200, description = "The output, in its last step's media type", content_type = "image/png"),
+        (status = 404, description = "No such job or output, or the result expired", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job has not finished, failed or was cancelled", body = Problem, content_type = "application/problem+json"),
+        errors::TenantRoute,
+    ),
+)]
+pub async fn named_result(
+    State(state): State<AppState>,
+    Path((id, name)): Path<(String, String)>,
+    tenant: Tenant,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let mut record = state.store.get(tenant.as_str(), id).await?.ok_or_else(|| unknown(id))?;
+    // The output's media type is its last step's.
+    let media_type = record
+        .steps
+        .iter()
+        .flatten()
+        .filter(|step| step.output.as_deref() == Some(name.as_str()))
+        .last()
+        .map(|step| step.media_type.clone())
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "job {id} has no output named `{}`",
+                crate::text::capped(name.clone(), 80)
+            ))
+        })?;
+    let data = if record.status == Status::Succeeded {
+        state.store.named_result(tenant.as_str(), id, &name).await?
+    } else {
+        None
+    };
+    record.media_type = media_type;
+    result_response(&record, data)
+}
+
 fn result_response(record: &JobRecord, data: Option<bytes::Bytes>) -> Result<Response, ApiError> {
     let id = record.id;
     let detail = match record.status {

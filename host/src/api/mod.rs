@@ -151,6 +151,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         // One path segment is a kind when posting (`POST /v1/jobs/{kind}`) and a job id otherwise.
         .routes(routes!(events::get, jobs::cancel, jobs::submit))
         .routes(routes!(jobs::result))
+        .routes(routes!(jobs::named_result))
         .routes(routes!(events::events))
         .routes(routes!(jobs::log))
         .routes(routes!(pipelines::submit))

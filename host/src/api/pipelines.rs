@@ -9,7 +9,7 @@ use super::{ApiError, AppState};
 use crate::auth::Tenant;
 use crate::job::JobView;
 use crate::kinds::{InputPolicy, Kind};
-use crate::pipeline::{MAX_STEPS, PIPELINE_KIND, Plan, PlannedStep};
+use crate::pipeline::{MAX_OUTPUTS, MAX_STEPS, PIPELINE_KIND, Plan, PlannedStep, is_valid_output_name};
 use crate::store::{NewJob, Submitted};
 use axum::Json;
 use axum::extract::{Request, State};
@@ -24,8 +24,13 @@ use std::sync::Arc;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineRequest {
-    /// 1 to 8 steps, run in order.
+    /// Up to 8 steps, run in order (at least one, unless there are `outputs`).
+    #[serde(default)]
     pub steps: Vec<StepRequest>,
+    /// Fan-out: up to 8 named outputs, each up to 8 steps run on the shared steps' output; each is a
+    /// result of its own (`GET /v1/jobs/{id}/result/{name}`; the first name's is also the job's result).
+    #[serde(default)]
+    pub outputs: std::collections::BTreeMap<String, Vec<StepRequest>>,
     /// The first step's input, in base64.
     #[serde(default)]
     pub input_base64: Option<String>,
@@ -71,42 +76,35 @@ pub async fn submit(State(state): State<AppState>, tenant: Tenant, request: Requ
     let body = read_limited(request.into_body(), state.config.max_body_bytes).await?;
     let request: PipelineRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("the body is not valid pipeline JSON: {e}")))?;
-    if request.steps.is_empty() || request.steps.len() > MAX_STEPS {
+    if request.steps.is_empty() && request.outputs.is_empty() {
+        return Err(ApiError::InvalidParams(
+            "a pipeline needs `steps`, `outputs` or both".into(),
+        ));
+    }
+    if request.outputs.len() > MAX_OUTPUTS {
         return Err(ApiError::InvalidParams(format!(
-            "a pipeline has 1 to {MAX_STEPS} steps; this one has {}",
-            request.steps.len()
+            "a pipeline has at most {MAX_OUTPUTS} outputs; this one has {}",
+            request.outputs.len()
         )));
     }
-    let mut kinds: Vec<Arc<Kind>> = Vec::with_capacity(request.steps.len());
-    let mut steps = Vec::with_capacity(request.steps.len());
-    for (index, step) in request.steps.into_iter().enumerate() {
-        let n = index + 1;
-        let kind = state
-            .catalog
-            .get(&step.kind)
-            .ok_or_else(|| ApiError::InvalidParams(format!("step {n}: no job kind named `{}`", step.kind)))?;
-        let params = Value::Object(params_object(step.params)?);
-        kind.validate_params(&params).map_err(|problems| {
-            ApiError::InvalidParams(format!("step {n} (`{}`): params do not fit: {problems}", step.kind))
-        })?;
-        let max_params = state.config.max_params(kind.manifest.limits.as_ref());
-        if params.to_string().len() as u64 > max_params {
-            return Err(ApiError::PayloadTooLarge(format!(
-                "step {n} (`{}`) takes params of at most {} KiB",
-                step.kind,
-                max_params >> 10
+    let (steps, kinds) = plan_chain(&state, request.steps, None, "step")?;
+    let mut outputs = std::collections::BTreeMap::new();
+    let mut first_kind = kinds.first().cloned();
+    for (name, chain) in request.outputs {
+        if !is_valid_output_name(&name) {
+            return Err(ApiError::InvalidParams(format!(
+                "output name `{}` must be 1-64 of A-Z, a-z, 0-9, `-` and `_`",
+                crate::text::capped(name, 80)
             )));
         }
-        if let Some(before) = kinds.last() {
-            check_chain(n, before, &kind)?;
+        if chain.is_empty() {
+            return Err(ApiError::InvalidParams(format!("output `{name}` has no steps")));
         }
-        steps.push(PlannedStep {
-            kind: step.kind,
-            version: kind.version.clone(),
-            params,
-        });
-        kinds.push(kind);
+        let (planned, branch) = plan_chain(&state, chain, kinds.last(), &format!("output `{name}` step"))?;
+        first_kind = first_kind.or_else(|| branch.first().cloned());
+        outputs.insert(name, planned);
     }
+    let first = first_kind.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a checked pipeline has no step")))?;
     let input = request
         .input_base64
         .map(|b64| {
@@ -123,11 +121,10 @@ pub async fn submit(State(state): State<AppState>, tenant: Tenant, request: Requ
             "send the input either as `input_base64` or by reference (`input`), not both".into(),
         ));
     }
-    let first = &kinds[0];
     match (first.manifest.input, input.is_some() || input_ref.is_some()) {
         (InputPolicy::Required, false) => {
             return Err(ApiError::BadRequest(format!(
-                "step 1 (`{}`) needs an input: send `input_base64` or an `input` reference",
+                "the first step (`{}`) needs an input: send `input_base64` or an `input` reference",
                 first.name()
             )));
         }
@@ -151,7 +148,7 @@ pub async fn submit(State(state): State<AppState>, tenant: Tenant, request: Requ
         .and_then(|l| l.max_input_mb)
         .map_or(state.config.max_body_bytes as u64, |mb| mb << 20);
     let job_input = super::jobs::job_input(&state, &tenant, &submission, max_input).await?;
-    let plan = Plan { steps };
+    let plan = Plan { steps, outputs };
     let plan_json = serde_json::to_string(&plan).map_err(|e| ApiError::Internal(e.into()))?;
     let pending = serde_json::to_string(&plan.pending()).map_err(|e| ApiError::Internal(e.into()))?;
     let id = crate::job::JobId::new();
@@ -211,14 +208,61 @@ pub async fn submit(State(state): State<AppState>, tenant: Tenant, request: Requ
         .into_response())
 }
 
+/// Checks one chain of steps (the shared ones, or an output's) and pins each to its kind's current
+/// version; `before` is the kind whose output the chain's first step takes (none: the job's input).
+/// `label` names the steps in errors (`step`, ``output `small` step``).
+fn plan_chain(
+    state: &AppState,
+    chain: Vec<StepRequest>,
+    before: Option<&Arc<Kind>>,
+    label: &str,
+) -> Result<(Vec<PlannedStep>, Vec<Arc<Kind>>), ApiError> {
+    if chain.len() > MAX_STEPS {
+        return Err(ApiError::InvalidParams(format!(
+            "a chain of steps has 1 to {MAX_STEPS} steps; this one has {}",
+            chain.len()
+        )));
+    }
+    let mut kinds: Vec<Arc<Kind>> = Vec::with_capacity(chain.len());
+    let mut steps = Vec::with_capacity(chain.len());
+    for (index, step) in chain.into_iter().enumerate() {
+        let at = format!("{label} {}", index + 1);
+        let kind = state
+            .catalog
+            .get(&step.kind)
+            .ok_or_else(|| ApiError::InvalidParams(format!("{at}: no job kind named `{}`", step.kind)))?;
+        let params = Value::Object(params_object(step.params)?);
+        kind.validate_params(&params).map_err(|problems| {
+            ApiError::InvalidParams(format!("{at} (`{}`): params do not fit: {problems}", step.kind))
+        })?;
+        let max_params = state.config.max_params(kind.manifest.limits.as_ref());
+        if params.to_string().len() as u64 > max_params {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "{at} (`{}`) takes params of at most {} KiB",
+                step.kind,
+                max_params >> 10
+            )));
+        }
+        if let Some(before) = kinds.last().or(before) {
+            check_chain(&at, before, &kind)?;
+        }
+        steps.push(PlannedStep {
+            kind: step.kind,
+            version: kind.version.clone(),
+            params,
+        });
+        kinds.push(kind);
+    }
+    Ok((steps, kinds))
+}
+
 /// Whether step `n` can take step `n - 1`'s output: it must take an input, and one of that media type
 /// when its manifest lists the types it takes.
-fn check_chain(n: usize, before: &Kind, kind: &Kind) -> Result<(), ApiError> {
+fn check_chain(at: &str, before: &Kind, kind: &Kind) -> Result<(), ApiError> {
     if kind.manifest.input == InputPolicy::None {
         return Err(ApiError::InvalidParams(format!(
-            "step {n} (`{}`) takes no input, so it cannot follow step {} (`{}`)",
+            "{at} (`{}`) takes no input, so it cannot follow `{}`",
             kind.name(),
-            n - 1,
             before.name()
         )));
     }
@@ -227,10 +271,9 @@ fn check_chain(n: usize, before: &Kind, kind: &Kind) -> Result<(), ApiError> {
         && !accepted.iter().any(|t| t == produced)
     {
         return Err(ApiError::InvalidParams(format!(
-            "step {n} (`{}`) takes {}, but step {} (`{}`) makes {produced}",
+            "{at} (`{}`) takes {}, but the step before it (`{}`) makes {produced}",
             kind.name(),
             accepted.join(", "),
-            n - 1,
             before.name()
         )));
     }

@@ -11,6 +11,7 @@
 //! | `{kiln}:input:<tenant>:<id>`         | string | the uploaded input bytes                           | deleted at final state |
 //! | `{kiln}:params:<tenant>:<id>`        | string | the job's params JSON, read only by the claim      | deleted at success; `ttl` after failure or cancel |
 //! | `{kiln}:step:<tenant>:<id>:<n>`     | string | the output of a pipeline's step `n` (the next step's input; a retry starts after it) | `ttl` |
+//! | `{kiln}:result:<tenant>:<id>:<name>` | string | a pipeline's named output (`GET /v1/jobs/{id}/result/{name}`; held like a result) | `ttl` |
 //! | `{kiln}:result:<tenant>:<id>`        | string | the output bytes                                   | `ttl`                  |
 //! | `{kiln}:log:<tenant>:<id>`           | string | the guest's log of its last attempt (≤ 64 KiB)     | `ttl` from that attempt|
 //! | `{kiln}:blob:<tenant>:<sha256>`      | string | a blob's bytes (`POST /v1/blobs`), by their hash   | `KILN_BLOB_TTL_SECS`, pushed out by each upload of the same bytes |
@@ -98,6 +99,11 @@ pub fn params(tenant: &str, id: JobId) -> String {
 /// A pipeline step's output (`save_step.lua`).
 pub fn step(tenant: &str, id: JobId, index: usize) -> String {
     format!("{PREFIX}:step:{tenant}:{id}:{index}")
+}
+
+/// A pipeline's named output (`save_step.lua`).
+pub fn named_result(tenant: &str, id: JobId, name: &str) -> String {
+    format!("{PREFIX}:result:{tenant}:{id}:{name}")
 }
 
 pub fn result(tenant: &str, id: JobId) -> String {

@@ -111,6 +111,24 @@ pub struct NewJob<'a> {
     pub quotas: SubmitQuotas,
 }
 
+/// Where a pipeline keeps what a step made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kept<'a> {
+    /// Beside the job, for the next step and a retry: step `n`'s output.
+    Step(usize),
+    /// A named output's result (`GET /v1/jobs/{id}/result/{name}`).
+    Named(&'a str),
+}
+
+impl Kept<'_> {
+    fn key(&self, claim: &Claim) -> String {
+        match self {
+            Kept::Step(index) => keys::step(&claim.tenant, claim.id, *index),
+            Kept::Named(name) => keys::named_result(&claim.tenant, claim.id, name),
+        }
+    }
+}
+
 /// Where a new job's input comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobInput<'a> {
@@ -349,33 +367,56 @@ impl Store {
         }
     }
 
-    /// Records a pipeline's steps (and a finished step's output) while the claim holds the lease; false
-    /// when it does not any more.
-    pub async fn save_step(&self, claim: &Claim, index: usize, steps: &str, output: Option<&[u8]>) -> Result<bool> {
+    /// Records a pipeline's steps (and what a step made, where it is kept) while the claim holds the
+    /// lease; false when it does not any more.
+    pub async fn save_step(&self, claim: &Claim, steps: &str, output: Option<(Kept<'_>, &[u8])>) -> Result<bool> {
         let mut conn = self.conn.clone();
+        let (place, bytes) = match output {
+            Some((kept, bytes)) => (Some(kept), bytes),
+            None => (None, &[][..]),
+        };
+        let hold = match place {
+            Some(Kept::Named(name)) => format!("{}:{name}", claim.id),
+            _ => String::new(),
+        };
+        let ttl = self.ttl_ms();
         let saved: i64 = SAVE_STEP
             .key(keys::job(&claim.tenant, claim.id))
-            .key(keys::step(&claim.tenant, claim.id, index))
+            .key(place.map_or_else(|| keys::step(&claim.tenant, claim.id, 0), |kept| kept.key(claim)))
+            .key(keys::BYTES_HELD)
+            .key(keys::held(&claim.tenant))
             .arg(&claim.lease)
             .arg(steps)
-            .arg(output.unwrap_or_default())
-            .arg(self.ttl_ms())
+            .arg(bytes)
+            .arg(ttl)
             .arg(keys::CHANGED)
             .arg(claim.member())
+            .arg(hold)
+            .arg(&claim.tenant)
+            .arg(now_millis() + ttl as i64)
             .invoke_async(&mut conn)
             .await?;
         Ok(saved == 1)
     }
 
-    /// A pipeline's steps as last recorded, and the output of step `index` if it finished before.
-    pub async fn pipeline_state(&self, claim: &Claim, index: usize) -> Result<(Option<String>, Option<Bytes>)> {
+    /// A pipeline's steps as last recorded.
+    pub async fn pipeline_steps(&self, claim: &Claim) -> Result<Option<String>> {
         let mut conn = self.conn.clone();
-        let (steps, output): (Option<String>, Option<Vec<u8>>) = redis::pipe()
-            .hget(keys::job(&claim.tenant, claim.id), "steps")
-            .get(keys::step(&claim.tenant, claim.id, index))
-            .query_async(&mut conn)
-            .await?;
-        Ok((steps, output.map(Bytes::from)))
+        Ok(conn.hget(keys::job(&claim.tenant, claim.id), "steps").await?)
+    }
+
+    /// What a pipeline's step made in an earlier attempt, if it is kept.
+    pub async fn kept_output(&self, claim: &Claim, kept: Kept<'_>) -> Result<Option<Bytes>> {
+        let mut conn = self.conn.clone();
+        let bytes: Option<Vec<u8>> = conn.get(kept.key(claim)).await?;
+        Ok(bytes.map(Bytes::from))
+    }
+
+    /// A pipeline's named result.
+    pub async fn named_result(&self, tenant: &str, id: JobId, name: &str) -> Result<Option<Bytes>> {
+        let mut conn = self.conn.clone();
+        let bytes: Option<Vec<u8>> = conn.get(keys::named_result(tenant, id, name)).await?;
+        Ok(bytes.map(Bytes::from))
     }
 
     pub async fn get(&self, tenant: &str, id: JobId) -> Result<Option<JobRecord>> {

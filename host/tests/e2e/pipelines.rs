@@ -233,3 +233,61 @@ async fn pipelines_that_cannot_work_are_refused_at_submit_naming_the_step() {
         .unwrap();
     assert_detail_contains(&expect_problem(reserved, 400).await, "reserved");
 }
+
+#[tokio::test]
+async fn one_pipeline_with_three_named_outputs() {
+    let redis = Redis::start();
+    let kiln = Kiln::serve(&redis, &[]);
+    upload_filter(&kiln, |_| {}).await;
+    let image = encode_png(&coordinate_image(64, 48));
+    let queued = accepted(
+        post(
+            &kiln,
+            "/v1/pipelines",
+            json!({
+                "steps": [{"kind": "crop", "params": {"crop": {"x": 4, "y": 2, "width": 40, "height": 30}}}],
+                "outputs": {
+                    "small": [{"kind": "crop", "params": {"resize": {"width": 10}}}],
+                    "large": [{"kind": "crop", "params": {"resize": {"width": 80}}}],
+                    "inverted": [{"kind": "filter", "params": {"ops": [{"op": "invert"}]}}]
+                },
+                "input_base64": base64::engine::general_purpose::STANDARD.encode(&image)
+            }),
+        )
+        .await,
+    )
+    .await;
+    let id = queued["id"].as_str().unwrap();
+    let doc = wait_final(&kiln, id, JOB_TIMEOUT).await;
+    assert_eq!(doc["status"], "succeeded", "{doc}");
+    let outputs: Vec<&str> = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["output"].as_str().unwrap_or("-"))
+        .collect();
+    assert_eq!(outputs, ["-", "inverted", "large", "small"], "{doc}");
+    let named = |name: &str| {
+        let url = kiln.url(&format!("/v1/jobs/{id}/result/{name}"));
+        async move {
+            let response = client().get(url).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            assert_eq!(response.headers()["content-type"], "image/png");
+            decode_png(&response.bytes().await.unwrap()).to_rgb8()
+        }
+    };
+    assert_eq!(named("small").await.dimensions(), (10, 8));
+    assert_eq!(named("large").await.dimensions(), (80, 60));
+    let inverted = named("inverted").await;
+    assert_eq!(inverted.dimensions(), (40, 30));
+    // The shared crop starts at (4, 2): its pixel (1, 1) is the source's (5, 3, 128), inverted.
+    assert_eq!(inverted.get_pixel(1, 1).0, [250, 252, 127]);
+    // The job's own result is its first output's.
+    assert_eq!(decode_png(&result(&kiln, id).await).to_rgb8(), inverted);
+    let missing = client()
+        .get(kiln.url(&format!("/v1/jobs/{id}/result/nope")))
+        .send()
+        .await
+        .unwrap();
+    assert_detail_contains(&expect_problem(missing, 404).await, "no output named `nope`");
+}
