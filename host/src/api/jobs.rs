@@ -586,8 +586,7 @@ pub async fn named_result(
         .steps
         .iter()
         .flatten()
-        .filter(|step| step.output.as_deref() == Some(name.as_str()))
-        .last()
+        .rfind(|step| step.output.as_deref() == Some(name.as_str()))
         .map(|step| step.media_type.clone())
         .ok_or_else(|| {
             ApiError::NotFound(format!(
