@@ -122,6 +122,10 @@ pub enum ClientCommand {
     /// Load-test a Kiln: concurrent clients each submit a job, wait for it and download its result.
     #[command(after_help = crate::client::EXIT_CODES)]
     Bench(BenchArgs),
+    /// Run a pipeline: several kinds in order on one input (`--params`-style SPEC: `{"steps": [...],
+    /// "outputs": {...}}` inline or `@FILE`).
+    #[command(after_help = crate::client::EXIT_CODES)]
+    Pipeline(PipelineArgs),
     /// Upload bytes once (`kiln blob put FILE` prints the id) and use them as the input of many jobs
     /// (`kiln submit KIND --input-blob ID`).
     #[command(subcommand)]
@@ -129,6 +133,31 @@ pub enum ClientCommand {
     /// Write, build and upload your own job kinds, in Rust or Python (`kiln kind new NAME --lang python`).
     #[command(subcommand)]
     Kind(KindCommand),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct PipelineArgs {
+    /// The pipeline: `{"steps": [{"kind": "crop", "params": {...}}, ...], "outputs": {...}}`, inline
+    /// JSON or `@FILE`.
+    #[arg(value_name = "JSON|@FILE")]
+    pub spec: String,
+    /// The first step's input file.
+    #[arg(long, short, value_name = "FILE", conflicts_with_all = ["input_blob", "input_job"])]
+    pub input: Option<PathBuf>,
+    /// The first step's input is this blob.
+    #[arg(long, value_name = "ID", conflicts_with = "input_job")]
+    pub input_blob: Option<String>,
+    /// The first step's input is this succeeded job's result.
+    #[arg(long, value_name = "JOB ID")]
+    pub input_job: Option<String>,
+    /// Wait until the pipeline has ended.
+    #[arg(long)]
+    pub wait: bool,
+    /// Save the result as `<id>.png` and each named output as `<id>-<name>.png` here; implies --wait.
+    #[arg(long, short, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, Subcommand)]

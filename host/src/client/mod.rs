@@ -13,6 +13,7 @@
 pub mod bench;
 mod commands;
 pub mod kind;
+mod pipeline;
 mod submit;
 
 use crate::config::{BlobCommand, ClientCommand, RemoteArgs};
@@ -84,6 +85,7 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Cancel { remote, id } => commands::cancel(&Remote::new(&remote)?, &id).await,
         ClientCommand::Kinds { remote } => commands::kinds(&Remote::new(&remote)?).await,
         ClientCommand::Bench(args) => bench::run(args).await,
+        ClientCommand::Pipeline(args) => pipeline::run(args).await,
         ClientCommand::Blob(BlobCommand::Put {
             file,
             media_type,

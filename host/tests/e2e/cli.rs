@@ -300,6 +300,20 @@ fn readme_client_examples_run_as_written() {
     let stdout = stdout(&output);
     assert!(stdout.contains("\"status\": \"succeeded\""), "{stdout}");
     assert!(stdout.contains("exit code 2"), "cancel of a finished job: {stdout}");
+    // The pipeline saved its result and both named outputs.
+    let piped: Vec<std::path::PathBuf> = std::fs::read_dir(dir.path().join("piped"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    let width_of = |suffix: &str| {
+        let path = piped
+            .iter()
+            .find(|p| p.to_string_lossy().ends_with(suffix))
+            .unwrap_or_else(|| panic!("no piped/*{suffix} in {piped:?}"));
+        decode_png(&std::fs::read(path).unwrap()).width()
+    };
+    assert_eq!((width_of("-small.png"), width_of("-tiny.png")), (12, 4));
+    assert_eq!(piped.len(), 3, "{piped:?}");
     // The two jobs on referenced inputs succeeded (set -e would have stopped at a failed one).
     assert_eq!(
         stdout.lines().filter(|l| l.contains("\tsucceeded\t-\t")).count(),
