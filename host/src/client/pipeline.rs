@@ -48,10 +48,10 @@ pub async fn run(args: PipelineArgs) -> Result<(), Failure> {
         &out.join(format!("{}.png", ended.id)),
         &download(&remote, &ended.id).await?,
     )?;
-    let outputs = body["outputs"]
+    let outputs: Vec<String> = body["outputs"]
         .as_object()
         .map(|o| o.keys().cloned().collect())
-        .unwrap_or(Vec::<String>::new());
+        .unwrap_or_default();
     for name in outputs {
         let path = format!("/v1/jobs/{}/result/{}", path_segment(&ended.id), path_segment(&name));
         let response = remote.send(remote.request(Method::GET, &path)).await?;
