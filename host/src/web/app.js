@@ -193,12 +193,17 @@ function initKind() {
 
 // ---------------------------------------------------------------- crop
 
-const crop = { file: null, url: null, natural: null, drag: null };
+/// `ref`: the id of the job whose result the file is; the submit then names that job instead of
+/// uploading the bytes again.
+const crop = { file: null, ref: null, url: null, natural: null, drag: null };
 
-function setFile(file) {
+function setFile(file, ref = null) {
   if (!file) return;
   crop.file = file;
-  $('file-info').textContent = `${file.name} (${Math.ceil(file.size / 1024)} KiB)`;
+  crop.ref = ref;
+  $('file-info').textContent = ref
+    ? `the result of job ${ref} (${Math.ceil(file.size / 1024)} KiB), used by reference`
+    : `${file.name} (${Math.ceil(file.size / 1024)} KiB)`;
   if (crop.url) URL.revokeObjectURL(crop.url);
   crop.url = URL.createObjectURL(file);
   crop.natural = null;
@@ -333,7 +338,52 @@ function cropSubmission() {
     if (width !== undefined && height !== undefined) params.resize.fit = $('resize-fit').value;
     params.filter = $('resize-filter').value;
   }
-  return { params, input: crop.file, name: crop.file.name || 'image' };
+  return { params, input: crop.file, name: crop.file.name || 'image', ref: crop.ref };
+}
+
+/// The step after the crop, when "then run" is ticked: { kind, params }.
+function thenStep() {
+  if (!$('then-on').checked) return null;
+  const name = $('then-kind').value;
+  if (!name) throw new Error('Choose the kind to run after the crop.');
+  let params;
+  try { params = JSON.parse($('then-params').value || '{}'); } catch (err) {
+    throw new Error(`The next step's params are not JSON: ${err.message}`);
+  }
+  return { kind: name, params };
+}
+
+/// Fills the "then run" choice with the kinds that take an input, once.
+async function loadThenKinds() {
+  const select = $('then-kind');
+  if (select.options.length) return;
+  try {
+    const list = await (await api('/v1/kinds')).json();
+    for (const k of list.kinds.filter((k) => k.input !== 'none')) select.append(h('option', { value: k.name }, k.name));
+  } catch (err) { setText($('form-error'), 'Could not list the kinds: ' + err.message); }
+}
+
+async function base64Of(file) {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  let text = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(text);
+}
+
+/// The request a submission makes: a pipeline when a next step is set, the input by reference when it
+/// is another job's result, else the usual multipart upload.
+async function submitRequest(chosen, submission, next) {
+  const json = (body) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const input = submission.ref ? { input: { job: submission.ref } } : null;
+  if (next) {
+    const steps = [{ kind: chosen, params: submission.params }, next];
+    return ['/v1/pipelines', json({ steps, ...(input || { input_base64: await base64Of(submission.input) }) })];
+  }
+  if (input) return ['/v1/jobs/' + chosen, json({ params: submission.params, ...input })];
+  const form = new FormData();
+  form.append('params', JSON.stringify(submission.params));
+  form.append('input', submission.input, submission.name);
+  return ['/v1/jobs/' + chosen, { method: 'POST', body: form }];
 }
 
 // ---------------------------------------------------------------- plot
@@ -418,20 +468,20 @@ function initSubmit() {
     setText($('form-error'), '');
     const chosen = kind();
     let submission;
+    let next = null;
     try {
       submission = chosen === 'crop' ? cropSubmission() : plotSubmission();
+      if (chosen === 'crop') next = thenStep();
     } catch (err) {
       setText($('form-error'), err.message);
       return;
     }
-    const form = new FormData();
-    form.append('params', JSON.stringify(submission.params));
-    form.append('input', submission.input, submission.name);
     const button = $('submit');
     button.disabled = true;
     button.textContent = 'Submitting…';
     try {
-      const response = await api('/v1/jobs/' + chosen, { method: 'POST', body: form });
+      const [path, options] = await submitRequest(chosen, submission, next);
+      const response = await api(path, options);
       const job = await response.json();
       banner('');
       update(job);
@@ -614,9 +664,36 @@ function renderDetail() {
   else if (job.status === 'cancelled') setText($('job-error'), 'The job was cancelled.');
   else setText($('job-error'), '');
   show($('cancel'), !FINAL.has(job.status));
+  show($('use-result'), job.status === 'succeeded');
+  renderSteps(job);
   if (job.status === 'failed') showLog(job.id); else show($('job-log'), false);
   if (job.status === 'succeeded') showResult(job);
   else clearResult();
+}
+
+/// A pipeline's steps, in order: kind (and named output), status, time taken.
+function renderSteps(job) {
+  const list = $('job-steps');
+  list.replaceChildren(...(job.steps || []).map((step) => {
+    const took = step.started_at && step.finished_at
+      ? ` in ${((Date.parse(step.finished_at) - Date.parse(step.started_at)) / 1000).toFixed(1)} s` : '';
+    const name = step.output ? `${step.kind} → ${step.output}` : step.kind;
+    return h('li', { 'data-status': step.status }, `${name}: ${step.status}${took}`);
+  }));
+  show(list, Boolean(job.steps && job.steps.length));
+}
+
+/// Takes the selected job's result as the crop's input, by reference (nothing is uploaded again).
+async function useResult() {
+  const job = jobs.get(selected);
+  if (!job || job.status !== 'succeeded') return;
+  try {
+    const blob = await (await api(job.result_url || `/v1/jobs/${job.id}/result`)).blob();
+    $('kind-crop').checked = true;
+    $('kind-crop').dispatchEvent(new Event('change'));
+    setFile(new File([blob], `${job.id}.png`, { type: blob.type || 'image/png' }), job.id);
+    $('job-form').scrollIntoView({ behavior: 'smooth' });
+  } catch (err) { setText($('job-error'), 'Could not load the result: ' + err.message); }
 }
 
 async function showLog(id) {
@@ -667,6 +744,8 @@ async function showResult(job) {
 
 function initJobs() {
   $('refresh').addEventListener('click', refreshJobs);
+  $('use-result').addEventListener('click', useResult);
+  $('then-on').addEventListener('change', () => { if ($('then-on').checked) loadThenKinds(); });
   $('cancel').addEventListener('click', async () => {
     const id = selected;
     try {

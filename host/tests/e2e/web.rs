@@ -1,7 +1,8 @@
 //! The web page at `/`, driven in headless Chromium by a real automation client (playwright-core on
 //! Debian's `chromium`; `tests/web/drive.mjs`): with a tenant key entered on the page, it submits a crop
 //! job by dragging the rectangle on the preview and sees the result appear, sees a failed job's error and
-//! a refused submit's detail in words, then plots a CSV on a phone-sized screen.
+//! a refused submit's detail in words, uses that result as the input of a pipeline (crop, then crop
+//! again), then plots a CSV on a phone-sized screen.
 //!
 //! Needs `chromium`, `node` and `npm` (`deploy/local.sh prerequisites` installs them); fails, saying so,
 //! when they are missing. Screenshots: /tmp/kiln-web.png and /tmp/kiln-web-phone.png.
@@ -164,6 +165,26 @@ async fn drive_the_page(kiln: &Kiln, key: Option<&str>) {
         "a phone-wide page must not scroll sideways: {result}"
     );
     assert_eq!(result["problems"], serde_json::json!([]), "console errors: {result}");
+
+    // The pipeline the page made from the first job's result: crop to 20 wide, then to 10; two steps.
+    let pipeline = &result["pipeline"];
+    assert_eq!(pipeline["kind"], "pipeline", "{result}");
+    assert_eq!(pipeline["natural_width"], 10, "{result}");
+    assert_eq!(
+        pipeline["steps"],
+        serde_json::json!(["succeeded", "succeeded"]),
+        "{result}"
+    );
+    let doc: Value = client()
+        .get(kiln.url(&format!("/v1/jobs/{}", pipeline["job_id"].as_str().unwrap())))
+        .bearer_auth(key.unwrap_or_default())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["steps"][1]["kind"], "crop", "{doc}");
 
     // The job the page submitted is the crop asked for: the result's top-left pixel came from (20, 30).
     let id = result["job_id"].as_str().unwrap();

@@ -137,6 +137,30 @@ try {
   await page.waitForTimeout(500); // let the progress bar's transition end
   await page.screenshot({ path: shot, fullPage: true });
 
+  // The result as the next job's input, by reference, in a pipeline: crop to 20 wide, then crop to 10.
+  const first = result.job_id;
+  await page.click('#use-result');
+  await page.locator('#file-info').filter({ hasText: `result of job ${first}` }).waitFor();
+  await page.click('#crop-clear');
+  await page.fill('#resize-w', '20');
+  await page.check('#then-on');
+  await page.locator('#then-kind option[value="crop"]').waitFor({ state: 'attached' });
+  await page.selectOption('#then-kind', 'crop');
+  await page.fill('#then-params', '{"resize": {"width": 10}}');
+  await page.click('#submit');
+  await page.waitForFunction((first) => {
+    const img = document.querySelector('[data-testid="result-image"]');
+    const id = document.getElementById('job-id').textContent;
+    return id !== first && img && img.complete && img.naturalWidth > 0 && !img.closest('[hidden]');
+  }, first, { timeout: TIMEOUT });
+  result.pipeline = await page.evaluate(() => ({
+    job_id: document.getElementById('job-id').textContent,
+    kind: document.getElementById('job-kind').textContent,
+    natural_width: document.querySelector('[data-testid="result-image"]').naturalWidth,
+    steps: [...document.querySelectorAll('#job-steps li')].map((li) => li.dataset.status),
+  }));
+  await page.screenshot({ path: shot.replace(/\.png$/, '-pipeline.png'), fullPage: true });
+
   // A phone-sized screen (same browser profile, so the key is still there): plot a CSV.
   const phone = await browser.newPage();
   phone.setDefaultTimeout(TIMEOUT);
