@@ -203,6 +203,9 @@ pub struct StepView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
     pub status: crate::pipeline::StepStatus,
+    /// Answered from the result cache: not run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
     #[serde(with = "time::serde::rfc3339::option")]
     pub started_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -216,6 +219,7 @@ impl From<&crate::pipeline::StepState> for StepView {
             kind: step.kind.clone(),
             output: step.output.clone(),
             status: step.status,
+            cached: step.cached,
             started_at: step.started_at.map(from_millis),
             finished_at: step.finished_at.map(from_millis),
             error: step.error.clone(),

@@ -36,6 +36,7 @@ pub mod kinds;
 pub mod metrics;
 pub mod pipeline;
 pub mod refresh;
+pub mod result_cache;
 pub mod runtime;
 pub mod server;
 pub mod store;

@@ -23,6 +23,13 @@ pub struct Plan {
     pub steps: Vec<PlannedStep>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub outputs: BTreeMap<String, Vec<PlannedStep>>,
+    /// Whether steps may be answered from the result cache (`"cache": false` at submit: never).
+    #[serde(default = "yes", skip_serializing_if = "Clone::clone")]
+    pub cache: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A name of a pipeline's output: it is a path segment (`/v1/jobs/{id}/result/{name}`).
@@ -68,6 +75,7 @@ impl Plan {
                 status: StepStatus::Pending,
                 started_at: None,
                 finished_at: None,
+                cached: false,
                 media_type: None,
                 error: None,
             })
@@ -97,6 +105,9 @@ pub struct StepState {
     pub started_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<i64>,
+    /// Answered from the result cache: not run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
     /// What the step made, once it succeeded (a named output's media type is its last step's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,

@@ -316,20 +316,44 @@ impl Worker {
             states[index].status = StepStatus::Running;
             states[index].started_at = Some(crate::job::now_millis());
             states[index].error = None;
-            self.save_steps(claim, &states, None, signals).await?;
-            let mut step_log = String::new();
-            let run = Step {
-                kind: &step.kind,
-                version: &step.version,
-                params: step.params.to_string(),
-                input: input.clone(),
+            let cache_key = match plan.cache {
+                true => self.step_cache_key(step, &input).await?,
+                false => None,
             };
-            let ran = self.run_step(claim, run, signals, hard_stop, &mut step_log).await;
-            log.push_str(&format!(
-                "== step {} of {count} ({}) ==\n{step_log}",
-                index + 1,
-                step.kind
-            ));
+            let hit = match &cache_key {
+                Some(key) => self.store.cached_result(&claim.tenant, key).await.map_err(host_error)?,
+                None => None,
+            };
+            let ran = match hit {
+                Some((data, media_type)) => {
+                    states[index].cached = true;
+                    Ok(crate::runtime::Output {
+                        media_type,
+                        data: data.to_vec(),
+                    })
+                }
+                None => {
+                    // The job's result is this step's: it fills the cache for the step when it succeeds.
+                    if let (None, Some(key)) = (keep, &cache_key) {
+                        self.store.cache_as(claim, key).await.map_err(host_error)?;
+                    }
+                    self.save_steps(claim, &states, None, signals).await?;
+                    let mut step_log = String::new();
+                    let run = Step {
+                        kind: &step.kind,
+                        version: &step.version,
+                        params: step.params.to_string(),
+                        input: input.clone(),
+                    };
+                    let ran = self.run_step(claim, run, signals, hard_stop, &mut step_log).await;
+                    log.push_str(&format!(
+                        "== step {} of {count} ({}) ==\n{step_log}",
+                        index + 1,
+                        step.kind
+                    ));
+                    ran
+                }
+            };
             states[index].finished_at = Some(crate::job::now_millis());
             match ran {
                 Ok(done) => {
@@ -510,20 +534,7 @@ impl Worker {
     /// The job's kind version and pre-linked component: from this process's caches, or else from Redis
     /// and compiled once (concurrent jobs of a new version wait for the one compile).
     async fn load(&self, kind: &str, version: &str) -> Result<(Arc<KindVersion>, Arc<Prepared>), JobError> {
-        let key = (kind.to_owned(), version.to_owned());
-        let cached = self.versions.lock().expect("version cache poisoned").get(&key).cloned();
-        let found = match cached {
-            Some(found) => found,
-            None => {
-                let found = Arc::new(self.load_version(kind, version).await?);
-                let mut versions = self.versions.lock().expect("version cache poisoned");
-                if versions.len() >= MAX_CACHED_VERSIONS {
-                    versions.clear();
-                }
-                versions.insert(key, found.clone());
-                found
-            }
-        };
+        let found = self.version_record(kind, version).await?;
         if let Some(pre) = self.runtime.prepared(&found.component) {
             return Ok((found, pre));
         }
@@ -546,6 +557,35 @@ impl Worker {
                 )
             })?;
         Ok((version, pre))
+    }
+
+    /// A kind version's record (manifest and component hash), from this process's cache or Redis.
+    async fn version_record(&self, kind: &str, version: &str) -> Result<Arc<KindVersion>, JobError> {
+        let key = (kind.to_owned(), version.to_owned());
+        if let Some(found) = self.versions.lock().expect("version cache poisoned").get(&key).cloned() {
+            return Ok(found);
+        }
+        let found = Arc::new(self.load_version(kind, version).await?);
+        let mut versions = self.versions.lock().expect("version cache poisoned");
+        if versions.len() >= MAX_CACHED_VERSIONS {
+            versions.clear();
+        }
+        versions.insert(key, found.clone());
+        Ok(found)
+    }
+
+    /// The result-cache key of a pipeline step, unless its kind is not deterministic.
+    async fn step_cache_key(&self, step: &PlannedStep, input: &bytes::Bytes) -> Result<Option<String>, JobError> {
+        let record = self.version_record(&step.kind, &step.version).await?;
+        if record.manifest.deterministic == Some(false) {
+            return Ok(None);
+        }
+        let input = (!input.is_empty()).then(|| crate::kinds::component_hash(input));
+        Ok(Some(crate::result_cache::key(
+            &step.version,
+            &step.params,
+            input.as_deref(),
+        )))
     }
 
     async fn load_version(&self, kind: &str, version: &str) -> Result<KindVersion, JobError> {

@@ -7,6 +7,7 @@ use super::{ApiError, AppState};
 use crate::auth::Tenant;
 use crate::job::{JobId, JobRecord, JobView, Status, now_millis};
 use crate::kinds::InputPolicy;
+use crate::result_cache::payload_hash;
 use crate::store::{InputRef, JobInput, ListQuery, NewJob, Quota, Submitted};
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
@@ -409,41 +410,7 @@ fn result_cache_key(
         (None, Some(InputSpec::Job(_))) => return None,
         (None, None) => None,
     };
-    Some(payload_hash(
-        &format!("result cache\0{}", kind.version),
-        params,
-        input.as_deref().map(str::as_bytes),
-    ))
-}
-
-/// What an `Idempotency-Key` stands for: SHA-256 of the kind, the params with their object keys sorted
-/// (so the same params in another order are the same payload) and the input bytes.
-fn payload_hash(kind: &str, params: &Value, input: Option<&[u8]>) -> String {
-    fn canonical(value: &Value) -> Value {
-        match value {
-            Value::Object(map) => {
-                let sorted: std::collections::BTreeMap<&String, Value> =
-                    map.iter().map(|(k, v)| (k, canonical(v))).collect();
-                Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
-            }
-            Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
-            other => other.clone(),
-        }
-    }
-    use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
-    hasher.update(kind.as_bytes());
-    hasher.update([0]);
-    hasher.update(canonical(params).to_string().as_bytes());
-    hasher.update([0]);
-    match input {
-        Some(bytes) => {
-            hasher.update([1]);
-            hasher.update(bytes);
-        }
-        None => hasher.update([0]),
-    }
-    hex::encode(hasher.finalize())
+    Some(crate::result_cache::key(&kind.version, params, input.as_deref()))
 }
 
 pub(super) fn parse_id(id: &str) -> Result<JobId, ApiError> {

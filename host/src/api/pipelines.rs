@@ -38,6 +38,9 @@ pub struct PipelineRequest {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub input: Option<Value>,
+    /// `false`: run every step, even those the result cache could answer.
+    #[serde(default)]
+    pub cache: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -148,7 +151,11 @@ pub async fn submit(State(state): State<AppState>, tenant: Tenant, request: Requ
         .and_then(|l| l.max_input_mb)
         .map_or(state.config.max_body_bytes as u64, |mb| mb << 20);
     let job_input = super::jobs::job_input(&state, &tenant, &submission, max_input).await?;
-    let plan = Plan { steps, outputs };
+    let plan = Plan {
+        steps,
+        outputs,
+        cache: request.cache != Some(false),
+    };
     let plan_json = serde_json::to_string(&plan).map_err(|e| ApiError::Internal(e.into()))?;
     let pending = serde_json::to_string(&plan.pending()).map_err(|e| ApiError::Internal(e.into()))?;
     let id = crate::job::JobId::new();

@@ -399,6 +399,38 @@ impl Store {
         Ok(saved == 1)
     }
 
+    /// What the result cache holds for `hash` ([`crate::result_cache::key`]): the bytes and media type of
+    /// the job of the tenant that succeeded with that kind version, params and input.
+    pub async fn cached_result(&self, tenant: &str, hash: &str) -> Result<Option<(Bytes, String)>> {
+        let mut conn = self.conn.clone();
+        let id: Option<String> = conn.get(keys::cache(tenant, hash)).await?;
+        let Some(id) = id.and_then(|id| id.parse::<JobId>().ok()) else {
+            return Ok(None);
+        };
+        let (data, media_type): (Option<Vec<u8>>, Option<String>) = redis::pipe()
+            .get(keys::result(tenant, id))
+            .hget(keys::job(tenant, id), "media_type")
+            .query_async(&mut conn)
+            .await?;
+        Ok(data
+            .zip(media_type)
+            .map(|(data, media_type)| (Bytes::from(data), media_type)))
+    }
+
+    /// Makes the claimed job fill the result cache under `hash` when it succeeds (`finish.lua`): a
+    /// pipeline's result is its last step's, so later submits of that step can be answered from it.
+    pub async fn cache_as(&self, claim: &Claim, hash: &str) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let _: () = conn
+            .hset(
+                keys::job(&claim.tenant, claim.id),
+                "cache_key",
+                keys::cache(&claim.tenant, hash),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// A pipeline's steps as last recorded.
     pub async fn pipeline_steps(&self, claim: &Claim) -> Result<Option<String>> {
         let mut conn = self.conn.clone();

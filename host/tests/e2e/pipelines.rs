@@ -291,3 +291,74 @@ async fn one_pipeline_with_three_named_outputs() {
         .unwrap();
     assert_detail_contains(&expect_problem(missing, 404).await, "no output named `nope`");
 }
+
+/// Runs of `kind` this process counted (`kiln_guest_memory_peak_bytes` has one sample per run).
+async fn runs_of(kiln: &Kiln, kind: &str) -> f64 {
+    let text = client()
+        .get(kiln.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("kiln_guest_memory_peak_bytes_count{") && l.contains(&format!("kind=\"{kind}\"")))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
+}
+
+#[tokio::test]
+async fn pipeline_steps_are_answered_from_the_result_cache_and_fill_it() {
+    let redis = Redis::start();
+    let kiln = Kiln::serve(&redis, &[]);
+    upload_filter(&kiln, |_| {}).await;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(encode_png(&coordinate_image(64, 48)));
+    let crop = json!({"crop": {"x": 8, "y": 4, "width": 32, "height": 24}});
+    let invert = json!({"ops": [{"op": "invert"}]});
+    let cropped = accepted(post(&kiln, "/v1/jobs/crop", json!({"params": crop, "input_base64": b64})).await).await;
+    let cropped = cropped["id"].as_str().unwrap().to_owned();
+    wait_final(&kiln, &cropped, JOB_TIMEOUT).await;
+    assert_eq!(runs_of(&kiln, "crop").await, 1.0);
+
+    let spec = |cache: bool| {
+        json!({"steps": [{"kind": "crop", "params": crop}, {"kind": "filter", "params": invert}],
+               "input_base64": b64, "cache": cache})
+    };
+    let piped = accepted(post(&kiln, "/v1/pipelines", spec(true)).await).await;
+    let doc = wait_final(&kiln, piped["id"].as_str().unwrap(), JOB_TIMEOUT).await;
+    assert_eq!(doc["status"], "succeeded", "{doc}");
+    assert_eq!(
+        doc["steps"][0]["cached"], true,
+        "the crop step was answered by the crop job: {doc}"
+    );
+    assert!(doc["steps"][1].get("cached").is_none(), "{doc}");
+    assert_eq!(
+        (runs_of(&kiln, "crop").await, runs_of(&kiln, "filter").await),
+        (1.0, 1.0)
+    );
+
+    // Its last step filled the cache: the same filter on the crop's bytes is answered from it.
+    let crop_bytes = base64::engine::general_purpose::STANDARD.encode(result(&kiln, &cropped).await);
+    let hit = post(
+        &kiln,
+        "/v1/jobs/filter",
+        json!({"params": invert, "input_base64": crop_bytes}),
+    )
+    .await;
+    assert_eq!(hit.status(), 200);
+    let hit: Value = hit.json().await.unwrap();
+    assert_eq!(hit["cached"], true, "{hit}");
+    assert_eq!(
+        result(&kiln, hit["id"].as_str().unwrap()).await,
+        result(&kiln, piped["id"].as_str().unwrap()).await
+    );
+
+    // `"cache": false` runs every step.
+    let forced = accepted(post(&kiln, "/v1/pipelines", spec(false)).await).await;
+    wait_final(&kiln, forced["id"].as_str().unwrap(), JOB_TIMEOUT).await;
+    assert_eq!(
+        (runs_of(&kiln, "crop").await, runs_of(&kiln, "filter").await),
+        (2.0, 2.0)
+    );
+}
