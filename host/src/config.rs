@@ -126,6 +126,37 @@ pub enum ClientCommand {
     /// (`kiln submit KIND --input-blob ID`).
     #[command(subcommand)]
     Blob(BlobCommand),
+    /// Operator actions with the admin key (`--key`/`KILN_API_KEY`).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Pause a kind or a tenant: its queued jobs are not started (running ones finish).
+    #[command(after_help = crate::client::EXIT_CODES)]
+    Pause {
+        what: Pausable,
+        /// The kind's or tenant's name.
+        name: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Resume a paused kind or tenant: its queued jobs run again.
+    #[command(after_help = crate::client::EXIT_CODES)]
+    Resume {
+        what: Pausable,
+        name: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+}
+
+/// What `kiln admin pause|resume` acts on.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Pausable {
+    Kind,
+    Tenant,
 }
 
 #[derive(Debug, Subcommand)]
@@ -201,6 +232,15 @@ pub struct SubmitArgs {
     /// Run every job, even when the result cache has its answer.
     #[arg(long)]
     pub no_cache: bool,
+    /// Within your jobs, high runs before normal (the default) before low.
+    #[arg(long, value_parser = ["high", "normal", "low"])]
+    pub priority: Option<String>,
+    /// Queue the jobs this many seconds from now (at most 2592000, 30 days); `scheduled` until then.
+    #[arg(long, value_name = "SECS", conflicts_with = "run_at")]
+    pub delay_secs: Option<u64>,
+    /// Queue the jobs at this RFC 3339 time, e.g. 2030-01-31T12:00:00Z (at most 30 days ahead).
+    #[arg(long, value_name = "TIME")]
+    pub run_at: Option<String>,
     /// Save each result in this folder as `<input file stem>.png` (`<job id>.png` without input);
     /// implies --wait.
     #[arg(long, short, value_name = "DIR")]

@@ -13,7 +13,7 @@ pub mod bench;
 mod commands;
 mod submit;
 
-use crate::config::{BlobCommand, ClientCommand, RemoteArgs};
+use crate::config::{AdminCommand, BlobCommand, ClientCommand, RemoteArgs};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::Deserialize;
 use std::time::Duration;
@@ -86,6 +86,12 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
             remote,
         }) => commands::blob_put(&Remote::new(&remote)?, &file, media_type.as_deref()).await,
         ClientCommand::Blob(BlobCommand::Rm { id, remote }) => commands::blob_rm(&Remote::new(&remote)?, &id).await,
+        ClientCommand::Admin(AdminCommand::Pause { what, name, remote }) => {
+            commands::set_paused(&Remote::new(&remote)?, what, &name, true).await
+        }
+        ClientCommand::Admin(AdminCommand::Resume { what, name, remote }) => {
+            commands::set_paused(&Remote::new(&remote)?, what, &name, false).await
+        }
     };
     result.map_err(anyhow::Error::new)
 }
