@@ -105,7 +105,7 @@ pub enum ClientCommand {
     /// List jobs, newest first.
     #[command(after_help = crate::client::EXIT_CODES)]
     Jobs(JobsArgs),
-    /// Cancel a queued or running job.
+    /// Cancel a scheduled, queued or running job.
     #[command(after_help = crate::client::EXIT_CODES)]
     Cancel {
         /// The job's id.
@@ -271,7 +271,7 @@ pub struct GetArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct JobsArgs {
-    /// Only jobs in this status: queued, running, succeeded, failed or cancelled.
+    /// Only jobs in this status: scheduled, queued, running, succeeded, failed or cancelled.
     #[arg(long)]
     pub status: Option<String>,
     /// Only jobs of this kind.

@@ -337,3 +337,69 @@ async fn bad_priorities_schedules_and_pauses_are_refused_with_useful_problems() 
     let kind = send_json(client().get(kiln.url("/v1/kinds/plot"))).await;
     assert_eq!(kind["paused"], false, "{kind}");
 }
+
+/// Runs the `kiln` client against `kiln` with `key`; (exit code, stdout).
+fn cli(kiln: &Kiln, key: &str, args: &[&str]) -> (i32, String) {
+    let output = std::process::Command::new(kiln_bin())
+        .args(args)
+        .args(["--url", &kiln.base, "--key", key])
+        .env("KILN_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let code = output.status.code().expect("kiln exited");
+    (code, String::from_utf8(output.stdout).unwrap() + &stderr)
+}
+
+#[tokio::test]
+async fn the_cli_submits_with_priority_and_delay_and_pauses_kinds_and_tenants() {
+    let redis = Redis::start();
+    let key = add_tenant(&redis, "acme");
+    let kiln = Kiln::api_only(&redis, &["--admin-key", ADMIN_KEY]);
+    let params = r#"{"series": [{"x": [0, 1], "y": [1, 0]}]}"#;
+    let (code, out) = cli(
+        &kiln,
+        &key,
+        &[
+            "submit",
+            "plot",
+            "--params",
+            params,
+            "--priority",
+            "high",
+            "--delay-secs",
+            "600",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let id = out.split('\t').next().unwrap().trim();
+    let doc = job(&kiln, &key, id).await;
+    assert_eq!(
+        (doc["status"].as_str(), doc["priority"].as_str()),
+        (Some("scheduled"), Some("high")),
+        "{doc}"
+    );
+    let (code, out) = cli(
+        &kiln,
+        &key,
+        &["submit", "plot", "--params", params, "--priority", "urgent"],
+    );
+    assert_eq!(code, 2, "clap refuses it: {out}");
+
+    let (code, out) = cli(&kiln, ADMIN_KEY, &["admin", "pause", "kind", "plot"]);
+    assert_eq!((code, out.as_str()), (0, "plot\tpaused\n"));
+    let (code, out) = cli(&kiln, ADMIN_KEY, &["admin", "pause", "tenant", "acme"]);
+    assert_eq!((code, out.as_str()), (0, "acme\tpaused\n"));
+    let paused = stats(&kiln).await["paused"].clone();
+    assert_eq!(paused, json!({"kinds": ["plot"], "tenants": ["acme"]}));
+    let (code, out) = cli(&kiln, ADMIN_KEY, &["admin", "resume", "kind", "plot"]);
+    assert_eq!((code, out.as_str()), (0, "plot\trunning\n"));
+    let (code, out) = cli(&kiln, ADMIN_KEY, &["admin", "resume", "tenant", "acme"]);
+    assert_eq!((code, out.as_str()), (0, "acme\trunning\n"));
+    // A tenant's key is refused, an unknown name is a 404: both exit 2 with the reason.
+    let (code, out) = cli(&kiln, &key, &["admin", "pause", "kind", "plot"]);
+    assert_eq!(code, 2, "{out}");
+    let (code, out) = cli(&kiln, ADMIN_KEY, &["admin", "pause", "kind", "nonesuch"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("no job kind named `nonesuch`"), "{out}");
+}
