@@ -85,8 +85,24 @@ async fn a_high_priority_job_overtakes_queued_normal_ones_and_low_ones_go_last()
     }
     let high = accepted(&kiln, &key, "hostile", json!({"params": spin(), "priority": "high"})).await;
     assert_eq!(high["priority"], "high");
-    // All six count against the queue, whatever their priority.
-    assert_eq!(stats(&kiln).await["queued"], 6);
+    // A cancelled high job leaves its own queue (and never runs).
+    let dropped = accepted(&kiln, &key, "hostile", json!({"params": spin(), "priority": "high"})).await;
+    let dropped_id = dropped["id"].as_str().unwrap().to_owned();
+    assert_eq!(stats(&kiln).await["queued"], 7);
+    let cancelled = client()
+        .delete(kiln.url(&format!("/v1/jobs/{dropped_id}")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert!(cancelled.status().is_success(), "{}", cancelled.status());
+    // The other six count against the queue, whatever their priority.
+    let now = stats(&kiln).await;
+    assert_eq!(
+        (now["queued"].as_u64(), now["queued_by_kind"]["hostile"].as_u64()),
+        (Some(6), Some(6)),
+        "{now}"
+    );
     let _worker = Kiln::worker(&redis, &["--kinds-dir", kinds_dir, "--workers", "1"]);
 
     let mut order = vec![high["id"].as_str().unwrap().to_owned()];
@@ -99,6 +115,12 @@ async fn a_high_priority_job_overtakes_queued_normal_ones_and_low_ones_go_last()
         starts.push(time_of(&doc, "started_at"));
     }
     assert_eq!(job(&kiln, &key, &order[0]).await["priority"], "high");
+    let dropped = job(&kiln, &key, &dropped_id).await;
+    assert_eq!(
+        (dropped["status"].as_str(), dropped["attempts"].as_u64()),
+        (Some("cancelled"), Some(0)),
+        "{dropped}"
+    );
     for pair in starts.windows(2) {
         assert!(
             pair[0] < pair[1],
@@ -205,7 +227,11 @@ async fn a_paused_kinds_jobs_wait_while_other_kinds_run_and_run_after_resume() {
     let key = add_tenant(&redis, "acme");
     let kinds = hostile_kinds_dir();
     let kinds_dir = kinds.path().to_str().unwrap();
-    let kiln = Kiln::serve(&redis, &["--admin-key", ADMIN_KEY, "--kinds-dir", kinds_dir]);
+    // One slot, so the order the paused jobs start in after the resume is their queue order.
+    let kiln = Kiln::serve(
+        &redis,
+        &["--admin-key", ADMIN_KEY, "--kinds-dir", kinds_dir, "--workers", "1"],
+    );
     let response = admin_post(&kiln, "/v1/kinds/hostile/pause").await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
@@ -213,9 +239,13 @@ async fn a_paused_kinds_jobs_wait_while_other_kinds_run_and_run_after_resume() {
     let kind = send_json(client().get(kiln.url("/v1/kinds/hostile"))).await;
     assert_eq!(kind["paused"], true, "{kind}");
 
-    // The paused kind's job is at the head of the tenant's queue; the plot job behind it still runs.
-    let paused = accepted(&kiln, &key, "hostile", json!({"params": spin()})).await;
-    let paused_id = paused["id"].as_str().unwrap().to_owned();
+    // The paused kind's jobs are at the head of the tenant's queue; the plot job behind them still runs.
+    let mut paused_ids = Vec::new();
+    for _ in 0..3 {
+        let paused = accepted(&kiln, &key, "hostile", json!({"params": spin()})).await;
+        paused_ids.push(paused["id"].as_str().unwrap().to_owned());
+    }
+    let paused_id = paused_ids[0].clone();
     let plot = accepted(
         &kiln,
         &key,
@@ -228,12 +258,18 @@ async fn a_paused_kinds_jobs_wait_while_other_kinds_run_and_run_after_resume() {
     stays(&kiln, &key, &paused_id, "queued", 3).await;
     let now = stats(&kiln).await;
     assert_eq!(now["paused"]["kinds"], json!(["hostile"]), "{now}");
-    assert_eq!(now["queued"], 1, "{now}");
+    assert_eq!(now["queued"], 3, "{now}");
 
     let response = admin_post(&kiln, "/v1/kinds/hostile/resume").await;
     assert_eq!(response.status(), 200);
-    let done = wait_final_as(&kiln, &key, &paused_id).await;
-    assert_eq!(done["status"], "succeeded", "{done}");
+    // Stepped over and put back, they kept their order.
+    let mut starts = Vec::new();
+    for id in &paused_ids {
+        let done = wait_final_as(&kiln, &key, id).await;
+        assert_eq!(done["status"], "succeeded", "{done}");
+        starts.push(time_of(&done, "started_at"));
+    }
+    assert!(starts.windows(2).all(|pair| pair[0] < pair[1]), "{starts:?}");
     let kind = send_json(client().get(kiln.url("/v1/kinds/hostile"))).await;
     assert_eq!(kind["paused"], false, "{kind}");
     assert_eq!(stats(&kiln).await["paused"]["kinds"], json!([]));
