@@ -17,10 +17,12 @@ pub struct PauseState {
 }
 
 async fn set_kind(state: &AppState, name: String, paused: bool) -> Result<Json<PauseState>, ApiError> {
-    state
-        .catalog
-        .get(&name)
-        .ok_or_else(|| super::kinds::unknown_kind(&name))?;
+    // A paused kind that is no longer registered may still be resumed (deleting one lifts its pause,
+    // but another API process's catalog may lag).
+    let known = state.catalog.get(&name).is_some() || (!paused && state.store.kind_paused(&name).await?);
+    if !known {
+        return Err(super::kinds::unknown_kind(&name));
+    }
     state.store.set_kind_paused(&name, paused).await?;
     Ok(Json(PauseState { name, paused }))
 }

@@ -273,6 +273,19 @@ async fn a_paused_kinds_jobs_wait_while_other_kinds_run_and_run_after_resume() {
     let kind = send_json(client().get(kiln.url("/v1/kinds/hostile"))).await;
     assert_eq!(kind["paused"], false, "{kind}");
     assert_eq!(stats(&kiln).await["paused"]["kinds"], json!([]));
+
+    // Deleting a paused kind lifts the pause: its queued jobs still run on their version.
+    assert_eq!(admin_post(&kiln, "/v1/kinds/hostile/pause").await.status(), 200);
+    let last = accepted(&kiln, &key, "hostile", json!({"params": spin()})).await;
+    let response = client()
+        .delete(kiln.url("/v1/kinds/hostile"))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let last = wait_final_as(&kiln, &key, last["id"].as_str().unwrap()).await;
+    assert_eq!(last["status"], "succeeded", "{last}");
 }
 
 #[tokio::test]
