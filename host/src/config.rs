@@ -105,7 +105,7 @@ pub enum ClientCommand {
     /// List jobs, newest first.
     #[command(after_help = crate::client::EXIT_CODES)]
     Jobs(JobsArgs),
-    /// Cancel a queued or running job.
+    /// Cancel a scheduled, queued or running job.
     #[command(after_help = crate::client::EXIT_CODES)]
     Cancel {
         /// The job's id.
@@ -133,6 +133,9 @@ pub enum ClientCommand {
     /// Write, build and upload your own job kinds, in Rust or Python (`kiln kind new NAME --lang python`).
     #[command(subcommand)]
     Kind(KindCommand),
+    /// Operator actions with the admin key (`--key`/`KILN_API_KEY`).
+    #[command(subcommand)]
+    Admin(AdminCommand),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -158,6 +161,34 @@ pub struct PipelineArgs {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub remote: RemoteArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Pause a kind or a tenant: its queued jobs are not started (running ones finish).
+    #[command(after_help = crate::client::EXIT_CODES)]
+    Pause {
+        what: Pausable,
+        /// The kind's or tenant's name.
+        name: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Resume a paused kind or tenant: its queued jobs run again.
+    #[command(after_help = crate::client::EXIT_CODES)]
+    Resume {
+        what: Pausable,
+        name: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+}
+
+/// What `kiln admin pause|resume` acts on.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Pausable {
+    Kind,
+    Tenant,
 }
 
 #[derive(Debug, Subcommand)]
@@ -319,6 +350,15 @@ pub struct SubmitArgs {
     /// Run every job, even when the result cache has its answer.
     #[arg(long)]
     pub no_cache: bool,
+    /// Within your jobs, high runs before normal (the default) before low.
+    #[arg(long, value_parser = ["high", "normal", "low"])]
+    pub priority: Option<String>,
+    /// Queue the jobs this many seconds from now (at most 2592000, 30 days); `scheduled` until then.
+    #[arg(long, value_name = "SECS", conflicts_with = "run_at")]
+    pub delay_secs: Option<u64>,
+    /// Queue the jobs at this RFC 3339 time, e.g. 2030-01-31T12:00:00Z (at most 30 days ahead).
+    #[arg(long, value_name = "TIME")]
+    pub run_at: Option<String>,
     /// Save each result in this folder as `<input file stem>.png` (`<job id>.png` without input);
     /// implies --wait.
     #[arg(long, short, value_name = "DIR")]
@@ -349,7 +389,7 @@ pub struct GetArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct JobsArgs {
-    /// Only jobs in this status: queued, running, succeeded, failed or cancelled.
+    /// Only jobs in this status: scheduled, queued, running, succeeded, failed or cancelled.
     #[arg(long)]
     pub status: Option<String>,
     /// Only jobs of this kind.

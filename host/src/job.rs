@@ -48,6 +48,8 @@ impl FromStr for JobId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Waiting for its `run_at` time; then queued.
+    Scheduled,
     Queued,
     Running,
     Succeeded,
@@ -56,7 +58,8 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 5] = [
+    pub const ALL: [Status; 6] = [
+        Status::Scheduled,
         Status::Queued,
         Status::Running,
         Status::Succeeded,
@@ -66,6 +69,7 @@ impl Status {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::Scheduled => "scheduled",
             Status::Queued => "queued",
             Status::Running => "running",
             Status::Succeeded => "succeeded",
@@ -86,8 +90,45 @@ impl FromStr for Status {
             .into_iter()
             .find(|status| status.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown status `{s}`; expected one of queued, running, succeeded, failed, cancelled")
+                format!(
+                    "unknown status `{s}`; expected one of scheduled, queued, running, succeeded, failed, cancelled"
+                )
             })
+    }
+}
+
+/// Which of its tenant's jobs runs first: high before normal before low, FIFO within one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    High,
+    #[default]
+    Normal,
+    Low,
+}
+
+impl Priority {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::High => "high",
+            Priority::Normal => "normal",
+            Priority::Low => "low",
+        }
+    }
+}
+
+impl FromStr for Priority {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "high" => Ok(Priority::High),
+            "normal" => Ok(Priority::Normal),
+            "low" => Ok(Priority::Low),
+            _ => Err(format!(
+                "unknown priority `{}`; expected one of high, normal, low",
+                crate::text::capped(s.to_owned(), 40)
+            )),
+        }
     }
 }
 
@@ -170,6 +211,15 @@ pub struct JobView {
     pub id: JobId,
     pub kind: String,
     pub status: Status,
+    /// Within its tenant, high runs before normal before low.
+    pub priority: Priority,
+    /// When a delayed or scheduled job is due (it is `scheduled` until then).
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub run_at: Option<OffsetDateTime>,
     /// From 0 to 1, as the guest reports it.
     pub progress: f32,
     /// Runs started so far (a retried job has more than one).
@@ -246,6 +296,9 @@ pub struct JobRecord {
     /// The kind version (hash of component and manifest) this job was submitted for, and runs on.
     pub version: String,
     pub status: Status,
+    pub priority: Priority,
+    /// A delayed or scheduled job's due time (ms).
+    pub run_at: Option<i64>,
     pub progress: f32,
     pub attempts: u32,
     pub max_attempts: u32,
@@ -267,6 +320,8 @@ impl JobRecord {
             id: self.id,
             kind: self.kind.clone(),
             status: self.status,
+            priority: self.priority,
+            run_at: self.run_at.map(from_millis),
             progress: self.progress,
             attempts: self.attempts,
             created_at: from_millis(self.created_at),

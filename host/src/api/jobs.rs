@@ -236,6 +236,12 @@ pub async fn submit(
         .and_then(|l| l.max_input_mb)
         .map_or(state.config.max_body_bytes as u64, |mb| mb << 20);
     let input = job_input(&state, &tenant, &submission, max_input).await?;
+    let now = now_millis();
+    let run_at = submission
+        .schedule
+        .map(|s| s.due_millis(now))
+        .transpose()?
+        .filter(|at| *at > now);
     // Taken before the job exists, so an invoke cannot miss its end however fast the worker is.
     let watch = wait.map(|wait| (wait, state.changes.watch()));
     let submitted = state
@@ -252,6 +258,8 @@ pub async fn submit(
             cache: cache.as_deref(),
             steps: None,
             quotas: state.keys.submit_quotas(tenant.as_str(), &state.config.quotas),
+            priority: submission.priority,
+            run_at,
         })
         .await?;
     match submitted {
@@ -323,7 +331,13 @@ pub async fn submit(
         tenant: tenant.id.clone(),
         kind: kind_name,
         version: kind.version.clone(),
-        status: Status::Queued,
+        status: if run_at.is_some() {
+            Status::Scheduled
+        } else {
+            Status::Queued
+        },
+        priority: submission.priority,
+        run_at,
         progress: 0.0,
         attempts: 0,
         max_attempts: state.config.max_attempts,
@@ -599,7 +613,7 @@ fn result_response(record: &JobRecord, data: Option<bytes::Bytes>) -> Result<Res
                 .map_or("unknown error".into(), ToString::to_string)
         ),
         Status::Cancelled => format!("job {id} was cancelled; it has no result"),
-        Status::Queued | Status::Running => {
+        Status::Scheduled | Status::Queued | Status::Running => {
             format!(
                 "job {id} is {} and has no result yet; poll GET /v1/jobs/{id}",
                 record.status.as_str()

@@ -33,6 +33,8 @@ pub struct KindView {
     pub output_media_type: String,
     /// The JSON Schema a job's `params` must fit.
     pub params_schema: Value,
+    /// Paused by an admin (`POST /v1/kinds/{name}/pause`): its jobs stay queued and are not started.
+    pub paused: bool,
 }
 
 /// `GET /v1/kinds`'s answer.
@@ -75,7 +77,7 @@ pub struct CurrentVersion {
 }
 
 /// The JSON a kind is shown as.
-fn describe(kind: &Kind) -> KindView {
+fn describe(kind: &Kind, paused: bool) -> KindView {
     let m = &kind.manifest;
     KindView {
         name: m.name.clone(),
@@ -84,6 +86,7 @@ fn describe(kind: &Kind) -> KindView {
         input: m.input,
         output_media_type: m.output_media_type.clone(),
         params_schema: m.params_schema.clone(),
+        paused,
     }
 }
 
@@ -95,14 +98,20 @@ fn describe(kind: &Kind) -> KindView {
     path = "/v1/kinds",
     operation_id = "listKinds",
     tag = tags::KINDS,
-    responses((status = 200, description = "The registered kinds", body = KindList)),
+    responses((status = 200, description = "The registered kinds", body = KindList), errors::NeedsRedis),
 )]
-pub async fn list(State(state): State<AppState>) -> Json<KindList> {
-    let kinds = state.catalog.all().iter().map(|k| describe(k)).collect();
-    Json(KindList { kinds })
+pub async fn list(State(state): State<AppState>) -> Result<Json<KindList>, ApiError> {
+    let paused = state.store.paused().await?.kinds;
+    let kinds = state
+        .catalog
+        .all()
+        .iter()
+        .map(|k| describe(k, paused.contains(k.name())))
+        .collect();
+    Ok(Json(KindList { kinds }))
 }
 
-fn unknown_kind(name: &str) -> ApiError {
+pub(super) fn unknown_kind(name: &str) -> ApiError {
     ApiError::NotFound(format!("no job kind named `{name}`; GET /v1/kinds lists them"))
 }
 
@@ -116,11 +125,13 @@ fn unknown_kind(name: &str) -> ApiError {
     responses(
         (status = 200, description = "The kind", body = KindView),
         (status = 404, description = "No kind has this name", body = Problem, content_type = "application/problem+json"),
+        errors::NeedsRedis,
     ),
 )]
 pub async fn show(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<KindView>, ApiError> {
     let kind = state.catalog.get(&name).ok_or_else(|| unknown_kind(&name))?;
-    Ok(Json(describe(&kind)))
+    let paused = state.store.kind_paused(&name).await?;
+    Ok(Json(describe(&kind, paused)))
 }
 
 /// A kind's versions
@@ -205,7 +216,8 @@ pub async fn use_version(
     state.catalog.refresh().await?;
     let kind = state.catalog.get(&name).ok_or_else(|| unknown_kind(&name))?;
     tracing::info!(kind = %name, version = %kind.version, "kind version made current");
-    Ok(Json(describe(&kind)))
+    let paused = state.store.kind_paused(&name).await?;
+    Ok(Json(describe(&kind, paused)))
 }
 
 /// A version that is not in the kind's history: a 422 (the kind exists; the request names a bad version).
@@ -346,7 +358,9 @@ pub async fn put(
         crate::catalog::RegisterError::Store(e) => e.into(),
     })?;
     tracing::info!(kind = %name, version = %kind.version, "kind registered");
-    Ok((StatusCode::CREATED, Json(describe(&kind))))
+    // An upload does not lift a pause: the admin who paused the kind resumes it.
+    let paused = state.store.kind_paused(&name).await?;
+    Ok((StatusCode::CREATED, Json(describe(&kind, paused))))
 }
 
 /// Room for the manifest (and multipart framing) beside the component in an upload.

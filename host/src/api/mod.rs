@@ -6,6 +6,7 @@
 mod blobs;
 mod compile;
 mod events;
+mod flow;
 mod jobs;
 mod kinds;
 mod limits;
@@ -167,6 +168,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         )
         .routes(routes!(kinds::versions))
         .routes(routes!(kinds::use_version))
+        .routes(routes!(flow::pause_kind))
+        .routes(routes!(flow::resume_kind))
+        .routes(routes!(flow::pause_tenant))
+        .routes(routes!(flow::resume_tenant))
         .routes(routes!(stats))
         .routes(routes!(tenants::list, tenants::add))
         .routes(routes!(tenants::set_quotas))
@@ -210,7 +215,8 @@ pub struct Stats {
 
 /// Queue and worker statistics (admin)
 ///
-/// `GET /v1/stats` (admin): queue depth per tenant, retries, running jobs, live workers, throughput.
+/// `GET /v1/stats` (admin): queue depth per tenant, retries, scheduled and running jobs, what is paused,
+/// live workers, throughput.
 #[utoipa::path(
     get,
     path = "/v1/stats",

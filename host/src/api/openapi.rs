@@ -184,6 +184,16 @@ pub struct SubmitJson {
     /// The input file, in base64.
     #[schema(content_encoding = "base64")]
     pub input_base64: Option<String>,
+    /// `high`, `normal` (the default) or `low`: within the tenant, higher runs first (FIFO within one).
+    pub priority: Option<crate::job::Priority>,
+    /// Queue the job this many seconds from now (at most 30 days); it is `scheduled` until then.
+    /// Not with `run_at`.
+    #[schema(maximum = 2_592_000)]
+    pub delay_secs: Option<u64>,
+    /// Queue the job at this time (RFC 3339, at most 30 days ahead; a past time runs now). Not with
+    /// `delay_secs`.
+    #[schema(format = DateTime)]
+    pub run_at: Option<String>,
 }
 
 /// The multipart body of `POST /v1/jobs/{kind}` (documentation only).
@@ -194,6 +204,12 @@ pub struct SubmitForm {
     /// The input file.
     #[schema(value_type = Option<String>, format = Binary, content_media_type = "application/octet-stream")]
     pub input: Option<Vec<u8>>,
+    /// `high`, `normal` (the default) or `low`.
+    pub priority: Option<String>,
+    /// Seconds from now to queue the job (at most 30 days); not with `run_at`.
+    pub delay_secs: Option<String>,
+    /// RFC 3339 time to queue the job (at most 30 days ahead); not with `delay_secs`.
+    pub run_at: Option<String>,
 }
 
 /// The multipart body of `PUT /v1/kinds/{name}` (documentation only).

@@ -173,6 +173,8 @@ pub async fn submit(State(state): State<AppState>, tenant: Tenant, request: Requ
             quotas: state.keys.submit_quotas(tenant.as_str(), &state.config.quotas),
             cache: None,
             steps: Some(&pending),
+            priority: crate::job::Priority::default(),
+            run_at: None,
         })
         .await?;
     match submitted {

@@ -4,6 +4,7 @@
 //! what is wrong.
 
 use super::ApiError;
+use crate::job::Priority;
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::header;
@@ -11,6 +12,8 @@ use base64::Engine as _;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 /// A job's params and input, as sent.
 #[derive(Debug, Default)]
@@ -22,6 +25,64 @@ pub struct Submission {
     pub input_ref: Option<InputSpec>,
     /// `"cache": false`: run it even if the result cache has its answer.
     pub cache: Option<bool>,
+    pub priority: Priority,
+    /// `delay_secs` or `run_at`, as sent (at most one).
+    pub schedule: Option<Schedule>,
+}
+
+/// When a job should be queued, as a submit asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schedule {
+    /// `"delay_secs": N`: N seconds from now.
+    Delay(u64),
+    /// `"run_at": "<RFC 3339>"`; a time already past runs now.
+    At(OffsetDateTime),
+}
+
+/// How far ahead a job may be delayed or scheduled (30 days): a scheduled job holds its params and input
+/// in Redis all that time.
+pub const MAX_SCHEDULE_SECS: u64 = 30 * 86_400;
+
+impl Schedule {
+    /// `delay_secs` and `run_at` from the body (either may be missing, not both present).
+    fn parse(delay_secs: Option<u64>, run_at: Option<&str>) -> Result<Option<Self>, ApiError> {
+        match (delay_secs, run_at) {
+            (Some(_), Some(_)) => Err(ApiError::BadRequest(
+                "send either `delay_secs` or `run_at`, not both".into(),
+            )),
+            (Some(secs), None) if secs > MAX_SCHEDULE_SECS => Err(ApiError::BadRequest(format!(
+                "delay_secs may be at most {MAX_SCHEDULE_SECS} (30 days), not {secs}"
+            ))),
+            (Some(secs), None) => Ok(Some(Schedule::Delay(secs))),
+            (None, Some(at)) => OffsetDateTime::parse(at.trim(), &Rfc3339)
+                .map(|at| Some(Schedule::At(at)))
+                .map_err(|e| {
+                    ApiError::BadRequest(format!(
+                        "run_at `{}` is not an RFC 3339 time such as `2030-01-31T12:00:00Z`: {e}",
+                        crate::text::capped(at.to_owned(), 80)
+                    ))
+                }),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The due time (Unix ms) seen from `now_ms`, refusing one more than [`MAX_SCHEDULE_SECS`] ahead.
+    pub fn due_millis(self, now_ms: i64) -> Result<i64, ApiError> {
+        let due = match self {
+            Schedule::Delay(secs) => now_ms + secs as i64 * 1000,
+            Schedule::At(at) => (at.unix_timestamp_nanos() / 1_000_000) as i64,
+        };
+        if due > now_ms + MAX_SCHEDULE_SECS as i64 * 1000 {
+            return Err(ApiError::BadRequest(format!(
+                "run_at is more than 30 days ahead ({MAX_SCHEDULE_SECS} seconds); schedule jobs at most that far"
+            )));
+        }
+        Ok(due)
+    }
+}
+
+fn parse_priority(priority: &str) -> Result<Priority, ApiError> {
+    priority.parse().map_err(ApiError::BadRequest)
 }
 
 /// An input named instead of sent: `{"blob": "sha256:<hex>"}` or `{"job": "<job id>"}`.
@@ -95,6 +156,12 @@ struct JsonSubmission {
     input: Option<Value>,
     #[serde(default)]
     cache: Option<bool>,
+    #[serde(default)]
+    priority: Option<String>,
+    #[serde(default)]
+    delay_secs: Option<u64>,
+    #[serde(default)]
+    run_at: Option<String>,
 }
 
 /// Reads the body, refusing more than `limit` bytes with 413.
@@ -132,6 +199,13 @@ pub async fn read_submission(request: Request, limit: usize) -> Result<Submissio
                 input: input.filter(|i| !i.is_empty()).map(Bytes::from),
                 input_ref,
                 cache: json.cache,
+                priority: json
+                    .priority
+                    .as_deref()
+                    .map(parse_priority)
+                    .transpose()?
+                    .unwrap_or_default(),
+                schedule: Schedule::parse(json.delay_secs, json.run_at.as_deref())?,
             })
         }
         None => {
@@ -177,6 +251,7 @@ async fn read_multipart(request: Request) -> Result<Submission, ApiError> {
         .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text())))?;
     let mut submission = Submission::default();
     let (mut seen_params, mut seen_input, mut seen_ref, mut seen_cache) = (false, false, false, false);
+    let (mut priority, mut delay_secs, mut run_at) = (None, None, None);
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_owned();
         let data = field.bytes().await.map_err(multipart_error)?;
@@ -209,12 +284,24 @@ async fn read_multipart(request: Request) -> Result<Submission, ApiError> {
                     }
                 });
             }
-            "params" | "input" | "input_ref" | "cache" => {
+            "priority" if priority.is_none() => priority = Some(parse_priority(&text_part(&name, &data)?)?),
+            "delay_secs" if delay_secs.is_none() => {
+                let text = text_part(&name, &data)?;
+                delay_secs = Some(text.trim().parse::<u64>().map_err(|_| {
+                    ApiError::BadRequest(format!(
+                        "the `delay_secs` part must be a whole number of seconds, not `{}`",
+                        crate::text::capped(text.clone(), 40)
+                    ))
+                })?);
+            }
+            "run_at" if run_at.is_none() => run_at = Some(text_part(&name, &data)?),
+            "params" | "input" | "input_ref" | "cache" | "priority" | "delay_secs" | "run_at" => {
                 return Err(ApiError::BadRequest(format!("the `{name}` part was sent twice")));
             }
             other => {
                 return Err(ApiError::BadRequest(format!(
-                    "unexpected multipart part `{other}`; expected `params`, `input` or `input_ref`, and `cache`"
+                    "unexpected multipart part `{other}`; expected `params`, `input` or `input_ref`, `cache`, \
+                     `priority`, `delay_secs` or `run_at`"
                 )));
             }
         }
@@ -224,7 +311,16 @@ async fn read_multipart(request: Request) -> Result<Submission, ApiError> {
             "send either an `input` part or an `input_ref` part, not both".into(),
         ));
     }
+    submission.priority = priority.unwrap_or_default();
+    submission.schedule = Schedule::parse(delay_secs, run_at.as_deref())?;
     Ok(submission)
+}
+
+/// A small text part (`priority`, `delay_secs`, `run_at`) as UTF-8.
+fn text_part(name: &str, data: &[u8]) -> Result<String, ApiError> {
+    std::str::from_utf8(data)
+        .map(str::to_owned)
+        .map_err(|_| ApiError::BadRequest(format!("the `{name}` part is not UTF-8 text")))
 }
 
 pub(super) fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {

@@ -57,7 +57,7 @@ pub struct IssuedTenant {
     pub quotas: TenantQuotas,
 }
 
-fn unknown_tenant(name: &str) -> ApiError {
+pub(super) fn unknown_tenant(name: &str) -> ApiError {
     ApiError::NotFound(format!("no tenant named `{name}`"))
 }
 

@@ -133,6 +133,28 @@ pub async fn cancel(remote: &Remote, id: &str) -> Result<(), Failure> {
     print_stdout(&format!("{}\t{}\n", job.id, job.status))
 }
 
+/// `kiln admin pause|resume kind|tenant NAME`: prints `<name>\tpaused` or `<name>\trunning`.
+pub async fn set_paused(
+    remote: &Remote,
+    what: crate::config::Pausable,
+    name: &str,
+    pause: bool,
+) -> Result<(), Failure> {
+    let collection = match what {
+        crate::config::Pausable::Kind => "kinds",
+        crate::config::Pausable::Tenant => "tenants",
+    };
+    let action = if pause { "pause" } else { "resume" };
+    let state: Value = remote
+        .json(remote.request(
+            Method::POST,
+            &format!("/v1/{collection}/{}/{action}", path_segment(name)),
+        ))
+        .await?;
+    let shown = if state["paused"] == true { "paused" } else { "running" };
+    print_stdout(&format!("{name}\t{shown}\n"))
+}
+
 /// `kiln kinds`: one kind a line, its name and description.
 pub async fn kinds(remote: &Remote) -> Result<(), Failure> {
     let doc: Value = remote.json(remote.request(Method::GET, "/v1/kinds")).await?;

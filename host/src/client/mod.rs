@@ -16,7 +16,7 @@ pub mod kind;
 mod pipeline;
 mod submit;
 
-use crate::config::{BlobCommand, ClientCommand, RemoteArgs};
+use crate::config::{AdminCommand, BlobCommand, ClientCommand, RemoteArgs};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::Deserialize;
 use std::time::Duration;
@@ -93,6 +93,12 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
         }) => commands::blob_put(&Remote::new(&remote)?, &file, media_type.as_deref()).await,
         ClientCommand::Blob(BlobCommand::Rm { id, remote }) => commands::blob_rm(&Remote::new(&remote)?, &id).await,
         ClientCommand::Kind(command) => kind::run(command).await,
+        ClientCommand::Admin(AdminCommand::Pause { what, name, remote }) => {
+            commands::set_paused(&Remote::new(&remote)?, what, &name, true).await
+        }
+        ClientCommand::Admin(AdminCommand::Resume { what, name, remote }) => {
+            commands::set_paused(&Remote::new(&remote)?, what, &name, false).await
+        }
     };
     result.map_err(anyhow::Error::new)
 }

@@ -74,6 +74,7 @@ struct Batch {
     input_ref: Option<String>,
     /// False with `--no-cache`: every job runs.
     cache: bool,
+    flow: Flow,
     wait: bool,
     out: Option<PathBuf>,
     uploads: Semaphore,
@@ -123,6 +124,11 @@ pub async fn run(args: SubmitArgs) -> Result<(), Failure> {
         params: Value::Object(params).to_string(),
         input_ref: input_ref(&args),
         cache: !args.no_cache,
+        flow: Flow {
+            priority: args.priority.clone(),
+            delay_secs: args.delay_secs,
+            run_at: args.run_at.clone(),
+        },
         wait,
         out: args.out.clone(),
         uploads: Semaphore::new(args.concurrency as usize),
@@ -229,13 +235,14 @@ async fn submit(batch: &Batch, input: Option<&Path>) -> Result<Job, Failure> {
     let key = uuid::Uuid::new_v4().to_string();
     let mut attempt = 1;
     loop {
-        let request = submit_request(
+        let request = submit_request_with(
             &batch.remote,
             &batch.kind,
             &batch.params,
             input.as_ref(),
             batch.input_ref.as_deref(),
             batch.cache,
+            &batch.flow,
         )
         .header("idempotency-key", &key);
         match batch.remote.json::<Job>(request).await {
@@ -268,6 +275,31 @@ fn input_ref(args: &SubmitArgs) -> Option<String> {
     }
 }
 
+/// `--priority`, `--delay-secs`, `--run-at`: the submit's flow fields, sent only when given.
+#[derive(Debug, Default)]
+pub(super) struct Flow {
+    priority: Option<String>,
+    delay_secs: Option<u64>,
+    run_at: Option<String>,
+}
+
+impl Flow {
+    /// The fields given, as (name, JSON value): text parts of a multipart form, or members of a JSON body.
+    fn fields(&self) -> Vec<(&'static str, Value)> {
+        let mut fields = Vec::new();
+        if let Some(priority) = &self.priority {
+            fields.push(("priority", Value::from(priority.as_str())));
+        }
+        if let Some(secs) = self.delay_secs {
+            fields.push(("delay_secs", Value::from(secs)));
+        }
+        if let Some(at) = &self.run_at {
+            fields.push(("run_at", Value::from(at.as_str())));
+        }
+        fields
+    }
+}
+
 /// `POST /v1/jobs/{kind}`: params (JSON text) as a JSON body (with `input_ref`, JSON text, as its
 /// `input`), or with an input file as multipart.
 pub(super) fn submit_request(
@@ -278,13 +310,29 @@ pub(super) fn submit_request(
     input_ref: Option<&str>,
     cache: bool,
 ) -> reqwest::RequestBuilder {
+    submit_request_with(remote, kind, params, input, input_ref, cache, &Flow::default())
+}
+
+/// [`submit_request`] with the flow fields.
+fn submit_request_with(
+    remote: &Remote,
+    kind: &str,
+    params: &str,
+    input: Option<&(bytes::Bytes, String)>,
+    input_ref: Option<&str>,
+    cache: bool,
+    flow: &Flow,
+) -> reqwest::RequestBuilder {
     let request = remote
         .request(Method::POST, &format!("/v1/jobs/{}", path_segment(kind)))
         .timeout(UPLOAD_TIMEOUT);
     match input {
         Some((bytes, name)) => {
             let part = Part::stream_with_length(bytes.clone(), bytes.len() as u64).file_name(name.clone());
-            let form = Form::new().text("params", params.to_owned()).part("input", part);
+            let mut form = Form::new().text("params", params.to_owned()).part("input", part);
+            for (name, value) in flow.fields() {
+                form = form.text(name, value.as_str().map_or_else(|| value.to_string(), str::to_owned));
+            }
             request.multipart(if cache { form } else { form.text("cache", "false") })
         }
         None => {
@@ -294,6 +342,9 @@ pub(super) fn submit_request(
             }
             if !cache {
                 body.push_str(",\"cache\":false");
+            }
+            for (name, value) in flow.fields() {
+                body.push_str(&format!(",\"{name}\":{value}"));
             }
             body.push('}');
             request.header("content-type", "application/json").body(body)

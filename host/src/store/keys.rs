@@ -22,11 +22,16 @@
 //! | `{kiln}:indexed`                     | set    | tenants that have a `jobs:<tenant>` index (sweep)  | emptied by the sweep   |
 //! | `{kiln}:cache:<tenant>:<sha256>`     | string | id of the job that succeeded for this kind version + params + input (result cache; `finish.lua` sets it, `submit.lua` reads it) | `ttl` from that success |
 //! | `{kiln}:idem:<tenant>:<key>`         | string | `<id> <sha256 of kind+params+input>` of a submit with `Idempotency-Key` | `ttl` from submit |
-//! | `{kiln}:queue:<tenant>`              | list   | ids ready to run, LPUSH in, RPOP out (FIFO)        | none                   |
+//! | `{kiln}:queue:<tenant>`              | list   | ids of `normal` jobs ready to run, LPUSH in, RPOP out (FIFO) | none         |
+//! | `{kiln}:queue-high:<tenant>`         | list   | the same for `high` jobs, taken before the normal ones | none               |
+//! | `{kiln}:queue-low:<tenant>`          | list   | the same for `low` jobs, taken after the normal ones | none                 |
+//! | `{kiln}:scheduled-by-tenant`         | hash   | tenant → its `scheduled` jobs (they count as queued for `max-queued`) | none |
+//! | `{kiln}:paused-kinds`                | set    | kinds whose jobs are not started (admin pause)     | none                   |
+//! | `{kiln}:paused-tenants`              | hash   | tenant id → name, tenants whose jobs are not started (admin pause) | none   |
 //! | `{kiln}:ready`                       | list   | ring of tenants that may have queued work          | none                   |
 //! | `{kiln}:ready-set`                   | set    | the same tenants, to keep the ring free of repeats | none                   |
 //! | `{kiln}:leases`                      | zset   | `<tenant>/<id>` of running jobs, score = deadline  | none                   |
-//! | `{kiln}:delayed`                     | zset   | `<tenant>/<id>` waiting to retry, score = due time | none                   |
+//! | `{kiln}:delayed`                     | zset   | `<tenant>/<id>` waiting to retry or `scheduled` (`run_at`), score = due time | none |
 //! | `{kiln}:wake`                        | list   | tokens that wake idle workers (BLPOP), capped      | none                   |
 //! | `{kiln}:kinds`                       | hash   | kind name → registered kind (manifest + version)   | none                   |
 //! | `{kiln}:version:<version>`           | string | JSON {manifest, component hash} of a kind version (hash of both) | collected when retired and unused |
@@ -79,6 +84,11 @@ pub const QUEUED_BY_KIND: &str = "{kiln}:queued-by-kind";
 pub const API_KEYS: &str = "{kiln}:api-keys";
 /// Bytes each tenant holds in Redis, kept by the job scripts (`submit.lua` builds it from [`PREFIX`]).
 pub const BYTES_HELD: &str = "{kiln}:bytes";
+/// Scheduled jobs per tenant, kept by `submit.lua`, `dequeue.lua` and `cancel.lua` (built from [`PREFIX`]).
+pub const SCHEDULED_BY_TENANT: &str = "{kiln}:scheduled-by-tenant";
+/// Paused kinds and tenants; `dequeue.lua` builds both from [`PREFIX`].
+pub const PAUSED_KINDS: &str = "{kiln}:paused-kinds";
+pub const PAUSED_TENANTS: &str = "{kiln}:paused-tenants";
 pub const RETIRING_KEYS: &str = "{kiln}:retiring-keys";
 /// The pub/sub channel of job changes (`dequeue.lua` builds it from [`PREFIX`]).
 pub const CHANGED: &str = "{kiln}:changed";
@@ -153,8 +163,17 @@ pub fn finished_in_minute(unix_minute: i64) -> String {
     format!("{PREFIX}:finished:{unix_minute}")
 }
 
+/// The tenant's queue of `normal` jobs (and of every job from before priorities).
 pub fn queue(tenant: &str) -> String {
     format!("{PREFIX}:queue:{tenant}")
+}
+
+/// The tenant's queue of jobs of `priority` (the Lua scripts build the same names from [`PREFIX`]).
+pub fn queue_at(tenant: &str, priority: crate::job::Priority) -> String {
+    match priority {
+        crate::job::Priority::Normal => queue(tenant),
+        other => format!("{PREFIX}:queue-{}:{tenant}", other.as_str()),
+    }
 }
 
 /// A component's bytes by its hash (`put_kind.lua` and `collect_versions.lua` build it from [`PREFIX`]).

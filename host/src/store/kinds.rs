@@ -145,6 +145,7 @@ impl Store {
             .key(keys::KINDS)
             .key(keys::VERSIONS)
             .key(keys::kind_versions(name))
+            .key(keys::PAUSED_KINDS)
             .arg(name)
             .arg(now_millis())
             .invoke_async(&mut conn)

@@ -7,6 +7,7 @@
 mod blobs;
 mod changes;
 mod conn;
+mod flow;
 pub mod keys;
 mod kinds;
 mod stats;
@@ -15,12 +16,13 @@ mod workers;
 
 pub use blobs::{Blob, BlobInfo, PutBlob};
 pub use changes::{Changes, Watch};
+pub use flow::Paused;
 pub use kinds::{HistoryEntry, KindVersion, MAX_KIND_VERSIONS, RegisteredKind, StartupRegistration, UseVersion};
 pub use stats::QueueStats;
 pub use tenants::{TenantEntry, TenantQuotas};
 pub use workers::{WORKER_GONE_AFTER_MS, WorkerBeat};
 
-use crate::job::{ErrorCode, JobError, JobId, JobRecord, Status, now_millis};
+use crate::job::{ErrorCode, JobError, JobId, JobRecord, Priority, Status, now_millis};
 use bytes::Bytes;
 use conn::Target;
 pub use conn::{CLUSTER_SCHEME, Conn, redacted_url, refused_credentials};
@@ -109,6 +111,9 @@ pub struct NewJob<'a> {
     /// A pipeline's steps' states before any runs (JSON of [`crate::pipeline::StepState`]s).
     pub steps: Option<&'a str>,
     pub quotas: SubmitQuotas,
+    pub priority: Priority,
+    /// When to queue it (Unix ms); None, or a time already past: now. Until then it is `scheduled`.
+    pub run_at: Option<i64>,
 }
 
 /// Where a pipeline keeps what a step made.
@@ -334,6 +339,8 @@ impl Store {
             .arg(max_input)
             .arg(job.cache.map(|hash| keys::cache(job.tenant, hash)).unwrap_or_default())
             .arg(self.ttl_ms())
+            .arg(job.priority.as_str())
+            .arg(job.run_at.filter(|at| *at > now_millis()).unwrap_or(0))
             .arg(job.steps.unwrap_or_default());
         let answer: String = invocation.invoke_async(&mut conn).await?;
         let earlier = |id: &str| {
@@ -556,7 +563,7 @@ impl Store {
         }
     }
 
-    /// Cancels a queued or running job; returns its status before the call (None: unknown job).
+    /// Cancels a scheduled, queued or running job; returns its status before the call (None: unknown job).
     pub async fn cancel(&self, tenant: &str, id: JobId) -> Result<Option<Status>> {
         let mut conn = self.conn.clone();
         let before: Option<String> = CANCEL
@@ -736,7 +743,7 @@ impl Store {
 
 /// The fields of a job document that the API shows or needs (never `params`, which can be megabytes):
 /// every API read of a job fetches these with one HMGET, so a listing costs what its answer shows.
-const RECORD_FIELDS: [&str; 16] = [
+const RECORD_FIELDS: [&str; 18] = [
     "status",
     "tenant",
     "kind",
@@ -753,6 +760,8 @@ const RECORD_FIELDS: [&str; 16] = [
     "error_message",
     "cached",
     "steps",
+    "priority",
+    "run_at",
 ];
 
 /// HMGET of [`RECORD_FIELDS`]; [`parse_record`] reads its answer.
@@ -793,6 +802,8 @@ fn parse_record(id: JobId, values: Vec<Option<String>>) -> Result<Option<JobReco
         tenant: take("tenant").ok_or_else(|| corrupt("tenant"))?,
         kind: take("kind").ok_or_else(|| corrupt("kind"))?,
         version: take("version").unwrap_or_default(),
+        priority: take("priority").and_then(|p| p.parse().ok()).unwrap_or_default(),
+        run_at: number(take("run_at"), "run_at")?,
         progress: take("progress").and_then(|p| p.parse().ok()).unwrap_or(0.0),
         attempts: number(take("attempts"), "attempts")?.unwrap_or(0) as u32,
         max_attempts: number(take("max_attempts"), "max_attempts")?.unwrap_or(1) as u32,

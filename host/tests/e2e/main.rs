@@ -12,6 +12,7 @@ mod cli;
 mod cluster;
 mod events;
 mod first_run;
+mod flow;
 mod http_hardening;
 mod kind_cli;
 mod limits;

@@ -306,7 +306,7 @@ async fn a_running_limit_holds_a_tenant_to_its_share() {
 }
 
 /// Adds a tenant with quota flags and returns its key.
-fn add_tenant_with(redis: &Redis, name: &str, quotas: &[&str]) -> String {
+pub(crate) fn add_tenant_with(redis: &Redis, name: &str, quotas: &[&str]) -> String {
     let mut args = vec!["add", name];
     args.extend_from_slice(quotas);
     let (ok, stdout) = tenant_cli(redis, &args);

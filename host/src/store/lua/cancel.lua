@@ -1,10 +1,11 @@
 #!lua flags=allow-oom
 -- allow-oom: cancelling frees the input, so it must work when Redis is full.
--- Cancels a queued or running job. A running job loses its lease, so its worker's next renewal fails and
+-- Cancels a scheduled, queued or running job. A scheduled one leaves the delayed zset and its tenant's
+-- scheduled count. A running job loses its lease, so its worker's next renewal fails and
 -- the worker interrupts the guest. A queued job leaves its tenant's queue (LREM: O(queue length), bounded
 -- by the max-queued quota), so queue depths, which autoscaling reads, count only jobs that will run.
 -- KEYS: 1 job, 2 input, 3 leases, 4 delayed, 5 the tenant's running set, 6 queued jobs by kind,
---       7 the tenant's queue, 8 params, 9 bytes held per tenant, 10 the tenant's held-bytes expiry zset,
+--       7 the tenant's normal queue (a high or low job's queue is built from it), 8 params, 9 bytes held per tenant, 10 the tenant's held-bytes expiry zset,
 --       11 the job's log
 -- ARGV: 1 member, 2 now, 3 ttl (ms), 4 id, 5 the changes channel
 -- Returns the status before the call, or nil for an unknown job.
@@ -12,7 +13,8 @@ local status = redis.call('HGET', KEYS[1], 'status')
 if not status then
   return false
 end
-if status == 'queued' or status == 'running' then
+if status == 'scheduled' or status == 'queued' or status == 'running' then
+  local prefix = string.match(KEYS[1], '^(.-):job:')
   local now = tonumber(ARGV[2])
   redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', now, 'expires_at', now + tonumber(ARGV[3]))
   redis.call('HDEL', KEYS[1], 'lease')
@@ -20,14 +22,25 @@ if status == 'queued' or status == 'running' then
   local was_retrying = redis.call('ZREM', KEYS[4], ARGV[1]) == 1
   if status == 'queued' and not was_retrying then
     redis.call('HINCRBY', KEYS[6], redis.call('HGET', KEYS[1], 'kind'), -1)
-    redis.call('LREM', KEYS[7], 0, ARGV[4])
+    local queue = KEYS[7]
+    local priority = redis.call('HGET', KEYS[1], 'priority')
+    if priority then
+      queue = prefix .. ':queue-' .. priority .. ':' .. string.match(ARGV[1], '^([^/]+)/')
+    end
+    redis.call('LREM', queue, 0, ARGV[4])
+  elseif status == 'scheduled' then
+    local scheduled = prefix .. ':scheduled-by-tenant'
+    local tenant = string.match(ARGV[1], '^([^/]+)/')
+    if redis.call('HINCRBY', scheduled, tenant, -1) <= 0 then
+      redis.call('HDEL', scheduled, tenant)
+    end
   end
   redis.call('SREM', KEYS[5], ARGV[4])
   -- The input is released; the params (counted at submit) and any log are kept for the TTL.
   local freed = redis.call('STRLEN', KEYS[2])
   local kept = redis.call('STRLEN', KEYS[8]) + redis.call('STRLEN', KEYS[11])
   -- [versions] A final state lets go of the job's kind version (collect_versions.lua).
-  local unfinished = string.match(KEYS[1], '^(.-):job:') .. ':unfinished-by-version'
+  local unfinished = prefix .. ':unfinished-by-version'
   local version = redis.call('HGET', KEYS[1], 'version')
   -- A pipeline holds each step's version (comma-separated).
   for held in string.gmatch(version, '[^,]+') do

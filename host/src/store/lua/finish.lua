@@ -47,7 +47,13 @@ if outcome == 'release' then
   local id = redis.call('HGET', KEYS[1], 'id')
   redis.call('HINCRBY', KEYS[1], 'attempts', -1)
   redis.call('HSET', KEYS[1], 'status', 'queued', 'progress', 0)
-  redis.call('RPUSH', KEYS[6], id)
+  -- Back to the head of the queue of its priority (KEYS[6] is the normal one).
+  local queue = KEYS[6]
+  local priority = redis.call('HGET', KEYS[1], 'priority')
+  if priority then
+    queue = string.match(KEYS[1], '^(.-):job:') .. ':queue-' .. priority .. ':' .. redis.call('HGET', KEYS[1], 'tenant')
+  end
+  redis.call('RPUSH', queue, id)
   redis.call('HINCRBY', KEYS[12], redis.call('HGET', KEYS[1], 'kind'), 1)
   local tenant = redis.call('HGET', KEYS[1], 'tenant')
   if redis.call('SADD', KEYS[8], tenant) == 1 then

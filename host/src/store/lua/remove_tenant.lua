@@ -1,7 +1,7 @@
 #!lua flags=allow-oom
 -- allow-oom: removing a tenant frees memory, so it must work when Redis is full.
 -- Removes a tenant and everything of it: its keys (also those in rotation grace), its quotas, its queue
--- (queued jobs never run), the leases of its running jobs (their workers find the lease gone at the next
+-- (queued and scheduled jobs never run), the leases of its running jobs (their workers find the lease gone at the next
 -- renewal and drop them), every job it has (documents, params, inputs, results, logs), its blobs, the bytes counted
 -- for it, and the hold its unfinished jobs had on their kind versions. Its id is never used again, so
 -- whatever is left behind (idempotency records) is unreachable and expires on its own.
@@ -30,14 +30,19 @@ redis.call('HDEL', KEYS[4], id)
 local function job_key(kind, job)
   return prefix .. ':' .. kind .. ':' .. id .. ':' .. job
 end
-local queue = prefix .. ':queue:' .. id
-for _, job in ipairs(redis.call('LRANGE', queue, 0, -1)) do
-  local status, kind = unpack(redis.call('HMGET', job_key('job', job), 'status', 'kind'))
-  if status == 'queued' and kind then
-    redis.call('HINCRBY', KEYS[7], kind, -1)
+-- Its three queues (by priority), its scheduled count and its pause.
+for _, queue in ipairs({prefix .. ':queue:' .. id, prefix .. ':queue-high:' .. id, prefix .. ':queue-low:' .. id}) do
+  for _, job in ipairs(redis.call('LRANGE', queue, 0, -1)) do
+    local status, kind = unpack(redis.call('HMGET', job_key('job', job), 'status', 'kind'))
+    if status == 'queued' and kind then
+      redis.call('HINCRBY', KEYS[7], kind, -1)
+    end
   end
+  redis.call('DEL', queue)
 end
-redis.call('DEL', queue, prefix .. ':running:' .. id)
+redis.call('DEL', prefix .. ':running:' .. id)
+redis.call('HDEL', prefix .. ':scheduled-by-tenant', id)
+redis.call('HDEL', prefix .. ':paused-tenants', id)
 
 local index = prefix .. ':jobs:' .. id
 local unfinished = prefix .. ':unfinished-by-version'
@@ -46,7 +51,7 @@ for _, job in ipairs(jobs) do
   local member = id .. '/' .. job
   -- [versions] An unfinished job lets go of its kind version (collect_versions.lua).
   local status, version = unpack(redis.call('HMGET', job_key('job', job), 'status', 'version'))
-  if (status == 'queued' or status == 'running') and version then
+  if (status == 'scheduled' or status == 'queued' or status == 'running') and version then
     -- A pipeline holds each step's version (comma-separated).
     for held in string.gmatch(version, '[^,]+') do
       if redis.call('HINCRBY', unfinished, held, -1) <= 0 then

@@ -15,7 +15,12 @@
 --       13 now (s), 14 payload hash, 15 idempotency window (ms) (both unused without KEYS[10]),
 --       16 max bytes held, 17 the kind's largest input (bytes; 0: no limit; checked here for copies),
 --       18 the result-cache key of the job's kind version, params and input ('' when not cached),
---       19 the job TTL (ms), 20 a pipeline's steps JSON ('' for a job of one kind)
+--       19 the job TTL (ms), 20 priority (`high`, `normal` or `low`), 21 run at (ms; 0: now),
+--       22 a pipeline's steps JSON ('' for a job of one kind)
+-- Priorities: `normal` jobs go to KEYS[4] (`queue:<tenant>`, as before priorities), `high` and `low` ones to
+-- `queue-high:<tenant>` and `queue-low:<tenant>`; dequeue.lua takes high, then normal, then low.
+-- A job with a run-at time is `scheduled`: it waits in the delayed zset (as retries do) until dequeue.lua
+-- promotes it, and counts as queued for the max-queued quota (`scheduled-by-tenant`); it holds its bytes.
 -- A cache hit (ARGV[18] names a job of the tenant that succeeded within the TTL and still has its result)
 -- makes the job succeeded at once, with a copy of that result and no run. A miss records the cache key on
 -- the job, and finish.lua fills the cache when the job succeeds.
@@ -37,8 +42,14 @@ if KEYS[10] then
   end
 end
 local max_queued = tonumber(ARGV[11])
-if max_queued > 0 and redis.call('LLEN', KEYS[4]) >= max_queued then
-  return 'quota:queued:' .. max_queued
+local scheduled_by_tenant = ARGV[10] .. ':scheduled-by-tenant'
+if max_queued > 0 then
+  local waiting = redis.call('LLEN', KEYS[4]) + redis.call('LLEN', ARGV[10] .. ':queue-high:' .. ARGV[2])
+    + redis.call('LLEN', ARGV[10] .. ':queue-low:' .. ARGV[2])
+    + tonumber(redis.call('HGET', scheduled_by_tenant, ARGV[2]) or '0')
+  if waiting >= max_queued then
+    return 'quota:queued:' .. max_queued
+  end
 end
 -- What this job holds until it ends; the scripts that end it account for what it keeps after.
 local size = string.len(ARGV[5])
@@ -111,8 +122,13 @@ redis.call('HSET', KEYS[1],
 if ARGV[18] ~= '' then
   redis.call('HSET', KEYS[1], 'cache_key', ARGV[18])
 end
-if ARGV[20] ~= '' then
-  redis.call('HSET', KEYS[1], 'steps', ARGV[20])
+-- Absent means normal, as for jobs from before priorities.
+if ARGV[20] ~= 'normal' then
+  redis.call('HSET', KEYS[1], 'priority', ARGV[20])
+end
+local run_at = tonumber(ARGV[21])
+if ARGV[22] ~= '' then
+  redis.call('HSET', KEYS[1], 'steps', ARGV[22])
 end
 -- Beside the document, so that reading a job never reads its params.
 redis.call('SET', KEYS[9], ARGV[5])
@@ -126,13 +142,23 @@ end
 redis.call('HINCRBY', bytes, ARGV[2], size)
 redis.call('ZADD', KEYS[3], 0, ARGV[1])
 redis.call('SADD', KEYS[8], ARGV[2])
-redis.call('LPUSH', KEYS[4], ARGV[1])
-redis.call('HINCRBY', ARGV[10] .. ':queued-by-kind', ARGV[3], 1)
 -- [versions] The job holds its kind version until it ends (collect_versions.lua).
 -- A pipeline holds each step's version (comma-separated).
 for held in string.gmatch(ARGV[4], '[^,]+') do
   redis.call('HINCRBY', ARGV[10] .. ':unfinished-by-version', held, 1)
 end
+if run_at > 0 then
+  redis.call('HSET', KEYS[1], 'status', 'scheduled', 'run_at', run_at)
+  redis.call('ZADD', ARGV[10] .. ':delayed', run_at, ARGV[2] .. '/' .. ARGV[1])
+  redis.call('HINCRBY', scheduled_by_tenant, ARGV[2], 1)
+  return 'new'
+end
+local queue = KEYS[4]
+if ARGV[20] ~= 'normal' then
+  queue = ARGV[10] .. ':queue-' .. ARGV[20] .. ':' .. ARGV[2]
+end
+redis.call('LPUSH', queue, ARGV[1])
+redis.call('HINCRBY', ARGV[10] .. ':queued-by-kind', ARGV[3], 1)
 if redis.call('SADD', KEYS[6], ARGV[2]) == 1 then
   redis.call('RPUSH', KEYS[5], ARGV[2])
 end
