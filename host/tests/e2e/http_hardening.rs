@@ -78,6 +78,20 @@ async fn a_slowloris_does_not_stop_a_normal_request_and_is_dropped_after_the_hea
 const SLOW_SUBMIT: &[u8] = b"POST /v1/jobs/plot HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
                               Content-Length: 1000\r\n\r\n{\"params\": ";
 
+/// A slow submit that is in its handler, holding one of the permits. One that is shed at once (a permit
+/// was still held by a request just answered, e.g. the submit before) is sent again.
+async fn slow_submit_in_flight(kiln: &Kiln) -> TcpStream {
+    for _ in 0..50 {
+        let mut stream = half_sent(kiln, SLOW_SUBMIT).await;
+        let (closed, answer) = closed_within(&mut stream, Duration::from_millis(300)).await;
+        if !closed && answer.is_empty() {
+            return stream;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no slow submit got into its handler in 50 tries");
+}
+
 #[tokio::test]
 async fn requests_past_the_concurrency_limit_are_shed_with_503_at_once() {
     let redis = Redis::start();
@@ -88,7 +102,7 @@ async fn requests_past_the_concurrency_limit_are_shed_with_503_at_once() {
             .json(&json!({"params": {"series": [{"x": [0, 1], "y": [0, 1]}]}})),
     )
     .await;
-    let mut slow = vec![half_sent(&kiln, SLOW_SUBMIT).await, half_sent(&kiln, SLOW_SUBMIT).await];
+    let mut slow = vec![slow_submit_in_flight(&kiln).await, slow_submit_in_flight(&kiln).await];
 
     // Both slow submits are in their handlers once a third request is refused (generous: a loaded
     // machine may take a while to get them there).
