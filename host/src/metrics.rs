@@ -281,7 +281,7 @@ pub async fn admin_handler(
     axum::extract::State(state): axum::extract::State<crate::api::AppState>,
     _admin: crate::auth::Admin,
 ) -> Response {
-    handler(axum::extract::State(state.store)).await
+    handler(axum::extract::State(state.store.clone())).await
 }
 
 /// `GET /metrics` on a worker's `--ops-listen`: refreshes the queue gauges from Redis (best effort), then

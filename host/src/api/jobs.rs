@@ -229,12 +229,7 @@ pub async fn submit(
         )));
     }
     // A referenced input may be as big as the kind takes, or as an upload may be.
-    let max_input = kind
-        .manifest
-        .limits
-        .as_ref()
-        .and_then(|l| l.max_input_mb)
-        .map_or(state.config.max_body_bytes as u64, |mb| mb << 20);
+    let max_input = state.config.max_input(kind.manifest.limits.as_ref());
     let input = job_input(&state, &tenant, &submission, max_input).await?;
     let now = now_millis();
     let run_at = submission

@@ -59,6 +59,13 @@ pub struct ApiConfig {
 }
 
 impl ApiConfig {
+    /// The largest input a kind takes, in bytes: what its manifest asks for, else what an upload may be.
+    pub fn max_input(&self, limits: Option<&crate::kinds::KindLimits>) -> u64 {
+        limits
+            .and_then(|l| l.max_input_mb)
+            .map_or(self.max_body_bytes as u64, |mb| mb << 20)
+    }
+
     /// The params cap of a kind: what its manifest asks for, up to the ceiling, else the default.
     pub fn max_params(&self, limits: Option<&crate::kinds::KindLimits>) -> u64 {
         limits
@@ -87,8 +94,26 @@ impl Default for ApiConfig {
     }
 }
 
+/// What every handler shares, behind one `Arc`: axum clones the state for each extractor of each
+/// request, and a clone of the parts themselves (store, catalog, key ring, config) cost measurably per
+/// job (BENCHMARKS.md, session 6).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    pub fn new(parts: AppParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+pub struct AppParts {
     pub store: Store,
     /// Wakes the requests that wait for a job to change.
     pub changes: crate::store::Changes,

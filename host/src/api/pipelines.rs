@@ -144,12 +144,7 @@ pub async fn submit(State(state): State<AppState>, tenant: Tenant, request: Requ
         input_ref,
         ..Submission::default()
     };
-    let max_input = first
-        .manifest
-        .limits
-        .as_ref()
-        .and_then(|l| l.max_input_mb)
-        .map_or(state.config.max_body_bytes as u64, |mb| mb << 20);
+    let max_input = state.config.max_input(first.manifest.limits.as_ref());
     let job_input = super::jobs::job_input(&state, &tenant, &submission, max_input).await?;
     let plan = Plan {
         steps,

@@ -500,3 +500,20 @@ pub async fn run_multipart(
     let doc: serde_json::Value = response.json().await.unwrap();
     wait_final(kiln, doc["id"].as_str().unwrap(), Duration::from_secs(60)).await
 }
+
+/// The sum of a metric's samples for one kind on this process's `/metrics` (e.g.
+/// `kiln_guest_memory_peak_bytes_count`, which has one sample per sandbox run).
+pub async fn metric_of_kind(kiln: &Kiln, name: &str, kind: &str) -> f64 {
+    let text = client()
+        .get(kiln.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(&format!("kind=\"{kind}\"")))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
+}

@@ -181,19 +181,7 @@ async fn a_failing_middle_step_is_named_and_its_retry_starts_at_it() {
         gap > time::Duration::milliseconds(1500),
         "step 2 last started {gap} after step 1: {doc}"
     );
-    let text = client()
-        .get(kiln.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let crop_runs: f64 = text
-        .lines()
-        .filter(|l| l.starts_with("kiln_guest_memory_peak_bytes_count{") && l.contains("kind=\"crop\""))
-        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
-        .sum();
+    let crop_runs = runs_of(&kiln, "crop").await;
     assert_eq!(crop_runs, 1.0, "step 1 ran once over both attempts");
 }
 
@@ -294,18 +282,7 @@ async fn one_pipeline_with_three_named_outputs() {
 
 /// Runs of `kind` this process counted (`kiln_guest_memory_peak_bytes` has one sample per run).
 async fn runs_of(kiln: &Kiln, kind: &str) -> f64 {
-    let text = client()
-        .get(kiln.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| l.starts_with("kiln_guest_memory_peak_bytes_count{") && l.contains(&format!("kind=\"{kind}\"")))
-        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
-        .sum()
+    metric_of_kind(kiln, "kiln_guest_memory_peak_bytes_count", kind).await
 }
 
 #[tokio::test]

@@ -10,22 +10,7 @@ const JOB_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `kiln_run_seconds_count{kind=...}` summed over this process's series: sandbox runs of `kind`.
 async fn runs(kiln: &Kiln, kind: &str) -> f64 {
-    metric(kiln, "kiln_run_seconds_count", kind).await
-}
-
-async fn metric(kiln: &Kiln, name: &str, kind: &str) -> f64 {
-    let text = client()
-        .get(kiln.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(&format!("kind=\"{kind}\"")))
-        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
-        .sum()
+    metric_of_kind(kiln, "kiln_run_seconds_count", kind).await
 }
 
 async fn submit_crop(kiln: &Kiln, params: &Value, image: &[u8], cache: Option<&str>) -> (u16, Value) {
@@ -82,7 +67,7 @@ async fn a_repeated_submit_is_answered_from_the_cache_without_a_run() {
     let shown = send_json(client().get(kiln.url(&format!("/v1/jobs/{}", hit["id"].as_str().unwrap())))).await;
     assert_eq!(shown["cached"], true, "{shown}");
     assert_eq!(runs(&kiln, "crop").await, 1.0, "a cache hit runs nothing");
-    assert_eq!(metric(&kiln, "kiln_jobs_cached_total", "crop").await, 1.0);
+    assert_eq!(metric_of_kind(&kiln, "kiln_jobs_cached_total", "crop").await, 1.0);
 
     // A blob of the same bytes is the same input; `?wait=` answers with the picture itself.
     let blob: Value = send_json(
