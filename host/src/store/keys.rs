@@ -10,7 +10,7 @@
 //! | `{kiln}:job:<tenant>:<id>`           | hash   | the job document (fields in `store::fields`)      | `ttl` after final state|
 //! | `{kiln}:input:<tenant>:<id>`         | string | the uploaded input bytes                           | deleted at final state |
 //! | `{kiln}:params:<tenant>:<id>`        | string | the job's params JSON, read only by the claim      | deleted at success; `ttl` after failure or cancel |
-//! | `{kiln}:step:<tenant>:<id>:<n>`     | string | the output of a pipeline's step `n` (the next step's input; a retry starts after it) | `ttl` |
+//! | `{kiln}:step:<tenant>:<id>:<n>`     | string | the output of a pipeline's step `n` (the next step's input; a retry starts after it; held like a result) | `ttl` |
 //! | `{kiln}:result:<tenant>:<id>:<name>` | string | a pipeline's named output (`GET /v1/jobs/{id}/result/{name}`; held like a result) | `ttl` |
 //! | `{kiln}:result:<tenant>:<id>`        | string | the output bytes                                   | `ttl`                  |
 //! | `{kiln}:log:<tenant>:<id>`           | string | the guest's log of its last attempt (≤ 64 KiB)     | `ttl` from that attempt|
@@ -18,7 +18,7 @@
 //! | `{kiln}:blob-type:<tenant>:<sha256>` | string | the blob's media type                              | as the blob            |
 //! | `{kiln}:jobs:<tenant>`               | zset   | ids of the tenant's jobs (score 0, by lex = time)  | pruned by listing and by the workers' sweep |
 //! | `{kiln}:bytes`                       | hash   | tenant → bytes it holds in Redis (params, inputs, results, logs; byte quota) | none |
-//! | `{kiln}:held:<tenant>`               | zset   | `<id>/<bytes>` a finished job keeps, `blob:<sha256>/<bytes>` a blob, score = its expiry; the sweep releases due ones | emptied by the sweep |
+//! | `{kiln}:held:<tenant>`               | zset   | `<id>/<bytes>` a finished job keeps, `blob:<sha256>/<bytes>` a blob, `<id>:step-<n>/<bytes>` and `<id>:<output>/<bytes>` a pipeline's step outputs and named results, score = its expiry; the sweep releases due ones | emptied by the sweep |
 //! | `{kiln}:indexed`                     | set    | tenants that have a `jobs:<tenant>` index (sweep)  | emptied by the sweep   |
 //! | `{kiln}:cache:<tenant>:<sha256>`     | string | id of the job that succeeded for this kind version + params + input (result cache; `finish.lua` sets it, `submit.lua` reads it) | `ttl` from that success |
 //! | `{kiln}:idem:<tenant>:<key>`         | string | `<id> <sha256 of kind+params+input>` of a submit with `Idempotency-Key` | `ttl` from submit |

@@ -382,9 +382,12 @@ impl Store {
             Some((kept, bytes)) => (Some(kept), bytes),
             None => (None, &[][..]),
         };
+        // Held against the byte quota until the sweep sees it expire, like the job's own result: a step's
+        // output stays for the TTL, and a pipeline has up to 72 of them.
         let hold = match place {
             Some(Kept::Named(name)) => format!("{}:{name}", claim.id),
-            _ => String::new(),
+            Some(Kept::Step(index)) => format!("{}:step-{index}", claim.id),
+            None => String::new(),
         };
         let ttl = self.ttl_ms();
         let saved: i64 = SAVE_STEP

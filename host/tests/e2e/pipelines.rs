@@ -91,6 +91,14 @@ async fn crop_then_filter_gives_the_bytes_of_the_two_jobs_run_one_after_the_othe
         "{doc}"
     );
     let piped = result(&kiln, id).await;
+    // The crop's output, kept beside the job for the filter (and a retry), is held against the byte quota.
+    let held: Vec<String> = redis::cmd("ZRANGE")
+        .arg("{kiln}:held:default")
+        .arg(0)
+        .arg(-1)
+        .query(&mut redis.conn())
+        .unwrap();
+    assert!(held.iter().any(|m| m.starts_with(&format!("{id}:step-0/"))), "{held:?}");
 
     // The same two steps as two jobs, the second on the first's result.
     let first = accepted(

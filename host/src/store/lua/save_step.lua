@@ -2,8 +2,8 @@
 -- allow-oom: accepted work must finish when Redis is full (as finish.lua).
 -- Records a pipeline's steps, only while the caller holds the job's lease: the steps' states (shown in
 -- the job document) and what a step made, where it is kept for the job TTL: beside the job for the next
--- step and a retry (`step:<tenant>:<id>:<n>`), or as a named result (`result:<tenant>:<id>:<name>`),
--- which is held against the tenant's byte quota like the job's own result (finish.lua).
+-- step and a retry (`step:<tenant>:<id>:<n>`), or as a named result (`result:<tenant>:<id>:<name>`);
+-- either is held against the tenant's byte quota like the job's own result (finish.lua).
 -- KEYS: 1 job, 2 where the output goes (unused without one), 3 bytes held per tenant, 4 the tenant's holds
 -- ARGV: 1 lease, 2 steps JSON, 3 output ('' for none), 4 ttl (ms), 5 the changes channel, 6 member,
 --       7 hold member prefix ('' when the output is not held), 8 tenant, 9 expiry (ms since the epoch)
