@@ -9,24 +9,9 @@ const JOB_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Uploads the test guest `guest-filter` as kind `filter`, with `manifest` changed by `edit`.
 async fn upload_filter(kiln: &Kiln, edit: impl FnOnce(&mut Value)) {
-    let (_, manifest, component) = kiln::kinds::TEST_GUESTS
-        .iter()
-        .find(|(name, _, _)| *name == "guest-filter")
-        .expect("build.rs builds guest-filter");
-    let mut manifest: Value = serde_json::from_str(&std::fs::read_to_string(manifest).unwrap()).unwrap();
+    let (mut manifest, component) = crate::plugins::test_guest("guest-filter");
     edit(&mut manifest);
-    let form = reqwest::multipart::Form::new()
-        .text("manifest", manifest.to_string())
-        .part(
-            "component",
-            reqwest::multipart::Part::bytes(std::fs::read(component).unwrap()).file_name("filter.wasm"),
-        );
-    let response = client()
-        .put(kiln.url("/v1/kinds/filter"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = crate::plugins::upload(kiln, "filter", &manifest, &component).await;
     assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
 }
 

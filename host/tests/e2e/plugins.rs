@@ -10,7 +10,7 @@ use std::time::Duration;
 const JOB_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// (manifest JSON, component bytes) of a test guest built by `host/build.rs`.
-fn test_guest(name: &str) -> (Value, Vec<u8>) {
+pub(crate) fn test_guest(name: &str) -> (Value, Vec<u8>) {
     let (_, manifest, component) = kiln::kinds::TEST_GUESTS
         .iter()
         .find(|(crate_name, _, _)| *crate_name == name)
@@ -25,7 +25,7 @@ fn filter_guest() -> (Value, Vec<u8>) {
 
 /// `PUT /v1/kinds/{name}` as multipart: the `manifest` part and the `component` file part, like
 /// `curl -X PUT -F manifest=@kind.json -F component=@my_kind.wasm`.
-async fn upload(kiln: &Kiln, name: &str, manifest: &Value, component: &[u8]) -> reqwest::Response {
+pub(crate) async fn upload(kiln: &Kiln, name: &str, manifest: &Value, component: &[u8]) -> reqwest::Response {
     let form = Form::new()
         .part(
             "manifest",
