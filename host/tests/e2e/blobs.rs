@@ -306,3 +306,39 @@ async fn references_that_are_not_the_tenants_or_not_there_are_refused_at_submit(
     .await;
     expect_problem(refused, 422).await;
 }
+
+#[tokio::test]
+async fn blobs_past_the_body_limit_or_the_tenants_byte_quota_are_refused() {
+    let redis = Redis::start();
+    let kiln = Kiln::serve(&redis, &["--admin-key", ADMIN_KEY, "--max-body-bytes", "4096"]);
+    let small = crate::tenants::add_tenant_with(&redis, "small", &["--max-bytes", "3000"]);
+    // Over the request body limit: 413, nothing stored.
+    let (status, problem) = put_blob(&kiln, Some(&small), &[7u8; 5000], "application/octet-stream").await;
+    assert_eq!(status, 413, "{problem}");
+    // Bigger than the tenant may hold at all: 413; then two that fit one at a time but not together: 429.
+    let (status, problem) = put_blob(&kiln, Some(&small), &[1u8; 3500], "application/octet-stream").await;
+    assert_eq!(status, 413, "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("max-bytes"), "{problem}");
+    let (status, first) = put_blob(&kiln, Some(&small), &[2u8; 2000], "application/octet-stream").await;
+    assert_eq!(status, 201, "{first}");
+    let (status, problem) = put_blob(&kiln, Some(&small), &[3u8; 2000], "application/octet-stream").await;
+    assert_eq!(status, 429, "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("max-bytes"), "{problem}");
+    // The same bytes again are not counted twice; deleting the first frees room for the second.
+    let (status, _) = put_blob(&kiln, Some(&small), &[2u8; 2000], "application/octet-stream").await;
+    assert_eq!(status, 200);
+    let deleted = client()
+        .delete(kiln.url(&format!("/v1/blobs/{}", first["id"].as_str().unwrap())))
+        .bearer_auth(&small)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let (status, second) = put_blob(&kiln, Some(&small), &[3u8; 2000], "application/octet-stream").await;
+    assert_eq!(status, 201, "{second}");
+    // An empty blob and a made-up media type are 400s.
+    let (status, _) = put_blob(&kiln, Some(&small), b"", "text/plain").await;
+    assert_eq!(status, 400);
+    let (status, _) = put_blob(&kiln, Some(&small), b"x", "not a type").await;
+    assert_eq!(status, 400);
+}
