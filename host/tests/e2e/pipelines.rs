@@ -203,6 +203,23 @@ async fn pipelines_that_cannot_work_are_refused_at_submit_naming_the_step() {
     expect_problem(refused(json!([])).await, 422).await;
     let nine: Vec<Value> = (0..9).map(|_| json!({"kind": "crop"})).collect();
     assert_detail_contains(&expect_problem(refused(json!(nine)).await, 422).await, "1 to 8 steps");
+    let nine_outputs: serde_json::Map<String, Value> =
+        (0..9).map(|n| (format!("o{n}"), json!([{"kind": "crop"}]))).collect();
+    let too_many = post(
+        &kiln,
+        "/v1/pipelines",
+        json!({"outputs": nine_outputs, "input_base64": b64}),
+    )
+    .await;
+    assert_detail_contains(&expect_problem(too_many, 422).await, "at most 8 outputs");
+    let long_branch: Vec<Value> = (0..9).map(|_| json!({"kind": "crop"})).collect();
+    let too_long = post(
+        &kiln,
+        "/v1/pipelines",
+        json!({"outputs": {"a": long_branch}, "input_base64": b64}),
+    )
+    .await;
+    assert_detail_contains(&expect_problem(too_long, 422).await, "1 to 8 steps");
     let no_input = post(&kiln, "/v1/pipelines", json!({"steps": [{"kind": "crop"}]})).await;
     assert_detail_contains(&expect_problem(no_input, 400).await, "needs an input");
     let reserved = client()
