@@ -282,7 +282,7 @@ impl KeyRing {
     }
 
     /// The id of the tenant called `name` now, for the admin's `?tenant=NAME`.
-    async fn tenant_named(&self, name: &str) -> Result<String, ApiError> {
+    pub(crate) async fn tenant_named(&self, name: &str) -> Result<String, ApiError> {
         if self.dev_mode() && name == DEFAULT_TENANT {
             return Ok(DEFAULT_TENANT.to_owned());
         }

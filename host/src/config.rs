@@ -113,6 +113,15 @@ pub enum ClientCommand {
         #[command(flatten)]
         remote: RemoteArgs,
     },
+    /// Retry a failed or cancelled job: a new job with its kind version, params and input; prints the
+    /// new job's id and status. A job is retried once (retry the new one if it fails too).
+    #[command(after_help = crate::client::EXIT_CODES)]
+    Retry {
+        /// The failed or cancelled job's id.
+        id: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
     /// List the job kinds, with their descriptions.
     #[command(after_help = crate::client::EXIT_CODES)]
     Kinds {
@@ -179,6 +188,34 @@ pub enum AdminCommand {
     Resume {
         what: Pausable,
         name: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Cancel jobs of any tenants at once (at most 100); prints what became of each.
+    #[command(after_help = crate::client::EXIT_CODES)]
+    Cancel {
+        /// The jobs, as TENANT/ID.
+        #[arg(required = true, value_name = "TENANT/ID")]
+        jobs: Vec<String>,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Retry failed or cancelled jobs of any tenants at once (at most 100); prints each new job.
+    #[command(after_help = crate::client::EXIT_CODES)]
+    Retry {
+        /// The jobs, as TENANT/ID.
+        #[arg(required = true, value_name = "TENANT/ID")]
+        jobs: Vec<String>,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Retry every failed job of a kind (its dead-letter set) not retried yet, up to 1000 a call.
+    #[command(after_help = crate::client::EXIT_CODES)]
+    RetryFailed {
+        kind: String,
+        /// Only this tenant's failed jobs.
+        #[arg(long)]
+        tenant: Option<String>,
         #[command(flatten)]
         remote: RemoteArgs,
     },
@@ -395,6 +432,21 @@ pub struct JobsArgs {
     /// Only jobs of this kind.
     #[arg(long)]
     pub kind: Option<String>,
+    /// Only jobs with this error code (e.g. timeout, trap).
+    #[arg(long)]
+    pub error: Option<String>,
+    /// Only jobs created at or after this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only jobs created before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Every tenant's jobs, with a TENANT column (needs the admin key).
+    #[arg(long)]
+    pub all_tenants: bool,
+    /// This tenant's jobs (needs the admin key).
+    #[arg(long)]
+    pub tenant: Option<String>,
     /// How many jobs to list at most.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub limit: u32,

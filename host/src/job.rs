@@ -243,6 +243,12 @@ pub struct JobView {
     pub steps: Option<Vec<StepView>>,
     /// Where to download the result, once the job has succeeded.
     pub result_url: Option<String>,
+    /// The failed or cancelled job this one re-runs (`POST /v1/jobs/{id}/retry`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<JobId>,
+    /// The job that re-runs this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retried_as: Option<JobId>,
 }
 
 /// A pipeline step in the job document.
@@ -312,6 +318,12 @@ pub struct JobRecord {
     pub cached: bool,
     /// A pipeline's steps.
     pub steps: Option<Vec<crate::pipeline::StepState>>,
+    /// It was submitted with an input (kept for a retry while a failed or cancelled job lasts).
+    pub has_input: bool,
+    /// The failed or cancelled job this one re-runs.
+    pub retry_of: Option<JobId>,
+    /// The job that re-runs this one (a job is retried at most once; retry that one next).
+    pub retried_as: Option<JobId>,
 }
 
 impl JobRecord {
@@ -335,6 +347,8 @@ impl JobRecord {
                 .as_ref()
                 .map(|steps| steps.iter().map(StepView::from).collect()),
             result_url: (self.status == Status::Succeeded).then(|| format!("/v1/jobs/{}/result", self.id)),
+            retry_of: self.retry_of,
+            retried_as: self.retried_as,
         }
     }
 }

@@ -255,6 +255,7 @@ pub async fn submit(
             quotas: state.keys.submit_quotas(tenant.as_str(), &state.config.quotas),
             priority: submission.priority,
             run_at,
+            retry_of: None,
         })
         .await?;
     match submitted {
@@ -320,6 +321,11 @@ pub async fn submit(
                  use a new key for a new job"
             )));
         }
+        Submitted::RetriedAlready(_) => {
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "a submit that retries nothing was refused as a retry"
+            )));
+        }
     }
     let record = JobRecord {
         id,
@@ -344,6 +350,9 @@ pub async fn submit(
         media_type: None,
         cached: false,
         steps: None,
+        has_input,
+        retry_of: None,
+        retried_as: None,
     };
     let location = HeaderValue::try_from(format!("/v1/jobs/{id}")).map_err(|e| ApiError::Internal(e.into()))?;
     if let Some((wait, mut watch)) = watch {
@@ -499,6 +508,43 @@ pub async fn log(State(state): State<AppState>, Path(id): Path<String>, tenant: 
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], log).into_response())
 }
 
+/// A job's params
+///
+/// What the job was asked to do, as submitted. Kept until the job succeeds; a failed or cancelled job
+/// keeps them for its TTL.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/params",
+    operation_id = "getJobParams",
+    tag = tags::JOBS,
+    security(("api_key" = [])),
+    params(
+        ("id" = String, Path, description = "The job's id"),
+        ("tenant" = Option<String>, Query, description = "With the admin key: the tenant whose job this is (a tenant's key may name only itself)"),
+    ),
+    responses(
+        (status = 200, description = "The params", body = Object),
+        (status = 404, description = "No such job, or it succeeded (its params are not kept)", body = Problem, content_type = "application/problem+json"),
+        errors::TenantRoute,
+    ),
+)]
+pub async fn params(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    tenant: Tenant,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let params = state.store.params(tenant.as_str(), id).await?;
+    let record = state.store.get(tenant.as_str(), id).await?.ok_or_else(|| unknown(id))?;
+    let params = params.ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "job {id} is {} and its params are not kept (a succeeded job's are deleted)",
+            record.status.as_str()
+        ))
+    })?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], params).into_response())
+}
+
 /// Download a job's result
 #[utoipa::path(
     get,
@@ -636,11 +682,80 @@ fn job_state(record: &JobRecord) -> Map<String, Value> {
 pub struct ListParams {
     status: Option<String>,
     kind: Option<String>,
+    error: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
-    /// `?tenant=NAME`, read by the `Tenant` extractor.
-    #[serde(rename = "tenant")]
-    _tenant: Option<serde::de::IgnoredAny>,
+    /// `?tenant=NAME`: read by the `Tenant` extractor on a tenant's listing, a filter on the admin's.
+    pub(super) tenant: Option<String>,
+}
+
+impl ListParams {
+    /// The store's query, every value checked (400 naming the bad one).
+    pub(super) fn query(self) -> Result<ListQuery, ApiError> {
+        let status = self
+            .status
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse::<Status>())
+            .transpose()
+            .map_err(ApiError::BadRequest)?;
+        let limit = match self.limit.as_deref() {
+            None | Some("") => DEFAULT_PAGE,
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_PAGE).contains(n))
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "limit must be a whole number from 1 to {MAX_PAGE}, not `{raw}`"
+                    ))
+                })?,
+        };
+        let cursor = self
+            .cursor
+            .filter(|c| !c.is_empty())
+            .map(|c| {
+                c.parse::<JobId>()
+                    .map_err(|_| ApiError::BadRequest(format!("cursor `{c}` is not one Kiln gave out")))
+            })
+            .transpose()?;
+        let error_code = self
+            .error
+            .filter(|c| !c.is_empty())
+            .map(|c| {
+                c.parse::<crate::job::ErrorCode>()
+                    .map(|code| code.as_str().to_owned())
+                    .map_err(|_| {
+                        ApiError::BadRequest(format!(
+                            "error `{}` is not one of Kiln's job error codes (such as `timeout`, `trap`, `invalid-input`)",
+                            crate::text::capped(c, 40)
+                        ))
+                    })
+            })
+            .transpose()?;
+        Ok(ListQuery {
+            status,
+            kind: self.kind.filter(|k| !k.is_empty()),
+            error_code,
+            since: self.since.as_deref().map(|t| time_bound("since", t)).transpose()?,
+            until: self.until.as_deref().map(|t| time_bound("until", t)).transpose()?,
+            limit,
+            cursor,
+        })
+    }
+}
+
+/// A listing's `since`/`until`: an RFC 3339 time, as Unix ms.
+fn time_bound(name: &str, raw: &str) -> Result<i64, ApiError> {
+    time::OffsetDateTime::parse(raw.trim(), &time::format_description::well_known::Rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .map_err(|_| {
+            ApiError::BadRequest(format!(
+                "{name} must be an RFC 3339 time such as 2026-12-01T09:30:00Z, not `{}`",
+                crate::text::capped(raw.to_owned(), 40)
+            ))
+        })
 }
 
 /// A page of jobs, newest first.
@@ -667,13 +782,16 @@ const DEFAULT_PAGE: usize = 20;
     params(
         ("status" = Option<Status>, Query, description = "Only jobs in this state (`failed` is the dead-letter view)"),
         ("kind" = Option<String>, Query, description = "Only jobs of this kind"),
+        ("error" = Option<String>, Query, description = "Only jobs with this error code (e.g. `timeout`)"),
+        ("since" = Option<String>, Query, description = "Only jobs created at or after this time (RFC 3339)"),
+        ("until" = Option<String>, Query, description = "Only jobs created before this time (RFC 3339)"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Jobs per page (20 by default)"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
         ("tenant" = Option<String>, Query, description = "With the admin key: the tenant whose jobs these are (a tenant's key may name only itself)"),
     ),
     responses(
         (status = 200, description = "A page of jobs", body = JobList),
-        (status = 400, description = "A bad status, limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A bad status, error code, time, limit or cursor", body = Problem, content_type = "application/problem+json"),
         errors::TenantRoute,
     ),
 )]
@@ -683,38 +801,7 @@ pub async fn list(
     query: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<JobList>, ApiError> {
     let Query(params) = query.map_err(|e| ApiError::BadRequest(format!("bad query: {}", e.body_text())))?;
-    let status = params
-        .status
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<Status>())
-        .transpose()
-        .map_err(ApiError::BadRequest)?;
-    let limit = match params.limit.as_deref() {
-        None | Some("") => DEFAULT_PAGE,
-        Some(raw) => raw
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "limit must be a whole number from 1 to {MAX_PAGE}, not `{raw}`"
-                ))
-            })?,
-    };
-    let cursor = params
-        .cursor
-        .filter(|c| !c.is_empty())
-        .map(|c| {
-            c.parse::<JobId>()
-                .map_err(|_| ApiError::BadRequest(format!("cursor `{c}` is not one Kiln gave out")))
-        })
-        .transpose()?;
-    let query = ListQuery {
-        status,
-        kind: params.kind.filter(|k| !k.is_empty()),
-        limit,
-        cursor,
-    };
+    let query = params.query()?;
     let (jobs, next) = state.store.list(tenant.as_str(), &query).await?;
     Ok(Json(JobList {
         jobs: jobs.iter().map(JobRecord::view).collect(),

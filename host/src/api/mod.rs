@@ -3,6 +3,7 @@
 //! The API never runs a guest: it validates, stores and reads (wasmtime only compiles and link-checks
 //! uploaded components). Workers do the running.
 
+mod admin_jobs;
 mod blobs;
 mod compile;
 mod events;
@@ -13,6 +14,7 @@ mod limits;
 pub mod openapi;
 mod pipelines;
 mod problem;
+mod retry;
 mod submit;
 mod tenants;
 
@@ -180,6 +182,12 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::named_result))
         .routes(routes!(events::events))
         .routes(routes!(jobs::log))
+        .routes(routes!(jobs::params))
+        .routes(routes!(retry::retry_one))
+        .routes(routes!(admin_jobs::list_all))
+        .routes(routes!(admin_jobs::cancel_selection))
+        .routes(routes!(admin_jobs::retry_selection))
+        .routes(routes!(admin_jobs::retry_failed))
         .routes(routes!(pipelines::submit))
         .routes(routes!(blobs::put))
         .routes(routes!(blobs::get, blobs::delete))

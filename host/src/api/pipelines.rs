@@ -170,6 +170,7 @@ pub async fn submit(State(state): State<AppState>, tenant: Tenant, request: Requ
             steps: Some(&pending),
             priority: crate::job::Priority::default(),
             run_at: None,
+            retry_of: None,
         })
         .await?;
     match submitted {

@@ -85,27 +85,40 @@ pub async fn jobs(args: JobsArgs) -> Result<(), Failure> {
     let mut cursor: Option<String> = None;
     while jobs.len() < wanted {
         let mut query: Vec<(&str, String)> = vec![("limit", (wanted - jobs.len()).min(100).to_string())];
-        if let Some(status) = &args.status {
-            query.push(("status", status.clone()));
-        }
-        if let Some(kind) = &args.kind {
-            query.push(("kind", kind.clone()));
-        }
-        if let Some(cursor) = &cursor {
-            query.push(("cursor", cursor.clone()));
-        }
-        let page: JobPage = remote
-            .json(remote.request(Method::GET, "/v1/jobs").query(&query))
-            .await?;
+        let filters = [
+            ("status", &args.status),
+            ("kind", &args.kind),
+            ("error", &args.error),
+            ("since", &args.since),
+            ("until", &args.until),
+            ("tenant", &args.tenant),
+            ("cursor", &cursor),
+        ];
+        query.extend(
+            filters
+                .into_iter()
+                .filter_map(|(name, value)| Some((name, value.clone()?))),
+        );
+        let path = if args.all_tenants { "/v1/admin/jobs" } else { "/v1/jobs" };
+        let page: JobPage = remote.json(remote.request(Method::GET, path).query(&query)).await?;
         jobs.extend(page.jobs);
         match page.next_cursor {
             Some(next) => cursor = Some(next),
             None => break,
         }
     }
+    let tenant_column = |tenant: &str| match args.all_tenants {
+        true => format!("{tenant:<16}  "),
+        false => String::new(),
+    };
     let mut out = format!(
-        "{:<36}  {:<12}  {:<9}  {:>4}  {:<24}  ERROR\n",
-        "ID", "KIND", "STATUS", "DONE", "CREATED"
+        "{}{:<36}  {:<12}  {:<9}  {:>4}  {:<24}  ERROR\n",
+        tenant_column("TENANT"),
+        "ID",
+        "KIND",
+        "STATUS",
+        "DONE",
+        "CREATED"
     );
     for job in &jobs {
         let error = job
@@ -114,7 +127,8 @@ pub async fn jobs(args: JobsArgs) -> Result<(), Failure> {
             .map(|e| field(&format!("{}: {}", e.code, e.message)))
             .unwrap_or_default();
         out.push_str(&format!(
-            "{:<36}  {:<12}  {:<9}  {:>3}%  {:<24}  {error}\n",
+            "{}{:<36}  {:<12}  {:<9}  {:>3}%  {:<24}  {error}\n",
+            tenant_column(job.tenant.as_deref().unwrap_or_default()),
             job.id,
             job.kind,
             job.status,
@@ -131,6 +145,81 @@ pub async fn cancel(remote: &Remote, id: &str) -> Result<(), Failure> {
         .json(remote.request(Method::DELETE, &format!("/v1/jobs/{}", path_segment(id))))
         .await?;
     print_stdout(&format!("{}\t{}\n", job.id, job.status))
+}
+
+/// `kiln retry ID`: prints `<new id>\t<status>` (`queued`); a job that is not failed or cancelled, or
+/// was retried already, is a 409 (exit 2).
+pub async fn retry(remote: &Remote, id: &str) -> Result<(), Failure> {
+    let job: Job = remote
+        .json(remote.request(Method::POST, &format!("/v1/jobs/{}/retry", path_segment(id))))
+        .await?;
+    print_stdout(&format!("{}\t{}\n", job.id, job.status))
+}
+
+/// `kiln admin cancel|retry TENANT/ID...`: one line per job, `TENANT/ID\tok[\tNEW ID]` or
+/// `TENANT/ID\t<status>\t<why not>`; exit 2 when any was refused.
+pub async fn act_on_selection(remote: &Remote, action: &str, jobs: &[String]) -> Result<(), Failure> {
+    let selection = jobs
+        .iter()
+        .map(|job| {
+            job.split_once('/')
+                .map(|(tenant, id)| serde_json::json!({"tenant": tenant, "id": id}))
+                .ok_or_else(|| Failure::refused(format!("`{job}` is not TENANT/ID")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let done: Value = remote
+        .json(
+            remote
+                .request(Method::POST, &format!("/v1/admin/jobs/{action}"))
+                .json(&serde_json::json!({ "jobs": selection })),
+        )
+        .await?;
+    let mut out = String::new();
+    let mut refused = 0;
+    for result in done["results"].as_array().into_iter().flatten() {
+        let job = format!(
+            "{}/{}",
+            result["tenant"].as_str().unwrap_or(""),
+            result["id"].as_str().unwrap_or("")
+        );
+        match (result["ok"].as_bool(), result["job"].as_str()) {
+            (Some(true), Some(new)) => out.push_str(&format!("{job}\tok\t{new}\n")),
+            (Some(true), None) => out.push_str(&format!("{job}\tok\n")),
+            _ => {
+                refused += 1;
+                let detail = result["detail"].as_str().unwrap_or_default();
+                out.push_str(&format!("{job}\t{}\t{}\n", result["status"], field(detail)));
+            }
+        }
+    }
+    print_stdout(&out)?;
+    match refused {
+        0 => Ok(()),
+        n => Err(Failure::refused(format!("{n} of {} jobs were refused", jobs.len()))),
+    }
+}
+
+/// `kiln admin retry-failed KIND`: prints `retried N`, then a line for each refusal shown.
+pub async fn retry_failed(remote: &Remote, kind: &str, tenant: Option<&str>) -> Result<(), Failure> {
+    let mut request = remote.request(Method::POST, &format!("/v1/kinds/{}/retry-failed", path_segment(kind)));
+    if let Some(tenant) = tenant {
+        request = request.query(&[("tenant", tenant)]);
+    }
+    let done: Value = remote.json(request).await?;
+    let mut out = format!("retried {}\n", done["retried"]);
+    for refusal in done["refused"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "{}/{}\t{}\t{}\n",
+            refusal["tenant"].as_str().unwrap_or(""),
+            refusal["id"].as_str().unwrap_or(""),
+            refusal["status"],
+            field(refusal["detail"].as_str().unwrap_or_default())
+        ));
+    }
+    if done["more"] == true {
+        out.push_str("more failed jobs remain: run it again\n");
+    }
+    print_stdout(&out)
 }
 
 /// `kiln admin pause|resume kind|tenant NAME`: prints `<name>\tpaused` or `<name>\trunning`.

@@ -99,6 +99,16 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Admin(AdminCommand::Resume { what, name, remote }) => {
             commands::set_paused(&Remote::new(&remote)?, what, &name, false).await
         }
+        ClientCommand::Retry { id, remote } => commands::retry(&Remote::new(&remote)?, &id).await,
+        ClientCommand::Admin(AdminCommand::Cancel { jobs, remote }) => {
+            commands::act_on_selection(&Remote::new(&remote)?, "cancel", &jobs).await
+        }
+        ClientCommand::Admin(AdminCommand::Retry { jobs, remote }) => {
+            commands::act_on_selection(&Remote::new(&remote)?, "retry", &jobs).await
+        }
+        ClientCommand::Admin(AdminCommand::RetryFailed { kind, tenant, remote }) => {
+            commands::retry_failed(&Remote::new(&remote)?, &kind, tenant.as_deref()).await
+        }
     };
     result.map_err(anyhow::Error::new)
 }
@@ -107,6 +117,9 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Job {
     pub id: String,
+    /// In the admin's listing of every tenant's jobs.
+    #[serde(default)]
+    pub tenant: Option<String>,
     #[serde(default)]
     pub kind: String,
     pub status: String,

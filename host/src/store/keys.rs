@@ -7,8 +7,8 @@
 //!
 //! | key                                  | type   | holds                                              | TTL                    |
 //! |--------------------------------------|--------|----------------------------------------------------|------------------------|
-//! | `{kiln}:job:<tenant>:<id>`           | hash   | the job document (fields in `store::fields`)      | `ttl` after final state|
-//! | `{kiln}:input:<tenant>:<id>`         | string | the uploaded input bytes                           | deleted at final state |
+//! | `{kiln}:job:<tenant>:<id>`           | hash   | the job document (fields in `store::RECORD_FIELDS`, plus `lease`, `cache_key`; a retry's `retry_of`, a retried job's `retried_as`) | `ttl` after final state|
+//! | `{kiln}:input:<tenant>:<id>`         | string | the uploaded input bytes (what a retry copies)     | deleted at success; `ttl` after failure or cancel |
 //! | `{kiln}:params:<tenant>:<id>`        | string | the job's params JSON, read only by the claim      | deleted at success; `ttl` after failure or cancel |
 //! | `{kiln}:step:<tenant>:<id>:<n>`     | string | the output of a pipeline's step `n` (the next step's input; a retry starts after it; held like a result) | `ttl` |
 //! | `{kiln}:result:<tenant>:<id>:<name>` | string | a pipeline's named output (`GET /v1/jobs/{id}/result/{name}`; held like a result) | `ttl` |

@@ -114,6 +114,8 @@ pub struct NewJob<'a> {
     pub priority: Priority,
     /// When to queue it (Unix ms); None, or a time already past: now. Until then it is `scheduled`.
     pub run_at: Option<i64>,
+    /// The failed or cancelled job this one retries (marked `retried_as` in the same step).
+    pub retry_of: Option<JobId>,
 }
 
 /// Where a pipeline keeps what a step made.
@@ -148,11 +150,14 @@ pub enum JobInput<'a> {
     },
 }
 
-/// An input by reference: one of the tenant's blobs (by its hex SHA-256), or a succeeded job's result.
+/// An input by reference: one of the tenant's blobs (by its hex SHA-256), a succeeded job's result, or a
+/// finished job's own input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputRef<'a> {
     Blob(&'a str),
     JobResult(JobId),
+    /// The input a failed or cancelled job of the tenant kept (what its retry runs on).
+    JobInput(JobId),
 }
 
 /// The tenant's limits that a submit checks (0: no limit).
@@ -194,6 +199,8 @@ pub enum Submitted {
     InputGone,
     /// The input to copy is bigger than the kind takes (its limit, in bytes); nothing was queued.
     InputTooBig(u64),
+    /// The job to retry ([`NewJob::retry_of`]) was retried already, by the job named; nothing was queued.
+    RetriedAlready(JobId),
 }
 
 /// A job a worker has claimed; holding it means holding its lease.
@@ -236,9 +243,34 @@ pub enum Outcome {
 pub struct ListQuery {
     pub status: Option<Status>,
     pub kind: Option<String>,
+    /// Only failed jobs with this error code.
+    pub error_code: Option<String>,
+    /// Only jobs created at or after this time (Unix ms).
+    pub since: Option<i64>,
+    /// Only jobs created before this time (Unix ms).
+    pub until: Option<i64>,
     pub limit: usize,
     /// The id of the last job of the previous page.
     pub cursor: Option<JobId>,
+}
+
+impl ListQuery {
+    fn filters(&self) -> bool {
+        self.status.is_some() || self.kind.is_some() || self.error_code.is_some()
+    }
+
+    fn wants(&self, status: &str, kind: &str, error_code: Option<&str>) -> bool {
+        self.status.is_none_or(|s| s.as_str() == status)
+            && self.kind.as_ref().is_none_or(|k| k == kind)
+            && self.error_code.as_ref().is_none_or(|c| Some(c.as_str()) == error_code)
+    }
+}
+
+/// The smallest job id (as text) created at `millis`: UUIDv7 ids start with their creation time in
+/// hex, so ids compare as text in creation order and a time is a bound of the listing's index.
+fn id_floor(millis: i64) -> String {
+    let hex = format!("{:012x}", millis.clamp(0, (1 << 48) - 1));
+    format!("{}-{}", &hex[..8], &hex[8..])
 }
 
 #[derive(Clone)]
@@ -315,6 +347,7 @@ impl Store {
                 let source = match from {
                     InputRef::Blob(hex) => keys::blob(job.tenant, hex),
                     InputRef::JobResult(id) => keys::result(job.tenant, id),
+                    InputRef::JobInput(id) => keys::input(job.tenant, id),
                 };
                 invocation.arg("copy").arg(source);
                 max_bytes
@@ -341,7 +374,8 @@ impl Store {
             .arg(self.ttl_ms())
             .arg(job.priority.as_str())
             .arg(job.run_at.filter(|at| *at > now_millis()).unwrap_or(0))
-            .arg(job.steps.unwrap_or_default());
+            .arg(job.steps.unwrap_or_default())
+            .arg(job.retry_of.map(|id| id.to_string()).unwrap_or_default());
         let answer: String = invocation.invoke_async(&mut conn).await?;
         let earlier = |id: &str| {
             id.parse()
@@ -352,6 +386,7 @@ impl Store {
             Some(("same", id)) => Ok(Submitted::Existing(earlier(id)?)),
             Some(("cached", id)) => Ok(Submitted::Cached(earlier(id)?)),
             Some(("reused", id)) => Ok(Submitted::KeyReused(earlier(id)?)),
+            Some(("retried", id)) => Ok(Submitted::RetriedAlready(earlier(id)?)),
             Some(("ref", "missing")) => Ok(Submitted::InputGone),
             Some(("ref", too_big)) => too_big
                 .strip_prefix("too-big:")
@@ -487,12 +522,22 @@ impl Store {
         let mut jobs = Vec::new();
         let mut cursor = query.cursor;
         let mut scanned = 0;
+        // Ids below `until`'s floor were created before it; ids from `since`'s floor on, at or after it.
+        let end = query
+            .since
+            .map_or("-".to_owned(), |since| format!("[{}", id_floor(since)));
+        let before = query.until.map(id_floor);
         loop {
-            let start = cursor.map_or("+".to_owned(), |id| format!("({id}"));
+            let start = match (cursor, &before) {
+                (Some(id), Some(floor)) if id.to_string() > *floor => format!("({floor}"),
+                (Some(id), _) => format!("({id}"),
+                (None, Some(floor)) => format!("({floor}"),
+                (None, None) => "+".to_owned(),
+            };
             let ids: Vec<String> = redis::cmd("ZRANGE")
                 .arg(&index)
                 .arg(&start)
-                .arg("-")
+                .arg(&end)
                 .arg("BYLEX")
                 .arg("REV")
                 .arg("LIMIT")
@@ -505,25 +550,29 @@ impl Store {
             }
             let ids: Vec<JobId> = ids.iter().filter_map(|id| id.parse().ok()).collect();
             let mut expired = Vec::new();
-            let wanted = |status: &str, kind: &str| {
-                query.status.is_none_or(|s| s.as_str() == status) && query.kind.as_ref().is_none_or(|k| k == kind)
-            };
-            // With a filter, read only the two fields it tests first, and whole records of the matches: a
-            // sparse filter then costs two short fields per job scanned.
-            let matches: Vec<JobId> = if query.status.is_some() || query.kind.is_some() {
+            // With a filter, read only the three fields it tests first, and whole records of the matches:
+            // a sparse filter then costs three short fields per job scanned.
+            let matches: Vec<JobId> = if query.filters() {
                 let mut pipe = redis::pipe();
                 for id in &ids {
-                    pipe.cmd("HMGET").arg(keys::job(tenant, *id)).arg("status").arg("kind");
+                    pipe.cmd("HMGET")
+                        .arg(keys::job(tenant, *id))
+                        .arg("status")
+                        .arg("kind")
+                        .arg("error_code");
                 }
-                let probes: Vec<(Option<String>, Option<String>)> = pipe.query_async(&mut conn).await?;
+                type Probe = (Option<String>, Option<String>, Option<String>);
+                let probes: Vec<Probe> = pipe.query_async(&mut conn).await?;
                 ids.iter()
                     .zip(probes)
                     .filter_map(|(id, probe)| match probe {
-                        (None, _) => {
+                        (None, ..) => {
                             expired.push(id.to_string());
                             None
                         }
-                        (Some(status), kind) => wanted(&status, kind.as_deref().unwrap_or_default()).then_some(*id),
+                        (Some(status), kind, code) => query
+                            .wants(&status, kind.as_deref().unwrap_or_default(), code.as_deref())
+                            .then_some(*id),
                     })
                     .collect()
             } else {
@@ -542,7 +591,8 @@ impl Store {
                 match parse_record(*id, fields)? {
                     None => expired.push(id.to_string()),
                     Some(record) => {
-                        if wanted(record.status.as_str(), &record.kind) {
+                        let code = record.error.as_ref().map(|e| e.code.as_str());
+                        if query.wants(record.status.as_str(), &record.kind, code) {
                             jobs.push(record);
                             if jobs.len() == query.limit {
                                 return Ok((jobs, Some(*id)));
@@ -734,6 +784,20 @@ impl Store {
         Ok(conn.get(keys::log(tenant, id)).await?)
     }
 
+    /// A job's params, while it keeps them (until it succeeds; a failed or cancelled job for its TTL).
+    pub async fn params(&self, tenant: &str, id: JobId) -> Result<Option<String>> {
+        let mut conn = self.conn.clone();
+        Ok(conn.get(keys::params(tenant, id)).await?)
+    }
+
+    /// The ids of the tenants that have a listing index (every tenant with jobs within the TTL).
+    pub async fn indexed_tenants(&self) -> Result<Vec<String>> {
+        let mut conn = self.conn.clone();
+        let mut tenants: Vec<String> = conn.smembers(keys::INDEXED).await?;
+        tenants.sort();
+        Ok(tenants)
+    }
+
     /// The values of a hash whose values are JSON documents (registered kinds, tenants).
     async fn json_values<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Vec<T>> {
         let mut conn = self.conn.clone();
@@ -746,7 +810,7 @@ impl Store {
 
 /// The fields of a job document that the API shows or needs (never `params`, which can be megabytes):
 /// every API read of a job fetches these with one HMGET, so a listing costs what its answer shows.
-const RECORD_FIELDS: [&str; 18] = [
+const RECORD_FIELDS: [&str; 21] = [
     "status",
     "tenant",
     "kind",
@@ -765,6 +829,9 @@ const RECORD_FIELDS: [&str; 18] = [
     "steps",
     "priority",
     "run_at",
+    "has_input",
+    "retry_of",
+    "retried_as",
 ];
 
 /// HMGET of [`RECORD_FIELDS`]; [`parse_record`] reads its answer.
@@ -820,5 +887,8 @@ fn parse_record(id: JobId, values: Vec<Option<String>>) -> Result<Option<JobReco
             .map(|json| serde_json::from_str(&json).map_err(|_| corrupt("steps")))
             .transpose()?,
         error,
+        has_input: take("has_input").is_some(),
+        retry_of: take("retry_of").and_then(|id| id.parse().ok()),
+        retried_as: take("retried_as").and_then(|id| id.parse().ok()),
     }))
 }

@@ -590,6 +590,7 @@ async function refreshJobs() {
   try {
     const response = await api('/v1/jobs?limit=20');
     const list = await response.json();
+    $('jobs-empty').textContent = 'No jobs yet.';
     for (const job of list.jobs) {
       const known = jobs.get(job.id);
       // A live stream may be ahead of the list; keep the more advanced document.
@@ -602,11 +603,19 @@ async function refreshJobs() {
     if ($('banner').textContent.startsWith('Recent jobs')) banner('');
   } catch (err) {
     if (err.status === 401) needKey = true;
+    if (err.status === 403) {
+      // The admin key has no jobs of its own: the console shows every tenant's.
+      needKey = true;
+      $('jobs-empty').textContent = 'This is the admin key: every tenant\'s jobs are in the console below.';
+      show($('jobs-empty'), true);
+      return;
+    }
     banner('Recent jobs: ' + err.message);
   }
 }
 
-/// Set on a 401: the periodic refresh waits for a key instead of asking again every few seconds.
+/// Set on a 401 (or the admin key's 403): the periodic refresh waits for a key instead of asking again
+/// every few seconds.
 let needKey = false;
 
 /// The list's order: the server's newest-first page, then jobs submitted since.
@@ -773,15 +782,198 @@ async function refreshStats() {
       h('td', {}, String(w.pid)),
       h('td', {}, `${w.running.length} / ${w.concurrency}`),
       h('td', { class: 'hint' }, ago(new Date(w.last_seen).toISOString())))));
+    // Stats count by tenant id (`<name>.<hex>`); people and the pause routes use the name.
+    const byName = (counts) => Object.fromEntries(Object.entries(counts).map(([id, n]) => [id.split('.')[0], n]));
+    const queuedBy = byName(stats.queued_by_tenant);
+    const bytesBy = byName(stats.bytes_by_tenant);
+    const pausedTenants = new Set(stats.paused.tenants);
+    const tenants = new Set([...Object.keys(queuedBy), ...Object.keys(bytesBy), ...pausedTenants]);
+    $('tenant-queues').replaceChildren(...[...tenants].sort().map((name) => h('tr', {},
+      h('td', {}, name),
+      h('td', {}, String(queuedBy[name] || 0)),
+      h('td', {}, String(bytesBy[name] || 0)),
+      h('td', {}, pauseButton('tenants', name, pausedTenants.has(name))))));
+    const pausedKinds = new Set(stats.paused.kinds);
+    let kinds = [];
+    try { kinds = (await (await api('/v1/kinds')).json()).kinds.map((k) => k.name); } catch { /* shown without */ }
+    kinds = [...new Set([...kinds, ...Object.keys(stats.queued_by_kind), ...pausedKinds])].sort();
+    $('kind-queues').replaceChildren(...kinds.map((name) => h('tr', {},
+      h('td', {}, name),
+      h('td', {}, String(stats.queued_by_kind[name] || 0)),
+      h('td', {}, pauseButton('kinds', name, pausedKinds.has(name))))));
     show($('dashboard'), true);
+    if ($('console').hidden) {
+      show($('console'), true);
+      refreshConsole();
+    }
   } catch (err) {
     show($('dashboard'), false);
+    show($('console'), false);
   }
+}
+
+/// A pause or resume button for a kind or tenant (`what` is `kinds` or `tenants`).
+function pauseButton(what, name, paused) {
+  const action = paused ? 'resume' : 'pause';
+  return h('button', {
+    type: 'button',
+    class: 'secondary',
+    'data-testid': `${action}-${what}-${name}`,
+    onclick: async () => {
+      try {
+        await api(`/v1/${what}/${encodeURIComponent(name)}/${action}`, { method: 'POST' });
+        setText($('console-message'), `${name}: ${paused ? 'resumed' : 'paused'}.`);
+      } catch (err) {
+        setText($('console-message'), err.message);
+      }
+      refreshStats();
+    },
+  }, paused ? 'Resume' : 'Pause');
 }
 
 function initDashboard() {
   refreshStats();
   setInterval(() => { if (!document.hidden) refreshStats(); }, LIST_EVERY_MS);
+}
+
+// ---------------------------------------------------------------- operator console (admin)
+
+/// The jobs the console shows, as `{tenant, job}`; the next page's cursor.
+let consoleJobs = [];
+let consoleCursor = null;
+
+function consoleQuery(cursor) {
+  const query = new URLSearchParams();
+  for (const [name, id] of [['tenant', 'console-tenant'], ['kind', 'console-kind'],
+    ['status', 'console-status'], ['error', 'console-error']]) {
+    const value = $(id).value.trim();
+    if (value) query.set(name, value);
+  }
+  for (const [name, id] of [['since', 'console-since'], ['until', 'console-until']]) {
+    if ($(id).value) query.set(name, new Date($(id).value).toISOString());
+  }
+  if (cursor) query.set('cursor', cursor);
+  query.set('limit', '50');
+  return query;
+}
+
+async function refreshConsole(more) {
+  try {
+    const page = await (await api('/v1/admin/jobs?' + consoleQuery(more ? consoleCursor : null))).json();
+    consoleJobs = more ? consoleJobs.concat(page.jobs) : page.jobs;
+    consoleCursor = page.next_cursor;
+    show($('console-more'), Boolean(consoleCursor));
+    $('console-all').checked = false;
+    $('console-jobs').replaceChildren(...consoleJobs.map((job) => h('tr', { 'data-id': job.id },
+      h('td', {}, h('input', { type: 'checkbox', class: 'console-pick', 'data-tenant': job.tenant, 'data-id': job.id,
+        'aria-label': `select job ${job.id}` })),
+      h('td', {}, job.tenant),
+      h('td', {}, job.kind),
+      h('td', {}, h('a', { href: '#', onclick: (e) => { e.preventDefault(); showConsoleJob(job); } },
+        h('code', {}, job.id.slice(-12)))),
+      h('td', {}, h('span', { class: `status ${job.status}` }, job.status)),
+      h('td', {}, job.error ? job.error.code : ''),
+      h('td', { class: 'hint' }, ago(job.created_at)))));
+  } catch (err) {
+    setText($('console-message'), err.message);
+  }
+}
+
+function picked() {
+  return [...document.querySelectorAll('.console-pick:checked')]
+    .map((box) => ({ tenant: box.dataset.tenant, id: box.dataset.id }));
+}
+
+/// Cancels or retries the selection (`action`: `cancel` or `retry`) and says what became of it.
+async function actOnSelection(action) {
+  const jobs = picked();
+  if (!jobs.length) {
+    setText($('console-message'), 'Select jobs first.');
+    return;
+  }
+  try {
+    const done = await (await api(`/v1/admin/jobs/${action}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ jobs }),
+    })).json();
+    const ok = done.results.filter((r) => r.ok).length;
+    const refused = done.results.filter((r) => !r.ok).map((r) => r.detail);
+    const verb = action === 'cancel' ? 'cancelled' : 'retried';
+    setText($('console-message'), `${ok} ${verb}` + (refused.length ? `; ${refused.length} not: ${refused[0]}` : '.'));
+  } catch (err) {
+    setText($('console-message'), err.message);
+  }
+  refreshConsole();
+}
+
+async function retryFailedOfKind() {
+  const kind = $('console-kind').value.trim();
+  if (!kind) {
+    setText($('console-message'), 'Name a kind in the filter first.');
+    return;
+  }
+  const tenant = $('console-tenant').value.trim();
+  const query = tenant ? '?tenant=' + encodeURIComponent(tenant) : '';
+  try {
+    const done = await (await api(`/v1/kinds/${encodeURIComponent(kind)}/retry-failed${query}`, { method: 'POST' })).json();
+    setText($('console-message'), `${done.retried} failed ${kind} jobs retried` +
+      (done.refused.length ? `; ${done.refused.length} not: ${done.refused[0].detail}` : '') +
+      (done.more ? '; more remain, press again.' : '.'));
+  } catch (err) {
+    setText($('console-message'), err.message);
+  }
+  refreshConsole();
+}
+
+/// Shows one job's params, log, attempts and webhook deliveries.
+async function showConsoleJob(job) {
+  const of = `?tenant=${encodeURIComponent(job.tenant)}`;
+  $('console-job-id').textContent = job.id;
+  $('console-job-meta').textContent = `${job.tenant} · ${job.kind} · ${job.status} · attempts ${job.attempts}` +
+    (job.error ? ` · ${job.error.code}: ${job.error.message}` : '') +
+    (job.retry_of ? ` · retry of ${job.retry_of}` : '') + (job.retried_as ? ` · retried as ${job.retried_as}` : '');
+  $('console-job-retry').onclick = () => retryOne(job);
+  const text = async (path) => {
+    try { return await (await api(path)).text(); } catch (err) { return err.message; }
+  };
+  $('console-job-params').textContent = await text(`/v1/jobs/${job.id}/params${of}`);
+  $('console-job-log').textContent = (await text(`/v1/jobs/${job.id}/log${of}`)) || '(nothing logged)';
+  try {
+    const deliveries = await (await api(`/v1/jobs/${job.id}/deliveries${of}`)).json();
+    $('console-job-deliveries').textContent = JSON.stringify(deliveries, null, 2);
+    show($('console-job-deliveries-box'), true);
+  } catch {
+    show($('console-job-deliveries-box'), false);
+  }
+  show($('console-job'), true);
+}
+
+async function retryOne(job) {
+  try {
+    const retry = await (await api(`/v1/jobs/${job.id}/retry?tenant=${encodeURIComponent(job.tenant)}`,
+      { method: 'POST' })).json();
+    setText($('console-message'), `Retried as ${retry.id}.`);
+  } catch (err) {
+    setText($('console-message'), err.message);
+  }
+  refreshConsole();
+}
+
+function initConsole() {
+  $('console-error').append(...Object.keys(ERROR_WORDS).map((code) => h('option', {}, code)));
+  $('console-filters').addEventListener('submit', (e) => { e.preventDefault(); refreshConsole(); });
+  $('console-more').addEventListener('click', () => refreshConsole(true));
+  $('console-retry').addEventListener('click', () => actOnSelection('retry'));
+  $('console-cancel').addEventListener('click', () => actOnSelection('cancel'));
+  $('console-retry-failed').addEventListener('click', retryFailedOfKind);
+  $('console-all').addEventListener('change', () => {
+    for (const box of document.querySelectorAll('.console-pick')) box.checked = $('console-all').checked;
+  });
+  // Not while jobs are picked: a refresh would drop the selection.
+  setInterval(() => {
+    if (!document.hidden && !$('console').hidden && !picked().length) refreshConsole();
+  }, LIST_EVERY_MS * 2);
 }
 
 initKey();
@@ -791,3 +983,4 @@ initPlot();
 initSubmit();
 initJobs();
 initDashboard();
+initConsole();

@@ -233,6 +233,20 @@ async fn a_full_redis_finishes_every_accepted_job_and_refuses_new_submits() {
     fill(&mut conn);
     let index = format!("{{kiln}}:jobs:{TENANT}");
     let listed_before: i64 = redis::cmd("ZCARD").arg(&index).query(&mut conn).unwrap();
+    // Filled to within a few bytes of the limit, a job finishing meanwhile could free enough to let one
+    // submit in; so the limit moves 256 KiB below what is used, and Redis stays full however the jobs go.
+    let info: String = redis::cmd("INFO").arg("memory").query(&mut conn).unwrap();
+    let used: u64 = info
+        .lines()
+        .find_map(|line| line.strip_prefix("used_memory:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg(used - (256 << 10))
+        .query(&mut conn)
+        .unwrap();
     let response = post(&kiln, "hostile", &json!({"params": {"mode": "noop"}})).await;
     assert_eq!(
         response.headers().get("retry-after").map(|v| v.to_str().unwrap()),

@@ -2,7 +2,8 @@
 //! Debian's `chromium`; `tests/web/drive.mjs`): with a tenant key entered on the page, it submits a crop
 //! job by dragging the rectangle on the preview and sees the result appear, sees a failed job's error and
 //! a refused submit's detail in words, uses that result as the input of a pipeline (crop, then crop
-//! again), then plots a CSV on a phone-sized screen.
+//! again), then plots a CSV on a phone-sized screen. With the admin key, its console retries and cancels
+//! jobs and pauses a kind (`tests/web/console.mjs`).
 //!
 //! Needs `chromium`, `node` and `npm` (`deploy/local.sh prerequisites` installs them); fails, saying so,
 //! when they are missing. Screenshots: /tmp/kiln-web.png and /tmp/kiln-web-phone.png.
@@ -81,6 +82,84 @@ async fn the_page_works_in_dev_mode() {
     let redis = Redis::start();
     let kiln = Kiln::serve(&redis, &["--dev"]);
     drive_the_page(&kiln, None).await;
+}
+
+/// The operator console, driven with the admin key: a kind paused from the page holds the jobs submitted
+/// meanwhile, a failed job is retried by its checkbox, the queued jobs are cancelled as one selection,
+/// the kind is resumed; each checked through the API.
+#[tokio::test]
+async fn the_console_retries_cancels_a_selection_and_pauses_a_kind() {
+    const ADMIN_KEY: &str = "web-test-admin-key";
+    let chromium = chromium();
+    let driver = driver_dir();
+    let redis = Redis::start();
+    let key = add_tenant(&redis, "web");
+    let kinds = hostile_kinds_dir();
+    let kiln = Kiln::serve(
+        &redis,
+        &["--admin-key", ADMIN_KEY, "--kinds-dir", kinds.path().to_str().unwrap()],
+    );
+    let submitted = send_json(
+        client()
+            .post(kiln.url("/v1/jobs/hostile"))
+            .bearer_auth(&key)
+            .json(&serde_json::json!({"params": {"mode": "panic"}})),
+    )
+    .await;
+    let failed = submitted["id"].as_str().unwrap().to_owned();
+    let doc = crate::tenants::wait_final_as(&kiln, &key, &failed).await;
+    assert_eq!(doc["status"], "failed", "{doc}");
+
+    let output = Command::new("node")
+        .arg(driver.join("console.mjs"))
+        .current_dir(&driver)
+        .env("KILN_URL", kiln.url("/"))
+        .env("KILN_ADMIN_KEY", ADMIN_KEY)
+        .env("KILN_FAILED", &failed)
+        .env("KILN_QUEUE", &key)
+        .env("CHROMIUM", &chromium)
+        .env("KILN_SHOT", "/tmp/kiln-console.png")
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "driving Chromium failed:\n{stderr}\n{stdout}");
+    let result: Value = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("RESULT "))
+        .map(|json| serde_json::from_str(json).unwrap())
+        .unwrap_or_else(|| panic!("console.mjs printed no result:\n{stdout}\n{stderr}"));
+    eprintln!("console test: {result}");
+    assert_eq!(result["problems"], serde_json::json!([]), "{result}");
+    assert!(result["params_shown"].as_str().unwrap().contains("panic"), "{result}");
+    assert!(
+        result["own_jobs_hint"].as_str().unwrap().contains("admin key"),
+        "{result}"
+    );
+    assert!(
+        result["retry_message"].as_str().unwrap().starts_with("1 retried"),
+        "{result}"
+    );
+    assert!(
+        result["cancel_message"].as_str().unwrap().starts_with("3 cancelled"),
+        "{result}"
+    );
+
+    let job = |id: String| {
+        let key = key.clone();
+        let url = kiln.url(&format!("/v1/jobs/{id}"));
+        async move { send_json(client().get(url).bearer_auth(key)).await }
+    };
+    let original = job(failed.clone()).await;
+    let retry_id = original["retried_as"].as_str().unwrap().to_owned();
+    let retry = job(retry_id).await;
+    assert_eq!(retry["retry_of"], failed.as_str(), "{retry}");
+    assert_eq!(retry["status"], "cancelled", "{retry}");
+    for id in result["queued"].as_array().unwrap() {
+        assert_eq!(job(id.as_str().unwrap().to_owned()).await["status"], "cancelled");
+    }
+    let kind = send_json(client().get(kiln.url("/v1/kinds/hostile"))).await;
+    assert_eq!(kind["paused"], false, "{kind}");
 }
 
 /// Drives the page in Chromium (entering `key` when given) and checks what it did.

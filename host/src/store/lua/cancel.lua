@@ -1,5 +1,5 @@
 #!lua flags=allow-oom
--- allow-oom: cancelling frees the input, so it must work when Redis is full.
+-- allow-oom: cancelling must work when Redis is full (it writes a few small fields).
 -- Cancels a scheduled, queued or running job. A scheduled one leaves the delayed zset and its tenant's
 -- scheduled count. A running job loses its lease, so its worker's next renewal fails and
 -- the worker interrupts the guest. A queued job leaves its tenant's queue (LREM: O(queue length), bounded
@@ -36,9 +36,10 @@ if status == 'scheduled' or status == 'queued' or status == 'running' then
     end
   end
   redis.call('SREM', KEYS[5], ARGV[4])
-  -- The input is released; the params (counted at submit) and any log are kept for the TTL.
-  local freed = redis.call('STRLEN', KEYS[2])
-  local kept = redis.call('STRLEN', KEYS[8]) + redis.call('STRLEN', KEYS[11])
+  -- The input and params (counted at submit) and any log are kept for the TTL: what the job was asked to
+  -- do, and what a retry runs on.
+  local submitted = redis.call('STRLEN', KEYS[2]) + redis.call('STRLEN', KEYS[8])
+  local kept = submitted + redis.call('STRLEN', KEYS[11])
   -- [versions] A final state lets go of the job's kind version (collect_versions.lua).
   local unfinished = prefix .. ':unfinished-by-version'
   local version = redis.call('HGET', KEYS[1], 'version')
@@ -48,10 +49,10 @@ if status == 'scheduled' or status == 'queued' or status == 'running' then
       redis.call('HDEL', unfinished, held)
     end
   end
-  redis.call('DEL', KEYS[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
   redis.call('PEXPIRE', KEYS[8], ARGV[3])
   local tenant = redis.call('HGET', KEYS[1], 'tenant')
-  if redis.call('HINCRBY', KEYS[9], tenant, kept - freed - redis.call('STRLEN', KEYS[8])) <= 0 then
+  if redis.call('HINCRBY', KEYS[9], tenant, kept - submitted) <= 0 then
     redis.call('HDEL', KEYS[9], tenant)
   end
   if kept > 0 then

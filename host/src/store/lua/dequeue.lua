@@ -86,19 +86,19 @@ for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT
     redis.call('HSET', key, 'error_code', 'lost-worker', 'error_message', message)
     if tonumber(job[2]) >= tonumber(job[3]) then
       redis.call('HSET', key, 'status', 'failed', 'finished_at', now, 'expires_at', now + ttl)
-      -- As in cancel.lua: the input is released, the params (counted at submit) and any log are kept.
+      -- As in cancel.lua: the input and params (counted at submit) and any log are kept for the TTL.
       local input = prefix .. ':input:' .. tenant .. ':' .. id
       local params = prefix .. ':params:' .. tenant .. ':' .. id
       local log = redis.call('STRLEN', prefix .. ':log:' .. tenant .. ':' .. id)
       local bytes = prefix .. ':bytes'
-      if redis.call('HINCRBY', bytes, tenant, log - redis.call('STRLEN', input)) <= 0 then
+      if redis.call('HINCRBY', bytes, tenant, log) <= 0 then
         redis.call('HDEL', bytes, tenant)
       end
-      local kept = log + redis.call('STRLEN', params)
+      local kept = log + redis.call('STRLEN', params) + redis.call('STRLEN', input)
       if kept > 0 then
         redis.call('ZADD', prefix .. ':held:' .. tenant, now + ttl, id .. '/' .. kept)
       end
-      redis.call('DEL', input)
+      redis.call('PEXPIRE', input, ttl)
       redis.call('PEXPIRE', params, ttl)
       redis.call('PEXPIRE', key, ttl)
       -- [versions] A final state lets go of the job's kind version (collect_versions.lua).

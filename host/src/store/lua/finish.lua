@@ -1,6 +1,7 @@
 #!lua flags=allow-oom
--- allow-oom: accepted work must finish when Redis is full. A final outcome first frees what the job no
--- longer needs (its input, and a succeeded job's params), then writes its result and log.
+-- allow-oom: accepted work must finish when Redis is full. Success first frees what the job no longer
+-- needs (its input and params), then writes its result; a failure keeps both for the TTL (retry) and
+-- writes only its log.
 -- Records the outcome of one attempt, only if the caller still holds the job's lease: a duplicate run
 -- (after a lease expired) can never overwrite the result or the final state of the run that owns the job.
 -- A retry past the job's last attempt becomes a failure with the same error. A release (the worker is
@@ -28,11 +29,12 @@ end
 local freed = 0
 if outcome == 'succeeded' or outcome == 'failed' then
   freed = redis.call('STRLEN', KEYS[2]) + redis.call('STRLEN', KEYS[14])
-  redis.call('DEL', KEYS[2])
   if outcome == 'succeeded' then
+    redis.call('DEL', KEYS[2])
     redis.call('DEL', KEYS[14])
   else
-    -- Kept as long as the failed job, to show what it was asked to do.
+    -- Kept as long as the failed job, to show what it was asked to do and so it can be retried.
+    redis.call('PEXPIRE', KEYS[2], ttl)
     redis.call('PEXPIRE', KEYS[14], ttl)
   end
 end
@@ -95,8 +97,10 @@ if redis.call('INCR', KEYS[11]) == 1 then
   redis.call('EXPIRE', KEYS[11], 3600)
 end
 redis.call('PEXPIRE', KEYS[1], ttl)
--- What it keeps for the TTL (result, log, a failed job's params) is counted until the sweep sees it expire.
+-- What it keeps for the TTL (result, log, a failed job's params and input) is counted until the sweep sees
+-- it expire.
 local kept = redis.call('STRLEN', KEYS[3]) + redis.call('STRLEN', KEYS[13]) + redis.call('STRLEN', KEYS[14])
+  + redis.call('STRLEN', KEYS[2])
 local tenant = redis.call('HGET', KEYS[1], 'tenant')
 if redis.call('HINCRBY', KEYS[15], tenant, kept - freed) <= 0 then
   redis.call('HDEL', KEYS[15], tenant)

@@ -16,7 +16,8 @@
 --       16 max bytes held, 17 the kind's largest input (bytes; 0: no limit; checked here for copies),
 --       18 the result-cache key of the job's kind version, params and input ('' when not cached),
 --       19 the job TTL (ms), 20 priority (`high`, `normal` or `low`), 21 run at (ms; 0: now),
---       22 a pipeline's steps JSON ('' for a job of one kind)
+--       22 a pipeline's steps JSON ('' for a job of one kind), 23 the id of the failed or cancelled job this
+--       one retries ('' for none: see below)
 -- Priorities: `normal` jobs go to KEYS[4] (`queue:<tenant>`, as before priorities), `high` and `low` ones to
 -- `queue-high:<tenant>` and `queue-low:<tenant>`; dequeue.lua takes high, then normal, then low.
 -- A job with a run-at time is `scheduled`: it waits in the delayed zset (as retries do) until dequeue.lua
@@ -24,6 +25,8 @@
 -- A cache hit (ARGV[18] names a job of the tenant that succeeded within the TTL and still has its result)
 -- makes the job succeeded at once, with a copy of that result and no run. A miss records the cache key on
 -- the job, and finish.lua fills the cache when the job succeeds.
+-- A retry (ARGV[23]) is refused with 'retried:<id>' when that job was retried already (by the job named):
+-- checked and marked in this one step, so two operators retrying at once make one new job.
 -- Returns 'new', 'cached:<earlier id>', 'same:<id>' (the key's job, same payload), 'reused:<id>' (the key's job, other payload),
 -- 'ref:missing' / 'ref:too-big:<limit>' (the input to copy is gone, or too big for the kind),
 -- or 'quota:queued:<limit>' / 'quota:rate:<limit>' / 'quota:bytes:<limit>' / 'quota:too-big:<limit>'
@@ -39,6 +42,13 @@ if KEYS[10] then
       end
       return 'reused:' .. id
     end
+  end
+end
+local retried = ARGV[23] ~= '' and (ARGV[10] .. ':job:' .. ARGV[2] .. ':' .. ARGV[23])
+if retried then
+  local earlier = redis.call('HGET', retried, 'retried_as')
+  if earlier then
+    return 'retried:' .. earlier
   end
 end
 local max_queued = tonumber(ARGV[11])
@@ -122,6 +132,10 @@ redis.call('HSET', KEYS[1],
 if ARGV[18] ~= '' then
   redis.call('HSET', KEYS[1], 'cache_key', ARGV[18])
 end
+if retried then
+  redis.call('HSET', KEYS[1], 'retry_of', ARGV[23])
+  redis.call('HSET', retried, 'retried_as', ARGV[1])
+end
 -- Absent means normal, as for jobs from before priorities.
 if ARGV[20] ~= 'normal' then
   redis.call('HSET', KEYS[1], 'priority', ARGV[20])
@@ -132,6 +146,10 @@ if ARGV[22] ~= '' then
 end
 -- Beside the document, so that reading a job never reads its params.
 redis.call('SET', KEYS[9], ARGV[5])
+if ARGV[8] ~= '0' then
+  -- What a retry of this job copies its input from, if it has one.
+  redis.call('HSET', KEYS[1], 'has_input', 1)
+end
 if ARGV[8] == '1' then
   redis.call('SET', KEYS[2], ARGV[9])
 elseif ARGV[8] == 'copy' then
