@@ -403,7 +403,7 @@ pub struct JobsArgs {
 }
 
 /// A tenant's own quotas, overriding the deployment's `--max-*-per-tenant` defaults.
-#[derive(Debug, Args, Clone, Copy, Default)]
+#[derive(Debug, Args, Clone, Default)]
 pub struct QuotaArgs {
     /// Jobs the tenant may have waiting at once (0: no limit).
     #[arg(long)]
@@ -417,6 +417,15 @@ pub struct QuotaArgs {
     /// Bytes the tenant may hold in Redis: queued inputs and params, kept results and logs (0: no limit).
     #[arg(long)]
     pub max_bytes: Option<u64>,
+    /// Jobs of one kind the tenant may run at once, as KIND=N (e.g. `crop=2`); repeat for more kinds.
+    #[arg(long, value_name = "KIND=N", value_parser = parse_kind_limit)]
+    pub kind_running: Vec<(String, u32)>,
+}
+
+fn parse_kind_limit(arg: &str) -> Result<(String, u32), String> {
+    let (kind, limit) = arg.split_once('=').ok_or("expected KIND=N, e.g. crop=2")?;
+    let limit = limit.parse().map_err(|e| format!("`{limit}` is not a number of jobs: {e}"))?;
+    Ok((kind.to_owned(), limit))
 }
 
 impl From<QuotaArgs> for crate::store::TenantQuotas {
@@ -426,6 +435,7 @@ impl From<QuotaArgs> for crate::store::TenantQuotas {
             max_running: args.max_running,
             max_per_second: args.max_per_second,
             max_bytes: args.max_bytes,
+            kind_running: args.kind_running.into_iter().collect(),
         }
     }
 }

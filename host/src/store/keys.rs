@@ -44,6 +44,8 @@
 //! | `{kiln}:manifest:<kind>:<sha256>`    | string | legacy: a manifest of a version stored before version records (read only) | none |
 //! | `{kiln}:running:<tenant>`            | set    | ids of the tenant's running jobs (for its limit)   | none                   |
 //! | `{kiln}:limits:running`              | hash   | tenant → jobs it may run at once (overrides)       | none                   |
+//! | `{kiln}:limits:kind-running:<tenant>`| hash   | kind → jobs of it the tenant may run at once (`kind_running` quota) | deleted with the tenant |
+//! | `{kiln}:running-by-kind:<tenant>`    | hash   | kind → the tenant's running jobs of it (kept in step with `running:<tenant>` by the scripts) | deleted with the tenant |
 //! | `{kiln}:rate:<tenant>:<unix second>` | string | submits in that second (rate quota)                | 2 s                    |
 //! | `{kiln}:queued-by-kind`              | hash   | kind → jobs waiting in queues (kept by the scripts) | none                   |
 //! | `{kiln}:workers`                     | hash   | worker id → JSON heartbeat (host, pid, running)    | gone after 30 s silence|
@@ -156,6 +158,18 @@ pub fn idempotency(tenant: &str, key: &str) -> String {
 /// Ids of a tenant's running jobs; its size is checked against the tenant's running limit.
 pub fn running(tenant: &str) -> String {
     format!("{PREFIX}:running:{tenant}")
+}
+
+/// A tenant's per-kind running limits (`add_tenant.lua`; `set_quotas.lua` and `dequeue.lua` build it from
+/// [`PREFIX`]).
+pub fn kind_running_limits(tenant: &str) -> String {
+    format!("{PREFIX}:limits:kind-running:{tenant}")
+}
+
+/// A tenant's running jobs per kind, kept by `dequeue.lua`, `finish.lua` and `cancel.lua` (built from
+/// [`PREFIX`] there).
+pub fn running_by_kind(tenant: &str) -> String {
+    format!("{PREFIX}:running-by-kind:{tenant}")
 }
 
 /// A per-minute counter of finished jobs, for throughput in stats.
