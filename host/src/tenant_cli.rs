@@ -29,7 +29,11 @@ pub async fn run(store: &Store, command: TenantCommand) -> anyhow::Result<()> {
             let show = |limit: Option<String>| limit.unwrap_or_else(|| "default".into());
             for tenant in store.tenants().await? {
                 let q = tenant.quotas;
-                let kind_running: Vec<String> = q.kind_running.iter().map(|(k, n)| format!("\tkind-running {k}={n}")).collect();
+                let kind_running: Vec<String> = q
+                    .kind_running
+                    .iter()
+                    .map(|(k, n)| format!("\tkind-running {k}={n}"))
+                    .collect();
                 println!(
                     "{}\tid {}\tcreated {}\tmax-queued {}\tmax-running {}\tmax-per-second {}\tmax-bytes {}{}",
                     tenant.name,

@@ -14,6 +14,7 @@ pub mod bench;
 mod commands;
 pub mod kind;
 mod pipeline;
+mod schedule;
 mod submit;
 
 use crate::config::{AdminCommand, BlobCommand, ClientCommand, RemoteArgs};
@@ -99,6 +100,7 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Admin(AdminCommand::Resume { what, name, remote }) => {
             commands::set_paused(&Remote::new(&remote)?, what, &name, false).await
         }
+        ClientCommand::Schedule(command) => schedule::run(command).await,
     };
     result.map_err(anyhow::Error::new)
 }

@@ -28,6 +28,10 @@
 //! | `{kiln}:scheduled-by-tenant`         | hash   | tenant → its `scheduled` jobs (they count as queued for `max-queued`) | none |
 //! | `{kiln}:paused-kinds`                | set    | kinds whose jobs are not started (admin pause)     | none                   |
 //! | `{kiln}:paused-tenants`              | hash   | tenant id → name, tenants whose jobs are not started (admin pause) | none   |
+//! | `{kiln}:schedules`                   | zset   | `<tenant>/<schedule id>` of every recurring schedule, score = its next due time (ms) | none |
+//! | `{kiln}:schedule:<tenant>:<id>`      | hash   | a recurring schedule: cron, kind, params, priority, input ref, next/last due, last job, last skip | deleted with the schedule |
+//! | `{kiln}:schedule-input:<tenant>:<id>`| string | the schedule's own copy of its input (held against the byte quota while it lives) | deleted with the schedule |
+//! | `{kiln}:schedules-of:<tenant>`       | set    | the tenant's schedule ids (listing, its limit, tenant removal) | none     |
 //! | `{kiln}:ready`                       | list   | ring of tenants that may have queued work          | none                   |
 //! | `{kiln}:ready-set`                   | set    | the same tenants, to keep the ring free of repeats | none                   |
 //! | `{kiln}:leases`                      | zset   | `<tenant>/<id>` of running jobs, score = deadline  | none                   |
@@ -91,6 +95,8 @@ pub const SCHEDULED_BY_TENANT: &str = "{kiln}:scheduled-by-tenant";
 /// Paused kinds and tenants; `dequeue.lua` builds both from [`PREFIX`].
 pub const PAUSED_KINDS: &str = "{kiln}:paused-kinds";
 pub const PAUSED_TENANTS: &str = "{kiln}:paused-tenants";
+/// Every schedule by its next due time; the API's timer reads the due ones once a second.
+pub const SCHEDULES: &str = "{kiln}:schedules";
 pub const RETIRING_KEYS: &str = "{kiln}:retiring-keys";
 /// The pub/sub channel of job changes (`dequeue.lua` builds it from [`PREFIX`]).
 pub const CHANGED: &str = "{kiln}:changed";
@@ -170,6 +176,21 @@ pub fn kind_running_limits(tenant: &str) -> String {
 /// [`PREFIX`] there).
 pub fn running_by_kind(tenant: &str) -> String {
     format!("{PREFIX}:running-by-kind:{tenant}")
+}
+
+/// A recurring schedule's definition and state (`fire_schedule.lua` gets it as an argument).
+pub fn schedule(tenant: &str, id: JobId) -> String {
+    format!("{PREFIX}:schedule:{tenant}:{id}")
+}
+
+/// A schedule's own copy of its input: each due job copies it, so no blob TTL can break the schedule.
+pub fn schedule_input(tenant: &str, id: JobId) -> String {
+    format!("{PREFIX}:schedule-input:{tenant}:{id}")
+}
+
+/// The ids of a tenant's schedules (`remove_tenant.lua` builds it from [`PREFIX`]).
+pub fn schedules_of(tenant: &str) -> String {
+    format!("{PREFIX}:schedules-of:{tenant}")
 }
 
 /// A per-minute counter of finished jobs, for throughput in stats.

@@ -388,7 +388,7 @@ async fn bad_priorities_schedules_and_pauses_are_refused_with_useful_problems() 
 }
 
 /// Runs the `kiln` client against `kiln` with `key`; (exit code, stdout).
-fn cli(kiln: &Kiln, key: &str, args: &[&str]) -> (i32, String) {
+pub(crate) fn cli(kiln: &Kiln, key: &str, args: &[&str]) -> (i32, String) {
     let output = std::process::Command::new(kiln_bin())
         .args(args)
         .args(["--url", &kiln.base, "--key", key])
