@@ -32,6 +32,17 @@ async fn accepted(kiln: &Kiln, key: &str, kind: &str, body: Value) -> Value {
     response.json().await.unwrap()
 }
 
+/// A quick `plot` job, accepted.
+async fn accepted_plot(kiln: &Kiln, key: &str) -> Value {
+    accepted(
+        kiln,
+        key,
+        "plot",
+        json!({"params": {"series": [{"x": [0, 1], "y": [1, 0]}]}}),
+    )
+    .await
+}
+
 async fn job(kiln: &Kiln, key: &str, id: &str) -> Value {
     send_json(client().get(kiln.url(&format!("/v1/jobs/{id}"))).bearer_auth(key)).await
 }
@@ -246,13 +257,7 @@ async fn a_paused_kinds_jobs_wait_while_other_kinds_run_and_run_after_resume() {
         paused_ids.push(paused["id"].as_str().unwrap().to_owned());
     }
     let paused_id = paused_ids[0].clone();
-    let plot = accepted(
-        &kiln,
-        &key,
-        "plot",
-        json!({"params": {"series": [{"x": [0, 1], "y": [1, 0]}]}}),
-    )
-    .await;
+    let plot = accepted_plot(&kiln, &key).await;
     let plot = wait_final_as(&kiln, &key, plot["id"].as_str().unwrap()).await;
     assert_eq!(plot["status"], "succeeded", "{plot}");
     stays(&kiln, &key, &paused_id, "queued", 3).await;
@@ -475,13 +480,7 @@ async fn a_kind_running_limit_holds_the_tenant_to_two_of_that_kind_while_its_oth
         let doc = accepted(&kiln, &key, "hostile", json!({"params": {"mode": "sleep", "ms": 1000}})).await;
         slow.push(doc["id"].as_str().unwrap().to_owned());
     }
-    let plot = accepted(
-        &kiln,
-        &key,
-        "plot",
-        json!({"params": {"series": [{"x": [0, 1], "y": [1, 0]}]}}),
-    )
-    .await;
+    let plot = accepted_plot(&kiln, &key).await;
     let _worker = Kiln::worker(&redis, &["--kinds-dir", kinds_dir, "--workers", "6"]);
 
     let mut most = 0;
