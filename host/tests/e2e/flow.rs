@@ -547,4 +547,41 @@ async fn a_kind_running_limit_holds_the_tenant_to_two_of_that_kind_while_its_oth
         .unwrap();
     let problem = expect_problem(response, 400).await;
     assert_detail_contains(&problem, "not a valid kind name");
+
+    // Cancelling a running job frees its slot of the kind at once (cancel.lua keeps the count).
+    let response = client()
+        .put(kiln.url("/v1/tenants/acme/quotas"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"kind_running": {"hostile": 1}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let long = json!({"params": {"mode": "sleep", "ms": 4000}});
+    let first = accepted(&kiln, &key, "hostile", long.clone()).await;
+    let second = accepted(&kiln, &key, "hostile", long).await;
+    let (first, second) = (first["id"].as_str().unwrap(), second["id"].as_str().unwrap());
+    let until = Instant::now() + Duration::from_secs(20);
+    while job(&kiln, &key, first).await["status"] != "running" {
+        assert!(Instant::now() < until, "the first long job never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(job(&kiln, &key, second).await["status"], "queued");
+    let cancelled = client()
+        .delete(kiln.url(&format!("/v1/jobs/{first}")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert!(cancelled.status().is_success());
+    let cancelled_at = Instant::now();
+    while job(&kiln, &key, second).await["status"] == "queued" {
+        assert!(
+            cancelled_at.elapsed() < Duration::from_secs(3),
+            "the second job waited for the cancelled one's slot"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let done = wait_final_as(&kiln, &key, second).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
 }
