@@ -91,6 +91,8 @@ pub enum AddTenantError {
     InvalidName(String),
     #[error("tenant `{0}` exists already (remove it first, or rotate its key)")]
     Exists(String),
+    #[error("{0}")]
+    BadQuotas(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -99,6 +101,9 @@ pub enum AddTenantError {
 pub async fn add_tenant(store: &Store, name: &str, quotas: TenantQuotas) -> Result<String, AddTenantError> {
     if !is_valid_tenant_name(name) {
         return Err(AddTenantError::InvalidName(name.to_owned()));
+    }
+    if let Some(problem) = quotas.problem() {
+        return Err(AddTenantError::BadQuotas(problem));
     }
     let key = new_key();
     let entry = crate::store::TenantEntry {
@@ -209,7 +214,7 @@ impl KeyRing {
             .read()
             .expect("key ring poisoned")
             .get(tenant)
-            .copied()
+            .cloned()
             .unwrap_or_default();
         SubmitQuotas {
             max_queued: own.max_queued.unwrap_or(defaults.max_queued),

@@ -145,6 +145,9 @@ pub enum ClientCommand {
     /// Operator actions with the admin key (`--key`/`KILN_API_KEY`).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Recurring schedules: a job of a kind at each due time of a cron expression (`POST /v1/schedules`).
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -170,6 +173,43 @@ pub struct PipelineArgs {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub remote: RemoteArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Add a schedule; prints its id, tab, its next due time (RFC 3339).
+    #[command(after_help = crate::client::EXIT_CODES)]
+    Add {
+        /// When: 5-field cron (`*/5 * * * *`, UTC), or 6 fields with seconds first; at least the server's
+        /// KILN_MIN_SCHEDULE_SECS apart.
+        cron: String,
+        /// The kind each due time runs.
+        kind: String,
+        /// The params of every job, as JSON.
+        #[arg(long, default_value = "{}")]
+        params: String,
+        /// Every job's input is this blob (`sha256:...`; the schedule keeps its own copy).
+        #[arg(long, value_name = "ID")]
+        input_blob: Option<String>,
+        /// high, normal or low.
+        #[arg(long)]
+        priority: Option<String>,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// List schedules: id, cron, kind, next due time, jobs made, due times skipped, the last skip's reason.
+    #[command(after_help = crate::client::EXIT_CODES)]
+    List {
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Delete a schedule: it makes no more jobs (those it made stay).
+    #[command(after_help = crate::client::EXIT_CODES)]
+    Rm {
+        id: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -455,7 +495,7 @@ pub struct JobsArgs {
 }
 
 /// A tenant's own quotas, overriding the deployment's `--max-*-per-tenant` defaults.
-#[derive(Debug, Args, Clone, Copy, Default)]
+#[derive(Debug, Args, Clone, Default)]
 pub struct QuotaArgs {
     /// Jobs the tenant may have waiting at once (0: no limit).
     #[arg(long)]
@@ -469,6 +509,17 @@ pub struct QuotaArgs {
     /// Bytes the tenant may hold in Redis: queued inputs and params, kept results and logs (0: no limit).
     #[arg(long)]
     pub max_bytes: Option<u64>,
+    /// Jobs of one kind the tenant may run at once, as KIND=N (e.g. `crop=2`); repeat for more kinds.
+    #[arg(long, value_name = "KIND=N", value_parser = parse_kind_limit)]
+    pub kind_running: Vec<(String, u32)>,
+}
+
+fn parse_kind_limit(arg: &str) -> Result<(String, u32), String> {
+    let (kind, limit) = arg.split_once('=').ok_or("expected KIND=N, e.g. crop=2")?;
+    let limit = limit
+        .parse()
+        .map_err(|e| format!("`{limit}` is not a number of jobs: {e}"))?;
+    Ok((kind.to_owned(), limit))
 }
 
 impl From<QuotaArgs> for crate::store::TenantQuotas {
@@ -478,6 +529,7 @@ impl From<QuotaArgs> for crate::store::TenantQuotas {
             max_running: args.max_running,
             max_per_second: args.max_per_second,
             max_bytes: args.max_bytes,
+            kind_running: args.kind_running.into_iter().collect(),
         }
     }
 }
@@ -537,6 +589,13 @@ pub struct ServeArgs {
     /// Jobs a tenant may run at once across all workers, unless set per tenant; 0: no limit.
     #[arg(long, env = "KILN_MAX_RUNNING_PER_TENANT", default_value_t = 0)]
     pub max_running_per_tenant: u32,
+    /// Recurring schedules (`POST /v1/schedules`) a tenant may have; 0: no limit.
+    #[arg(long, env = "KILN_MAX_SCHEDULES_PER_TENANT", default_value_t = 100)]
+    pub max_schedules_per_tenant: u32,
+    /// The shortest interval a schedule's cron may have between two due times, in seconds (a 6-field
+    /// cron has seconds): schedules that fire more often are refused (422).
+    #[arg(long, env = "KILN_MIN_SCHEDULE_SECS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub min_schedule_secs: u32,
     /// Attempts a job gets when it fails in a way that may pass (timeout, lost worker, host error).
     #[arg(long, env = "KILN_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
@@ -645,6 +704,8 @@ impl ServeArgs {
             http: self.http_limits(),
             max_params_bytes: self.max_params_kb << 10,
             max_kind_params_bytes: self.max_kind_params_mb << 20,
+            max_schedules_per_tenant: self.max_schedules_per_tenant,
+            min_schedule_secs: self.min_schedule_secs,
         }
     }
 

@@ -220,6 +220,16 @@ pub struct JobView {
         default
     )]
     pub run_at: Option<OffsetDateTime>,
+    /// The recurring schedule (`POST /v1/schedules`) that made this job, if one did.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub schedule: Option<JobId>,
+    /// The schedule's due time this job is for: one job per due time.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub scheduled_for: Option<OffsetDateTime>,
     /// From 0 to 1, as the guest reports it.
     pub progress: f32,
     /// Runs started so far (a retried job has more than one).
@@ -305,6 +315,8 @@ pub struct JobRecord {
     pub priority: Priority,
     /// A delayed or scheduled job's due time (ms).
     pub run_at: Option<i64>,
+    /// The schedule that made it and the due time it is for (ms).
+    pub schedule: Option<(JobId, i64)>,
     pub progress: f32,
     pub attempts: u32,
     pub max_attempts: u32,
@@ -334,6 +346,8 @@ impl JobRecord {
             status: self.status,
             priority: self.priority,
             run_at: self.run_at.map(from_millis),
+            schedule: self.schedule.map(|(id, _)| id),
+            scheduled_for: self.schedule.map(|(_, at)| from_millis(at)),
             progress: self.progress,
             attempts: self.attempts,
             created_at: from_millis(self.created_at),

@@ -8,6 +8,7 @@
 //! - [`auth`]: which tenant a request acts for.
 //! - [`catalog`]: the registered job kinds, as the API sees them.
 //! - [`client`]: `kiln submit|status|get|jobs|cancel|kinds`, a command-line client of the HTTP API.
+//! - [`cron`]: the cron expressions of recurring schedules: parsing, due times, the minimum interval.
 //! - [`config`]: flags and `KILN_*` environment variables.
 //! - [`dev_mode`]: what keyless dev mode lets through (loopback hosts, same-origin writes).
 //! - [`embedded_redis`]: a private redis-server for a first run.
@@ -29,6 +30,7 @@ pub mod auth;
 pub mod catalog;
 pub mod client;
 pub mod config;
+pub mod cron;
 pub mod dev_mode;
 pub mod embedded_redis;
 pub mod job;

@@ -108,7 +108,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         announce_listening(addr);
         tokio::spawn(keys.clone().keep_fresh(shutdown.clone()));
         let config = args.api_config();
-        let router = app(AppState::new(crate::api::AppParts {
+        let state = AppState::new(crate::api::AppParts {
             store: store.clone(),
             changes: crate::store::Changes::start(&store, shutdown.clone()),
             catalog: catalog.clone(),
@@ -117,7 +117,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             compiles: crate::api::CompileGate::new(config.max_compile),
             streams: crate::api::StreamSlots::new(config.http.max_streams_per_tenant),
             config,
-        }));
+        });
+        // Every API process fires due schedules; the claim in Redis makes one job per due time.
+        tokio::spawn(crate::api::schedules::fire_due(state.clone(), shutdown.clone()));
+        let router = app(state);
         let serving = serve_http(listener, router, shutdown.clone(), ServeTimes::of(&args));
         tasks.spawn(async move { serving.await.context("the HTTP server failed") });
     }

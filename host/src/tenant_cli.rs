@@ -16,7 +16,11 @@ pub async fn run(store: &Store, command: TenantCommand) -> anyhow::Result<()> {
             println!("{key}");
         }
         TenantCommand::Set { name, quotas } => {
-            if !store.set_tenant_quotas(&name, quotas.into()).await? {
+            let quotas: crate::store::TenantQuotas = quotas.into();
+            if let Some(problem) = quotas.problem() {
+                bail!("{problem}");
+            }
+            if !store.set_tenant_quotas(&name, &quotas).await? {
                 bail!("no tenant named `{name}`");
             }
             println!("kiln: set the quotas of tenant `{name}`");
@@ -25,8 +29,13 @@ pub async fn run(store: &Store, command: TenantCommand) -> anyhow::Result<()> {
             let show = |limit: Option<String>| limit.unwrap_or_else(|| "default".into());
             for tenant in store.tenants().await? {
                 let q = tenant.quotas;
+                let kind_running: Vec<String> = q
+                    .kind_running
+                    .iter()
+                    .map(|(k, n)| format!("\tkind-running {k}={n}"))
+                    .collect();
                 println!(
-                    "{}\tid {}\tcreated {}\tmax-queued {}\tmax-running {}\tmax-per-second {}\tmax-bytes {}",
+                    "{}\tid {}\tcreated {}\tmax-queued {}\tmax-running {}\tmax-per-second {}\tmax-bytes {}{}",
                     tenant.name,
                     tenant.id,
                     from_millis(tenant.created_at),
@@ -34,6 +43,7 @@ pub async fn run(store: &Store, command: TenantCommand) -> anyhow::Result<()> {
                     show(q.max_running.map(|n| n.to_string())),
                     show(q.max_per_second.map(|n| n.to_string())),
                     show(q.max_bytes.map(|n| n.to_string())),
+                    kind_running.concat(),
                 );
             }
         }

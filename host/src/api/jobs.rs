@@ -339,6 +339,7 @@ pub async fn submit(
         },
         priority: submission.priority,
         run_at,
+        schedule: None,
         progress: 0.0,
         attempts: 0,
         max_attempts: state.config.max_attempts,

@@ -15,6 +15,7 @@ pub mod openapi;
 mod pipelines;
 mod problem;
 mod retry;
+pub mod schedules;
 mod submit;
 mod tenants;
 
@@ -58,6 +59,10 @@ pub struct ApiConfig {
     pub max_params_bytes: u64,
     /// The most a manifest's `limits.max_params_kb` may ask for, in bytes.
     pub max_kind_params_bytes: u64,
+    /// Recurring schedules a tenant may have (0: no limit).
+    pub max_schedules_per_tenant: u32,
+    /// The shortest interval between two due times of a schedule, in seconds.
+    pub min_schedule_secs: u32,
 }
 
 impl ApiConfig {
@@ -92,6 +97,8 @@ impl Default for ApiConfig {
             http: HttpLimits::default(),
             max_params_bytes: 1 << 20,
             max_kind_params_bytes: 16 << 20,
+            max_schedules_per_tenant: 100,
+            min_schedule_secs: 60,
         }
     }
 }
@@ -205,6 +212,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(flow::resume_kind))
         .routes(routes!(flow::pause_tenant))
         .routes(routes!(flow::resume_tenant))
+        .routes(routes!(schedules::list, schedules::create))
+        .routes(routes!(schedules::get, schedules::delete))
         .routes(routes!(stats))
         .routes(routes!(tenants::list, tenants::add))
         .routes(routes!(tenants::set_quotas))

@@ -31,6 +31,10 @@ pub enum ApiError {
     /// A kind version that is not in the kind's history (422).
     #[error("{0}")]
     UnknownVersion(String),
+    /// A recurring schedule Kiln cannot keep: a bad cron expression, an unknown kind, an input the kind
+    /// does not take (422).
+    #[error("{0}")]
+    InvalidSchedule(String),
     /// An `Idempotency-Key` sent again with another payload (422).
     #[error("{0}")]
     IdempotencyKeyReused(String),
@@ -78,6 +82,7 @@ impl ApiError {
             ApiError::InvalidKind(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-kind"),
             ApiError::InvalidReference(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-reference"),
             ApiError::UnknownVersion(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown-version"),
+            ApiError::InvalidSchedule(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-schedule"),
             ApiError::IdempotencyKeyReused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused"),
             ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "quota-exceeded"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large"),

@@ -99,14 +99,16 @@ pub async fn add(
     body: Result<Json<NewTenant>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<IssuedTenant>), ApiError> {
     let NewTenant { name, quotas } = json_body(body)?;
-    let key = add_tenant(&state.store, &name, quotas).await.map_err(|e| match e {
-        AddTenantError::InvalidName(_) => ApiError::BadRequest(e.to_string()),
-        AddTenantError::Exists(_) => ApiError::Conflict {
-            detail: e.to_string(),
-            extra: Default::default(),
-        },
-        AddTenantError::Store(e) => e.into(),
-    })?;
+    let key = add_tenant(&state.store, &name, quotas.clone())
+        .await
+        .map_err(|e| match e {
+            AddTenantError::InvalidName(_) | AddTenantError::BadQuotas(_) => ApiError::BadRequest(e.to_string()),
+            AddTenantError::Exists(_) => ApiError::Conflict {
+                detail: e.to_string(),
+                extra: Default::default(),
+            },
+            AddTenantError::Store(e) => e.into(),
+        })?;
     // Every API process accepts the key at once: an unknown key is looked up in Redis before a 401.
     Ok((StatusCode::CREATED, Json(IssuedTenant { name, key, quotas })))
 }
@@ -134,7 +136,10 @@ pub async fn set_quotas(
     body: Result<Json<TenantQuotas>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<TenantQuotas>, ApiError> {
     let quotas = json_body(body)?;
-    if !state.store.set_tenant_quotas(&name, quotas).await? {
+    if let Some(problem) = quotas.problem() {
+        return Err(ApiError::BadRequest(problem));
+    }
+    if !state.store.set_tenant_quotas(&name, &quotas).await? {
         return Err(unknown_tenant(&name));
     }
     state.keys.refresh().await?;

@@ -14,6 +14,7 @@ pub mod bench;
 mod commands;
 pub mod kind;
 mod pipeline;
+mod schedule;
 mod submit;
 
 use crate::config::{AdminCommand, BlobCommand, ClientCommand, RemoteArgs};
@@ -109,6 +110,7 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Admin(AdminCommand::RetryFailed { kind, tenant, remote }) => {
             commands::retry_failed(&Remote::new(&remote)?, &kind, tenant.as_deref()).await
         }
+        ClientCommand::Schedule(command) => schedule::run(command).await,
     };
     result.map_err(anyhow::Error::new)
 }

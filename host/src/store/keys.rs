@@ -28,6 +28,10 @@
 //! | `{kiln}:scheduled-by-tenant`         | hash   | tenant → its `scheduled` jobs (they count as queued for `max-queued`) | none |
 //! | `{kiln}:paused-kinds`                | set    | kinds whose jobs are not started (admin pause)     | none                   |
 //! | `{kiln}:paused-tenants`              | hash   | tenant id → name, tenants whose jobs are not started (admin pause) | none   |
+//! | `{kiln}:schedules`                   | zset   | `<tenant>/<schedule id>` of every recurring schedule, score = its next due time (ms) | none |
+//! | `{kiln}:schedule:<tenant>:<id>`      | hash   | a recurring schedule: cron, kind, params, priority, input ref, next/last due, last job, last skip | deleted with the schedule |
+//! | `{kiln}:schedule-input:<tenant>:<id>`| string | the schedule's own copy of its input (held against the byte quota while it lives) | deleted with the schedule |
+//! | `{kiln}:schedules-of:<tenant>`       | set    | the tenant's schedule ids (listing, its limit, tenant removal) | none     |
 //! | `{kiln}:ready`                       | list   | ring of tenants that may have queued work          | none                   |
 //! | `{kiln}:ready-set`                   | set    | the same tenants, to keep the ring free of repeats | none                   |
 //! | `{kiln}:leases`                      | zset   | `<tenant>/<id>` of running jobs, score = deadline  | none                   |
@@ -44,6 +48,8 @@
 //! | `{kiln}:manifest:<kind>:<sha256>`    | string | legacy: a manifest of a version stored before version records (read only) | none |
 //! | `{kiln}:running:<tenant>`            | set    | ids of the tenant's running jobs (for its limit)   | none                   |
 //! | `{kiln}:limits:running`              | hash   | tenant → jobs it may run at once (overrides)       | none                   |
+//! | `{kiln}:limits:kind-running:<tenant>`| hash   | kind → jobs of it the tenant may run at once (`kind_running` quota) | deleted with the tenant |
+//! | `{kiln}:running-by-kind:<tenant>`    | hash   | kind → the tenant's running jobs of it (kept in step with `running:<tenant>` by the scripts) | deleted with the tenant |
 //! | `{kiln}:rate:<tenant>:<unix second>` | string | submits in that second (rate quota)                | 2 s                    |
 //! | `{kiln}:queued-by-kind`              | hash   | kind → jobs waiting in queues (kept by the scripts) | none                   |
 //! | `{kiln}:workers`                     | hash   | worker id → JSON heartbeat (host, pid, running)    | gone after 30 s silence|
@@ -89,6 +95,8 @@ pub const SCHEDULED_BY_TENANT: &str = "{kiln}:scheduled-by-tenant";
 /// Paused kinds and tenants; `dequeue.lua` builds both from [`PREFIX`].
 pub const PAUSED_KINDS: &str = "{kiln}:paused-kinds";
 pub const PAUSED_TENANTS: &str = "{kiln}:paused-tenants";
+/// Every schedule by its next due time; the API's timer reads the due ones once a second.
+pub const SCHEDULES: &str = "{kiln}:schedules";
 pub const RETIRING_KEYS: &str = "{kiln}:retiring-keys";
 /// The pub/sub channel of job changes (`dequeue.lua` builds it from [`PREFIX`]).
 pub const CHANGED: &str = "{kiln}:changed";
@@ -156,6 +164,33 @@ pub fn idempotency(tenant: &str, key: &str) -> String {
 /// Ids of a tenant's running jobs; its size is checked against the tenant's running limit.
 pub fn running(tenant: &str) -> String {
     format!("{PREFIX}:running:{tenant}")
+}
+
+/// A tenant's per-kind running limits (`add_tenant.lua`; `set_quotas.lua` and `dequeue.lua` build it from
+/// [`PREFIX`]).
+pub fn kind_running_limits(tenant: &str) -> String {
+    format!("{PREFIX}:limits:kind-running:{tenant}")
+}
+
+/// A tenant's running jobs per kind, kept by `dequeue.lua`, `finish.lua` and `cancel.lua` (built from
+/// [`PREFIX`] there).
+pub fn running_by_kind(tenant: &str) -> String {
+    format!("{PREFIX}:running-by-kind:{tenant}")
+}
+
+/// A recurring schedule's definition and state (`fire_schedule.lua` gets it as an argument).
+pub fn schedule(tenant: &str, id: JobId) -> String {
+    format!("{PREFIX}:schedule:{tenant}:{id}")
+}
+
+/// A schedule's own copy of its input: each due job copies it, so no blob TTL can break the schedule.
+pub fn schedule_input(tenant: &str, id: JobId) -> String {
+    format!("{PREFIX}:schedule-input:{tenant}:{id}")
+}
+
+/// The ids of a tenant's schedules (`remove_tenant.lua` builds it from [`PREFIX`]).
+pub fn schedules_of(tenant: &str) -> String {
+    format!("{PREFIX}:schedules-of:{tenant}")
 }
 
 /// A per-minute counter of finished jobs, for throughput in stats.

@@ -10,6 +10,7 @@ mod conn;
 mod flow;
 pub mod keys;
 mod kinds;
+mod schedules;
 mod stats;
 mod tenants;
 mod workers;
@@ -18,6 +19,7 @@ pub use blobs::{Blob, BlobInfo, PutBlob};
 pub use changes::{Changes, Watch};
 pub use flow::Paused;
 pub use kinds::{HistoryEntry, KindVersion, MAX_KIND_VERSIONS, RegisteredKind, StartupRegistration, UseVersion};
+pub use schedules::{AddScheduleRefused, Fired, NewSchedule, ScheduleRecord, schedule_job_input};
 pub use stats::QueueStats;
 pub use tenants::{TenantEntry, TenantQuotas};
 pub use workers::{WORKER_GONE_AFTER_MS, WorkerBeat};
@@ -158,6 +160,8 @@ pub enum InputRef<'a> {
     JobResult(JobId),
     /// The input a failed or cancelled job of the tenant kept (what its retry runs on).
     JobInput(JobId),
+    /// A recurring schedule's own copy of its input (`keys::schedule_input`).
+    Schedule(JobId),
 }
 
 /// The tenant's limits that a submit checks (0: no limit).
@@ -317,6 +321,13 @@ impl Store {
     pub async fn submit(&self, job: NewJob<'_>) -> Result<Submitted> {
         let mut conn = self.conn.clone();
         let mut invocation = SUBMIT.prepare_invoke();
+        self.submit_args(&mut invocation, &job);
+        let answer: String = invocation.invoke_async(&mut conn).await?;
+        parse_submitted(&answer)
+    }
+
+    /// The KEYS and ARGV of `submit.lua` (also the first ones of `fire_schedule.lua`, which wraps it).
+    fn submit_args(&self, invocation: &mut redis::ScriptInvocation<'_>, job: &NewJob<'_>) {
         invocation
             .key(keys::job(job.tenant, job.id))
             .key(keys::input(job.tenant, job.id))
@@ -344,12 +355,7 @@ impl Store {
                 0
             }
             JobInput::Copy { from, max_bytes } => {
-                let source = match from {
-                    InputRef::Blob(hex) => keys::blob(job.tenant, hex),
-                    InputRef::JobResult(id) => keys::result(job.tenant, id),
-                    InputRef::JobInput(id) => keys::input(job.tenant, id),
-                };
-                invocation.arg("copy").arg(source);
+                invocation.arg("copy").arg(schedules::input_key(job.tenant, from));
                 max_bytes
             }
         };
@@ -376,39 +382,44 @@ impl Store {
             .arg(job.run_at.filter(|at| *at > now_millis()).unwrap_or(0))
             .arg(job.steps.unwrap_or_default())
             .arg(job.retry_of.map(|id| id.to_string()).unwrap_or_default());
-        let answer: String = invocation.invoke_async(&mut conn).await?;
-        let earlier = |id: &str| {
-            id.parse()
-                .map_err(|e| StoreError::Corrupt(format!("idempotency record names job `{id}`: {e}")))
-        };
-        match answer.split_once(':') {
-            None if answer == "new" => Ok(Submitted::New),
-            Some(("same", id)) => Ok(Submitted::Existing(earlier(id)?)),
-            Some(("cached", id)) => Ok(Submitted::Cached(earlier(id)?)),
-            Some(("reused", id)) => Ok(Submitted::KeyReused(earlier(id)?)),
-            Some(("retried", id)) => Ok(Submitted::RetriedAlready(earlier(id)?)),
-            Some(("ref", "missing")) => Ok(Submitted::InputGone),
-            Some(("ref", too_big)) => too_big
-                .strip_prefix("too-big:")
-                .and_then(|limit| limit.parse().ok())
-                .map(Submitted::InputTooBig)
-                .ok_or_else(|| StoreError::Corrupt(format!("submit.lua answered `{answer}`"))),
-            Some(("quota", quota)) => {
-                let parsed = match quota.split_once(':') {
-                    Some(("queued", limit)) => limit.parse().ok().map(Quota::Queued),
-                    Some(("rate", limit)) => limit.parse().ok().map(Quota::Rate),
-                    Some(("bytes", limit)) => limit.parse().ok().map(Quota::Bytes),
-                    Some(("too-big", limit)) => limit.parse().ok().map(Quota::TooBig),
-                    _ => None,
-                };
-                parsed
-                    .map(Submitted::OverQuota)
-                    .ok_or_else(|| StoreError::Corrupt(format!("submit.lua answered `{answer}`")))
-            }
-            _ => Err(StoreError::Corrupt(format!("submit.lua answered `{answer}`"))),
-        }
     }
+}
 
+/// What `submit.lua` answered.
+fn parse_submitted(answer: &str) -> Result<Submitted> {
+    let earlier = |id: &str| {
+        id.parse()
+            .map_err(|e| StoreError::Corrupt(format!("idempotency record names job `{id}`: {e}")))
+    };
+    match answer.split_once(':') {
+        None if answer == "new" => Ok(Submitted::New),
+        Some(("same", id)) => Ok(Submitted::Existing(earlier(id)?)),
+        Some(("cached", id)) => Ok(Submitted::Cached(earlier(id)?)),
+        Some(("reused", id)) => Ok(Submitted::KeyReused(earlier(id)?)),
+        Some(("retried", id)) => Ok(Submitted::RetriedAlready(earlier(id)?)),
+        Some(("ref", "missing")) => Ok(Submitted::InputGone),
+        Some(("ref", too_big)) => too_big
+            .strip_prefix("too-big:")
+            .and_then(|limit| limit.parse().ok())
+            .map(Submitted::InputTooBig)
+            .ok_or_else(|| StoreError::Corrupt(format!("submit.lua answered `{answer}`"))),
+        Some(("quota", quota)) => {
+            let parsed = match quota.split_once(':') {
+                Some(("queued", limit)) => limit.parse().ok().map(Quota::Queued),
+                Some(("rate", limit)) => limit.parse().ok().map(Quota::Rate),
+                Some(("bytes", limit)) => limit.parse().ok().map(Quota::Bytes),
+                Some(("too-big", limit)) => limit.parse().ok().map(Quota::TooBig),
+                _ => None,
+            };
+            parsed
+                .map(Submitted::OverQuota)
+                .ok_or_else(|| StoreError::Corrupt(format!("submit.lua answered `{answer}`")))
+        }
+        _ => Err(StoreError::Corrupt(format!("submit.lua answered `{answer}`"))),
+    }
+}
+
+impl Store {
     /// Records a pipeline's steps (and what a step made, where it is kept) while the claim holds the
     /// lease; false when it does not any more.
     pub async fn save_step(&self, claim: &Claim, steps: &str, output: Option<(Kept<'_>, &[u8])>) -> Result<bool> {
@@ -810,7 +821,7 @@ impl Store {
 
 /// The fields of a job document that the API shows or needs (never `params`, which can be megabytes):
 /// every API read of a job fetches these with one HMGET, so a listing costs what its answer shows.
-const RECORD_FIELDS: [&str; 21] = [
+const RECORD_FIELDS: [&str; 23] = [
     "status",
     "tenant",
     "kind",
@@ -832,6 +843,8 @@ const RECORD_FIELDS: [&str; 21] = [
     "has_input",
     "retry_of",
     "retried_as",
+    "schedule",
+    "scheduled_for",
 ];
 
 /// HMGET of [`RECORD_FIELDS`]; [`parse_record`] reads its answer.
@@ -874,6 +887,10 @@ fn parse_record(id: JobId, values: Vec<Option<String>>) -> Result<Option<JobReco
         version: take("version").unwrap_or_default(),
         priority: take("priority").and_then(|p| p.parse().ok()).unwrap_or_default(),
         run_at: number(take("run_at"), "run_at")?,
+        schedule: match (take("schedule"), number(take("scheduled_for"), "scheduled_for")?) {
+            (Some(schedule), Some(at)) => Some((schedule.parse().map_err(|_| corrupt("schedule"))?, at)),
+            _ => None,
+        },
         progress: take("progress").and_then(|p| p.parse().ok()).unwrap_or(0.0),
         attempts: number(take("attempts"), "attempts")?.unwrap_or(0) as u32,
         max_attempts: number(take("max_attempts"), "max_attempts")?.unwrap_or(1) as u32,

@@ -2,7 +2,7 @@
 
 use super::{Result, Store, StoreError, keys};
 use redis::AsyncCommands;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
 
 static ADD_TENANT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(include_str!("lua/add_tenant.lua")));
@@ -31,7 +31,7 @@ pub struct TenantEntry {
 }
 
 /// A tenant's own quotas; `null` (unset) means the deployment's default, 0 means no limit.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantQuotas {
     pub max_queued: Option<u64>,
@@ -40,6 +40,39 @@ pub struct TenantQuotas {
     /// Bytes the tenant may hold in Redis (queued inputs and params, kept results and logs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_bytes: Option<u64>,
+    /// Jobs of a kind the tenant may run at once, by kind name (`{"crop": 2}`), beside `max_running`;
+    /// kinds not named have no limit of their own. `dequeue.lua` steps over a kind at its limit, so the
+    /// tenant's other kinds still run.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kind_running: BTreeMap<String, u32>,
+}
+
+/// Kinds one tenant may have a running limit for; each is a small hash field the claim reads.
+pub const MAX_KIND_RUNNING_LIMITS: usize = 64;
+
+impl TenantQuotas {
+    /// Why these quotas cannot be set, if they cannot: a kind-running limit names no valid kind name, or
+    /// there are too many.
+    pub fn problem(&self) -> Option<String> {
+        if self.kind_running.len() > MAX_KIND_RUNNING_LIMITS {
+            return Some(format!(
+                "`kind_running` names {} kinds; at most {MAX_KIND_RUNNING_LIMITS} may have a limit",
+                self.kind_running.len()
+            ));
+        }
+        self.kind_running
+            .keys()
+            .find(|kind| !crate::kinds::is_valid_kind_name(kind))
+            .map(|kind| format!("`kind_running` names `{kind}`, which is not a valid kind name"))
+    }
+
+    /// The per-kind limits as the scripts take them: kind, limit, kind, limit...
+    fn kind_running_args(&self) -> Vec<String> {
+        self.kind_running
+            .iter()
+            .flat_map(|(kind, limit)| [kind.clone(), limit.to_string()])
+            .collect()
+    }
 }
 
 impl Store {
@@ -51,11 +84,13 @@ impl Store {
             .key(keys::TENANTS)
             .key(keys::API_KEYS)
             .key(keys::RUNNING_LIMITS)
+            .key(keys::kind_running_limits(&entry.id))
             .arg(&entry.name)
             .arg(&entry.key_hash)
             .arg(json)
             .arg(entry.quotas.max_running.map(|n| n.to_string()).unwrap_or_default())
             .arg(&entry.id)
+            .arg(entry.quotas.kind_running_args())
             .invoke_async(&mut conn)
             .await?;
         Ok(added == 1)
@@ -123,7 +158,7 @@ impl Store {
     }
 
     /// Sets a tenant's own quotas (replacing earlier ones); false if there is no such tenant.
-    pub async fn set_tenant_quotas(&self, name: &str, quotas: TenantQuotas) -> Result<bool> {
+    pub async fn set_tenant_quotas(&self, name: &str, quotas: &TenantQuotas) -> Result<bool> {
         let json = serde_json::to_string(&quotas).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut conn = self.conn.clone();
         let set: i64 = SET_QUOTAS
@@ -132,6 +167,8 @@ impl Store {
             .arg(name)
             .arg(json)
             .arg(quotas.max_running.map(|n| n.to_string()).unwrap_or_default())
+            .arg(keys::PREFIX)
+            .arg(quotas.kind_running_args())
             .invoke_async(&mut conn)
             .await?;
         Ok(set == 1)

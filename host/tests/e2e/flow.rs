@@ -32,6 +32,17 @@ async fn accepted(kiln: &Kiln, key: &str, kind: &str, body: Value) -> Value {
     response.json().await.unwrap()
 }
 
+/// A quick `plot` job, accepted.
+async fn accepted_plot(kiln: &Kiln, key: &str) -> Value {
+    accepted(
+        kiln,
+        key,
+        "plot",
+        json!({"params": {"series": [{"x": [0, 1], "y": [1, 0]}]}}),
+    )
+    .await
+}
+
 async fn job(kiln: &Kiln, key: &str, id: &str) -> Value {
     send_json(client().get(kiln.url(&format!("/v1/jobs/{id}"))).bearer_auth(key)).await
 }
@@ -246,13 +257,7 @@ async fn a_paused_kinds_jobs_wait_while_other_kinds_run_and_run_after_resume() {
         paused_ids.push(paused["id"].as_str().unwrap().to_owned());
     }
     let paused_id = paused_ids[0].clone();
-    let plot = accepted(
-        &kiln,
-        &key,
-        "plot",
-        json!({"params": {"series": [{"x": [0, 1], "y": [1, 0]}]}}),
-    )
-    .await;
+    let plot = accepted_plot(&kiln, &key).await;
     let plot = wait_final_as(&kiln, &key, plot["id"].as_str().unwrap()).await;
     assert_eq!(plot["status"], "succeeded", "{plot}");
     stays(&kiln, &key, &paused_id, "queued", 3).await;
@@ -451,4 +456,132 @@ async fn the_cli_submits_with_priority_and_delay_and_pauses_kinds_and_tenants() 
     let (code, out) = cli(&kiln, ADMIN_KEY, &["admin", "pause", "kind", "nonesuch"]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("no job kind named `nonesuch`"), "{out}");
+}
+
+/// `GET /v1/tenants`'s entry of one tenant.
+async fn tenant_view(kiln: &Kiln, name: &str) -> Value {
+    let list = send_json(client().get(kiln.url("/v1/tenants")).bearer_auth(ADMIN_KEY)).await;
+    let found = list["tenants"].as_array().unwrap().iter().find(|t| t["name"] == name);
+    found.unwrap_or_else(|| panic!("no tenant {name}: {list}")).clone()
+}
+
+#[tokio::test]
+async fn a_kind_running_limit_holds_the_tenant_to_two_of_that_kind_while_its_other_kinds_run() {
+    let redis = Redis::start();
+    let key = add_tenant_with(&redis, "acme", &["--kind-running", "hostile=2"]);
+    let kinds = hostile_kinds_dir();
+    let kinds_dir = kinds.path().to_str().unwrap();
+    let kiln = Kiln::api_only(&redis, &["--admin-key", ADMIN_KEY, "--kinds-dir", kinds_dir]);
+    let tenant = tenant_view(&kiln, "acme").await;
+    assert_eq!(tenant["quotas"]["kind_running"], json!({"hostile": 2}), "{tenant}");
+    // Six slow jobs at the head of the queue, a plot job behind them; slots for all.
+    let mut slow = Vec::new();
+    for _ in 0..6 {
+        let doc = accepted(&kiln, &key, "hostile", json!({"params": {"mode": "sleep", "ms": 1000}})).await;
+        slow.push(doc["id"].as_str().unwrap().to_owned());
+    }
+    let plot = accepted_plot(&kiln, &key).await;
+    let _worker = Kiln::worker(&redis, &["--kinds-dir", kinds_dir, "--workers", "6"]);
+
+    let mut most = 0;
+    let mut plot_done = None;
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < until, "the slow jobs did not finish");
+        let running = send_json(
+            client()
+                .get(kiln.url("/v1/jobs?status=running&kind=hostile"))
+                .bearer_auth(&key),
+        )
+        .await;
+        let now = running["jobs"].as_array().unwrap().len();
+        assert!(now <= 2, "{now} hostile jobs ran at once: {running}");
+        most = most.max(now);
+        if plot_done.is_none() && job(&kiln, &key, plot["id"].as_str().unwrap()).await["status"] == "succeeded" {
+            plot_done = Some(OffsetDateTime::now_utc());
+        }
+        let mut finished = 0;
+        for id in &slow {
+            if job(&kiln, &key, id).await["status"] == "succeeded" {
+                finished += 1;
+            }
+        }
+        if finished == slow.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(most, 2, "the limit was never reached, so the test proved nothing");
+    // The plot job behind the held-back ones ran meanwhile, before the last slow job started.
+    let mut starts = Vec::new();
+    for id in &slow {
+        starts.push(time_of(&job(&kiln, &key, id).await, "started_at"));
+    }
+    starts.sort();
+    let plot_done = plot_done.expect("the plot job did not succeed while the slow ones ran");
+    assert!(plot_done < starts[5], "plot done {plot_done}, slow starts {starts:?}");
+    // The count kept beside the running set is back to nothing.
+    let counts: std::collections::HashMap<String, i64> = redis::cmd("HGETALL")
+        .arg(format!("{{kiln}}:running-by-kind:{}", tenant["id"].as_str().unwrap()))
+        .query(&mut redis.conn())
+        .unwrap();
+    assert!(counts.is_empty(), "{counts:?}");
+
+    // Over HTTP too: a new limit replaces the old; a bad kind name is refused.
+    let response = client()
+        .put(kiln.url("/v1/tenants/acme/quotas"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"kind_running": {"plot": 1}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let tenant = tenant_view(&kiln, "acme").await;
+    assert_eq!(tenant["quotas"]["kind_running"], json!({"plot": 1}), "{tenant}");
+    let response = client()
+        .put(kiln.url("/v1/tenants/acme/quotas"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"kind_running": {"Not A Kind": 1}}))
+        .send()
+        .await
+        .unwrap();
+    let problem = expect_problem(response, 400).await;
+    assert_detail_contains(&problem, "not a valid kind name");
+
+    // Cancelling a running job frees its slot of the kind at once (cancel.lua keeps the count).
+    let response = client()
+        .put(kiln.url("/v1/tenants/acme/quotas"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"kind_running": {"hostile": 1}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let long = json!({"params": {"mode": "sleep", "ms": 4000}});
+    let first = accepted(&kiln, &key, "hostile", long.clone()).await;
+    let second = accepted(&kiln, &key, "hostile", long).await;
+    let (first, second) = (first["id"].as_str().unwrap(), second["id"].as_str().unwrap());
+    let until = Instant::now() + Duration::from_secs(20);
+    while job(&kiln, &key, first).await["status"] != "running" {
+        assert!(Instant::now() < until, "the first long job never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(job(&kiln, &key, second).await["status"], "queued");
+    let cancelled = client()
+        .delete(kiln.url(&format!("/v1/jobs/{first}")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert!(cancelled.status().is_success());
+    let cancelled_at = Instant::now();
+    while job(&kiln, &key, second).await["status"] == "queued" {
+        assert!(
+            cancelled_at.elapsed() < Duration::from_secs(3),
+            "the second job waited for the cancelled one's slot"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let done = wait_final_as(&kiln, &key, second).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
 }

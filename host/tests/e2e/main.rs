@@ -26,6 +26,7 @@ mod redis_security;
 mod reliability;
 mod result_cache;
 mod sandbox;
+mod schedules;
 mod tenants;
 mod topology;
 mod web;

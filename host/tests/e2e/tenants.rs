@@ -8,7 +8,7 @@ use std::time::Duration;
 const ADMIN_KEY: &str = "test-admin-key";
 
 /// Runs `kiln tenant ...` against `redis` and returns its stdout.
-fn tenant_cli(redis: &Redis, args: &[&str]) -> (bool, String) {
+pub(crate) fn tenant_cli(redis: &Redis, args: &[&str]) -> (bool, String) {
     let output = Command::new(kiln_bin())
         .arg("tenant")
         .args(args)

@@ -35,7 +35,13 @@ if status == 'scheduled' or status == 'queued' or status == 'running' then
       redis.call('HDEL', scheduled, tenant)
     end
   end
-  redis.call('SREM', KEYS[5], ARGV[4])
+  -- The per-kind running count moves with the running set (dequeue.lua).
+  if redis.call('SREM', KEYS[5], ARGV[4]) == 1 then
+    local by_kind = prefix .. ':running-by-kind:' .. string.match(ARGV[1], '^([^/]+)/')
+    if redis.call('HINCRBY', by_kind, redis.call('HGET', KEYS[1], 'kind'), -1) <= 0 then
+      redis.call('HDEL', by_kind, redis.call('HGET', KEYS[1], 'kind'))
+    end
+  end
   -- The input and params (counted at submit) and any log are kept for the TTL: what the job was asked to
   -- do, and what a retry runs on.
   local submitted = redis.call('STRLEN', KEYS[2]) + redis.call('STRLEN', KEYS[8])

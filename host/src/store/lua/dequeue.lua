@@ -7,7 +7,9 @@
 -- and so is a paused tenant (`paused-tenants`). Within a tenant, its high queue is taken before its normal
 -- one (`queue:<tenant>`) and that before its low one. Jobs of a paused kind (`paused-kinds`) stay queued:
 -- up to MAX_SKIPPED of them at the head of a queue are stepped over and put back in order, so later jobs
--- of other kinds still run; behind more than that, the queue waits until a resume.
+-- of other kinds still run; behind more than that, the queue waits until a resume. A job of a kind the
+-- tenant already runs as many of as its per-kind limit allows (`limits:kind-running:<tenant>`, counted in
+-- `running-by-kind:<tenant>`) is stepped over the same way, so the tenant's other kinds still run.
 -- Scheduled jobs (`run_at`) wait in the delayed zset beside retries and are queued here once due.
 -- KEYS: 1 ready ring, 2 ready set, 3 leases, 4 delayed, 5 per-tenant running limits
 -- ARGV: 1 now (ms), 2 lease length (ms), 3 worker token, 4 key prefix, 5 ttl of finished jobs (ms),
@@ -34,6 +36,25 @@ end
 local function at_running_limit(tenant)
   local limit = tonumber(redis.call('HGET', KEYS[5], tenant) or ARGV[6])
   return limit > 0 and redis.call('SCARD', running_set(tenant)) >= limit
+end
+-- Per tenant and kind: running jobs (kept by every script that takes or drops a lease, in step with the
+-- running set: a decrement only when SREM removed the id) and the admin's limits.
+local function running_by_kind(tenant)
+  return prefix .. ':running-by-kind:' .. tenant
+end
+local function kind_running_limits(tenant)
+  return prefix .. ':limits:kind-running:' .. tenant
+end
+local function drop_running(tenant, id, kind)
+  if redis.call('SREM', running_set(tenant), id) == 1 and kind then
+    if redis.call('HINCRBY', running_by_kind(tenant), kind, -1) <= 0 then
+      redis.call('HDEL', running_by_kind(tenant), kind)
+    end
+  end
+end
+local function kind_at_limit(tenant, kind)
+  local limit = tonumber(redis.call('HGET', kind_running_limits(tenant), kind) or '0')
+  return limit > 0 and tonumber(redis.call('HGET', running_by_kind(tenant), kind) or '0') >= limit
 end
 local queued_by_kind = prefix .. ':queued-by-kind'
 local paused_kinds = prefix .. ':paused-kinds'
@@ -76,8 +97,8 @@ end
 for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 100)) do
   redis.call('ZREM', KEYS[3], member)
   local tenant, id = split(member)
-  redis.call('SREM', running_set(tenant), id)
   local key = job_key(tenant, id)
+  drop_running(tenant, id, redis.call('HGET', key, 'kind'))
   local job = redis.call('HMGET', key, 'status', 'attempts', 'max_attempts')
   if job[1] == 'running' then
     redis.call('PUBLISH', changes, member)
@@ -122,7 +143,8 @@ end
 local budget = 1000
 local MAX_SKIPPED = 16
 -- The oldest runnable job of one queue, or nil. Entries of jobs no longer queued (expired; cancelled ones
--- are removed by cancel.lua) are dropped; jobs of paused kinds are put back at the head, in order.
+-- are removed by cancel.lua) are dropped; jobs of paused kinds, or of kinds at the tenant's per-kind limit,
+-- are put back at the head, in order.
 local function take(tenant, queue)
   local skipped = {}
   local found = nil
@@ -134,7 +156,7 @@ local function take(tenant, queue)
     budget = budget - 1
     local job = redis.call('HMGET', job_key(tenant, id), 'status', 'attempts', 'kind', 'version')
     if job[1] == 'queued' then
-      if redis.call('SISMEMBER', paused_kinds, job[3]) == 1 then
+      if redis.call('SISMEMBER', paused_kinds, job[3]) == 1 or kind_at_limit(tenant, job[3]) then
         table.insert(skipped, id)
       else
         found = {id, job}
@@ -170,6 +192,7 @@ while visits > 0 and budget > 0 do
         'lease', lease)
       redis.call('ZADD', KEYS[3], now + lease_ms, tenant .. '/' .. id)
       redis.call('SADD', running_set(tenant), id)
+      redis.call('HINCRBY', running_by_kind(tenant), job[3], 1)
       redis.call('HINCRBY', queued_by_kind, job[3], -1)
       local input = redis.call('GET', prefix .. ':input:' .. tenant .. ':' .. id)
       -- Jobs queued before params moved beside the document still carry them inside it.

@@ -43,7 +43,13 @@ if ARGV[11] ~= '' then
   redis.call('SET', KEYS[13], ARGV[11], 'PX', ttl)
 end
 redis.call('ZREM', KEYS[4], ARGV[1])
-redis.call('SREM', KEYS[10], redis.call('HGET', KEYS[1], 'id'))
+-- The per-kind running count moves with the running set (dequeue.lua), whatever the outcome.
+if redis.call('SREM', KEYS[10], redis.call('HGET', KEYS[1], 'id')) == 1 then
+  local by_kind = string.match(KEYS[1], '^(.-):job:') .. ':running-by-kind:' .. redis.call('HGET', KEYS[1], 'tenant')
+  if redis.call('HINCRBY', by_kind, redis.call('HGET', KEYS[1], 'kind'), -1) <= 0 then
+    redis.call('HDEL', by_kind, redis.call('HGET', KEYS[1], 'kind'))
+  end
+end
 redis.call('HDEL', KEYS[1], 'lease')
 if outcome == 'release' then
   local id = redis.call('HGET', KEYS[1], 'id')

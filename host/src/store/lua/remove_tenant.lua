@@ -1,6 +1,6 @@
 #!lua flags=allow-oom
 -- allow-oom: removing a tenant frees memory, so it must work when Redis is full.
--- Removes a tenant and everything of it: its keys (also those in rotation grace), its quotas, its queue
+-- Removes a tenant and everything of it: its keys (also those in rotation grace), its quotas (also per kind), its schedules, its queue
 -- (queued and scheduled jobs never run), the leases of its running jobs (their workers find the lease gone at the next
 -- renewal and drop them), every job it has (documents, params, inputs, results, logs), its blobs, the bytes counted
 -- for it, and the hold its unfinished jobs had on their kind versions. Its id is never used again, so
@@ -40,9 +40,17 @@ for _, queue in ipairs({prefix .. ':queue:' .. id, prefix .. ':queue-high:' .. i
   end
   redis.call('DEL', queue)
 end
-redis.call('DEL', prefix .. ':running:' .. id)
+redis.call('DEL', prefix .. ':running:' .. id, prefix .. ':running-by-kind:' .. id,
+  prefix .. ':limits:kind-running:' .. id)
 redis.call('HDEL', prefix .. ':scheduled-by-tenant', id)
 redis.call('HDEL', prefix .. ':paused-tenants', id)
+-- Its recurring schedules (their definitions, input copies and places in the due zset).
+local schedules_of = prefix .. ':schedules-of:' .. id
+for _, schedule in ipairs(redis.call('SMEMBERS', schedules_of)) do
+  redis.call('ZREM', prefix .. ':schedules', id .. '/' .. schedule)
+  redis.call('DEL', prefix .. ':schedule:' .. id .. ':' .. schedule, prefix .. ':schedule-input:' .. id .. ':' .. schedule)
+end
+redis.call('DEL', schedules_of)
 
 local index = prefix .. ':jobs:' .. id
 local unfinished = prefix .. ':unfinished-by-version'
