@@ -15,6 +15,7 @@ mod pipelines;
 mod problem;
 mod submit;
 mod tenants;
+mod webhooks;
 
 pub use compile::CompileGate;
 pub use events::StreamSlots;
@@ -56,6 +57,8 @@ pub struct ApiConfig {
     pub max_params_bytes: u64,
     /// The most a manifest's `limits.max_params_kb` may ask for, in bytes.
     pub max_kind_params_bytes: u64,
+    /// Which callback URLs a submit may name, and the per-tenant bound on pending deliveries.
+    pub webhooks: std::sync::Arc<crate::webhooks::WebhookConfig>,
 }
 
 impl ApiConfig {
@@ -90,6 +93,7 @@ impl Default for ApiConfig {
             http: HttpLimits::default(),
             max_params_bytes: 1 << 20,
             max_kind_params_bytes: 16 << 20,
+            webhooks: Default::default(),
         }
     }
 }
@@ -180,6 +184,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::named_result))
         .routes(routes!(events::events))
         .routes(routes!(jobs::log))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::get_secret, webhooks::rotate_secret))
         .routes(routes!(pipelines::submit))
         .routes(routes!(blobs::put))
         .routes(routes!(blobs::get, blobs::delete))
@@ -202,6 +208,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tenants::set_quotas))
         .routes(routes!(tenants::remove))
         .routes(routes!(tenants::rotate))
+        .routes(routes!(webhooks::admin_get_secret, webhooks::admin_rotate_secret))
         .routes(routes!(openapi::serve))
         .routes(routes!(crate::metrics::admin_handler))
 }

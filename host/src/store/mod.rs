@@ -12,6 +12,7 @@ pub mod keys;
 mod kinds;
 mod stats;
 mod tenants;
+mod webhooks;
 mod workers;
 
 pub use blobs::{Blob, BlobInfo, PutBlob};
@@ -20,6 +21,7 @@ pub use flow::Paused;
 pub use kinds::{HistoryEntry, KindVersion, MAX_KIND_VERSIONS, RegisteredKind, StartupRegistration, UseVersion};
 pub use stats::QueueStats;
 pub use tenants::{TenantEntry, TenantQuotas};
+pub use webhooks::{ATTEMPTS_KEPT, Claimed, Deliveries, WebhookClaim};
 pub use workers::{WORKER_GONE_AFTER_MS, WorkerBeat};
 
 use crate::job::{ErrorCode, JobError, JobId, JobRecord, Priority, Status, now_millis};
@@ -114,6 +116,9 @@ pub struct NewJob<'a> {
     pub priority: Priority,
     /// When to queue it (Unix ms); None, or a time already past: now. Until then it is `scheduled`.
     pub run_at: Option<i64>,
+    /// Where to POST the job's document when it is final (checked against the allowlist already), and
+    /// the tenant's most pending deliveries (0: no limit).
+    pub callback: Option<(&'a str, u64)>,
 }
 
 /// Where a pipeline keeps what a step made.
@@ -174,6 +179,8 @@ pub enum Quota {
     Bytes(u64),
     /// This job alone is bigger than the tenant's byte quota.
     TooBig(u64),
+    /// The tenant has this many webhook deliveries pending (jobs with a callback URL not delivered yet).
+    Webhooks(u64),
 }
 
 /// What [`Store::submit`] did.
@@ -341,7 +348,9 @@ impl Store {
             .arg(self.ttl_ms())
             .arg(job.priority.as_str())
             .arg(job.run_at.filter(|at| *at > now_millis()).unwrap_or(0))
-            .arg(job.steps.unwrap_or_default());
+            .arg(job.steps.unwrap_or_default())
+            .arg(job.callback.map_or("", |(url, _)| url))
+            .arg(job.callback.map_or(0, |(_, max)| max));
         let answer: String = invocation.invoke_async(&mut conn).await?;
         let earlier = |id: &str| {
             id.parse()
@@ -364,6 +373,7 @@ impl Store {
                     Some(("rate", limit)) => limit.parse().ok().map(Quota::Rate),
                     Some(("bytes", limit)) => limit.parse().ok().map(Quota::Bytes),
                     Some(("too-big", limit)) => limit.parse().ok().map(Quota::TooBig),
+                    Some(("webhooks", limit)) => limit.parse().ok().map(Quota::Webhooks),
                     _ => None,
                 };
                 parsed

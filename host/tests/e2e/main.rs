@@ -28,3 +28,4 @@ mod sandbox;
 mod tenants;
 mod topology;
 mod web;
+mod webhooks;
