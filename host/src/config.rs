@@ -113,6 +113,23 @@ pub enum ClientCommand {
         #[command(flatten)]
         remote: RemoteArgs,
     },
+    /// Print a job's webhook deliveries (JSON): its callback URL, state and every attempt.
+    #[command(after_help = crate::client::EXIT_CODES)]
+    Deliveries {
+        /// The job's id.
+        id: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Print your webhook signing secret (`whsec_...`), or with --rotate replace it and print the new one.
+    #[command(after_help = crate::client::EXIT_CODES)]
+    WebhookSecret {
+        /// Make a new secret; deliveries from now on are signed with it.
+        #[arg(long)]
+        rotate: bool,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
     /// List the job kinds, with their descriptions.
     #[command(after_help = crate::client::EXIT_CODES)]
     Kinds {
@@ -359,6 +376,10 @@ pub struct SubmitArgs {
     /// Queue the jobs at this RFC 3339 time, e.g. 2030-01-31T12:00:00Z (at most 30 days ahead).
     #[arg(long, value_name = "TIME")]
     pub run_at: Option<String>,
+    /// POST each job's document to this URL when it ends, signed with your webhook secret (`kiln
+    /// webhook-secret`); the host must be one the operator allows (KILN_WEBHOOK_ALLOW).
+    #[arg(long, value_name = "URL")]
+    pub callback_url: Option<String>,
     /// Save each result in this folder as `<input file stem>.png` (`<job id>.png` without input);
     /// implies --wait.
     #[arg(long, short, value_name = "DIR")]

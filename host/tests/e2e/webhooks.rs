@@ -429,3 +429,93 @@ async fn a_hanging_receiver_does_not_hold_the_only_worker_slot() {
     assert_eq!(found["state"], "pending", "{found}");
     assert_eq!(found["attempts"], json!([]));
 }
+
+/// Runs the client `kiln ARGS --url BASE` (without blocking the receiver's runtime); its stdout.
+async fn cli(base: &str, args: &[&str]) -> String {
+    let output = tokio::process::Command::new(kiln_bin())
+        .args(args)
+        .args(["--url", base])
+        .env_remove("KILN_API_KEY")
+        .env("KILN_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "kiln {args:?}: {text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    text
+}
+
+#[tokio::test]
+async fn the_cli_submits_with_a_callback_shows_deliveries_and_rotates_the_secret() {
+    let receiver = Receiver::start(vec![]).await;
+    let (_redis, kiln, _kinds) = serve("127.0.0.1", &[]);
+    let secret = cli(&kiln.base, &["webhook-secret"]).await.trim().to_owned();
+    assert_eq!(
+        send_json(client().get(kiln.url("/v1/webhook-secret"))).await["secret"],
+        secret
+    );
+    let submitted = cli(
+        &kiln.base,
+        &[
+            "submit",
+            "hostile",
+            "--params",
+            r#"{"mode": "noop"}"#,
+            "--callback-url",
+            &receiver.url,
+            "--wait",
+        ],
+    )
+    .await;
+    let calls = receiver.wait_for(1, Duration::from_secs(30)).await;
+    assert_signed(&calls[0], &secret);
+    let id = body_of(&calls[0])["id"].as_str().unwrap().to_owned();
+    assert!(submitted.contains(&id), "{submitted}");
+    wait_delivery_state(&kiln, &id, "delivered").await;
+    let shown: Value = serde_json::from_str(&cli(&kiln.base, &["deliveries", &id]).await).unwrap();
+    assert_eq!(shown["state"], "delivered", "{shown}");
+    assert_eq!(shown["attempts"][0]["status"], 200, "{shown}");
+    let rotated = cli(&kiln.base, &["webhook-secret", "--rotate"]).await.trim().to_owned();
+    assert!(rotated.starts_with("whsec_") && rotated != secret, "{rotated}");
+    assert_eq!(cli(&kiln.base, &["webhook-secret"]).await.trim(), rotated);
+}
+
+#[tokio::test]
+async fn each_tenant_has_its_own_secret_which_the_admin_can_read_and_rotate() {
+    let redis = Redis::start();
+    let (acme, other) = (
+        crate::tenants::add_tenant(&redis, "acme"),
+        crate::tenants::add_tenant(&redis, "other"),
+    );
+    let kiln = Kiln::api_only(&redis, &["--admin-key", "test-admin-key"]);
+    let secret_of = |key: &str| {
+        let request = client().get(kiln.url("/v1/webhook-secret")).bearer_auth(key);
+        async move { send_json(request).await["secret"].as_str().unwrap().to_owned() }
+    };
+    let (a, b) = (secret_of(&acme).await, secret_of(&other).await);
+    assert_ne!(a, b);
+    let admin_read = client()
+        .get(kiln.url("/v1/tenants/acme/webhook-secret"))
+        .bearer_auth("test-admin-key");
+    assert_eq!(send_json(admin_read).await["secret"], a.as_str());
+    let rotated = client()
+        .post(kiln.url("/v1/tenants/acme/webhook-secret"))
+        .bearer_auth("test-admin-key");
+    let rotated = send_json(rotated).await["secret"].as_str().unwrap().to_owned();
+    assert_ne!(rotated, a);
+    assert_eq!(secret_of(&acme).await, rotated);
+    assert_eq!(secret_of(&other).await, b, "another tenant's secret is untouched");
+    // A tenant's key is not the admin's.
+    let refused = client()
+        .get(kiln.url("/v1/tenants/other/webhook-secret"))
+        .bearer_auth(&acme);
+    assert_eq!(send_status(refused).await, 403);
+    let unknown = client()
+        .get(kiln.url("/v1/tenants/nobody/webhook-secret"))
+        .bearer_auth("test-admin-key");
+    assert_eq!(send_status(unknown).await, 404);
+}
