@@ -132,7 +132,7 @@ impl Allowlist {
                 ))
             };
         }
-        let listed = self.names.iter().any(|name| *name == target.host);
+        let listed = self.names.contains(&target.host);
         if !listed && self.nets.is_empty() {
             return Err(format!(
                 "callback host `{}` is not allowed (KILN_WEBHOOK_ALLOW)",

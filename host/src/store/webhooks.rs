@@ -127,14 +127,14 @@ impl Store {
     /// The job's webhook and its attempts; None for an unknown job.
     pub async fn deliveries(&self, tenant: &str, id: JobId) -> Result<Option<Deliveries>> {
         let mut conn = self.conn.clone();
-        let ((status, callback_url, state), attempts): ((Option<String>, Option<String>, Option<String>), Vec<String>) =
-            redis::pipe()
-                .cmd("HMGET")
-                .arg(keys::job(tenant, id))
-                .arg(&["status", "callback_url", "webhook_state"][..])
-                .lrange(keys::deliveries(tenant, id), 0, -1)
-                .query_async(&mut conn)
-                .await?;
+        type Fields = (Option<String>, Option<String>, Option<String>);
+        let ((status, callback_url, state), attempts): (Fields, Vec<String>) = redis::pipe()
+            .cmd("HMGET")
+            .arg(keys::job(tenant, id))
+            .arg(&["status", "callback_url", "webhook_state"][..])
+            .lrange(keys::deliveries(tenant, id), 0, -1)
+            .query_async(&mut conn)
+            .await?;
         let Some(_) = status else {
             return Ok(None);
         };
