@@ -519,3 +519,42 @@ async fn each_tenant_has_its_own_secret_which_the_admin_can_read_and_rotate() {
         .bearer_auth("test-admin-key");
     assert_eq!(send_status(unknown).await, 404);
 }
+
+#[tokio::test]
+async fn a_job_failed_for_a_lost_worker_is_delivered_by_another_process() {
+    let receiver = Receiver::start(vec![]).await;
+    let redis = Redis::start();
+    let kinds = hostile_kinds_dir();
+    let kinds_dir = kinds.path().to_str().unwrap();
+    let flags = [
+        "--kinds-dir",
+        kinds_dir,
+        "--webhook-allow",
+        "127.0.0.1",
+        "--lease-secs",
+        "2",
+    ];
+    let api = Kiln::api_only(&redis, &[&flags[..], &["--max-attempts", "1"]].concat());
+    let mut doomed = Kiln::worker(&redis, &flags);
+    let body = json!({"params": {"mode": "spin", "ms": 60_000}, "callback_url": receiver.url});
+    let id = submit(&api, body).await.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while send_json(client().get(api.url(&format!("/v1/jobs/{id}")))).await["status"] != "running" {
+        assert!(Instant::now() < deadline, "the job never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    doomed.kill9();
+    // The next worker finds the lease run out: its last attempt is lost, the job failed, and delivered.
+    let _next = Kiln::worker(&redis, &flags);
+    let calls = receiver.wait_for(1, Duration::from_secs(30)).await;
+    let doc = body_of(&calls[0]);
+    assert_eq!(
+        (doc["status"].as_str(), doc["error"]["code"].as_str()),
+        (Some("failed"), Some("lost-worker")),
+        "{doc}"
+    );
+    wait_delivery_state(&api, &id, "delivered").await;
+}
