@@ -59,6 +59,10 @@
 //! `<tenant>` in the keys above is the tenant's immutable id (`<name>.<12 hex>`, or for tenants from
 //! before ids, the name; dev mode's tenant is `default`), never a name that could be given out again.
 //!
+//! A job with a webhook keeps its state in its own hash: `callback_url` (set at submit), `webhook_state`
+//! (`pending`, `retrying`, `delivered`, `failed`), `webhook_attempts` and the current attempt's
+//! `webhook_lease` (`claim_webhook.lua`, `webhook_done.lua`).
+//!
 //! One pub/sub channel, not a key: `{kiln}:changed` carries `<tenant>/<id>` each time a script ends a job,
 //! requeues it or stores its progress, so the API's watchers (`?wait=`, SSE) wake at once instead of
 //! polling. The start of a run is not announced (watchers see it at their next reread, about a second).
