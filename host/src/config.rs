@@ -122,6 +122,23 @@ pub enum ClientCommand {
         #[command(flatten)]
         remote: RemoteArgs,
     },
+    /// Print a job's webhook deliveries (JSON): its callback URL, state and every attempt.
+    #[command(after_help = crate::client::EXIT_CODES)]
+    Deliveries {
+        /// The job's id.
+        id: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Print your webhook signing secret (`whsec_...`), or with --rotate replace it and print the new one.
+    #[command(after_help = crate::client::EXIT_CODES)]
+    WebhookSecret {
+        /// Make a new secret; deliveries from now on are signed with it.
+        #[arg(long)]
+        rotate: bool,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
     /// List the job kinds, with their descriptions.
     #[command(after_help = crate::client::EXIT_CODES)]
     Kinds {
@@ -436,6 +453,10 @@ pub struct SubmitArgs {
     /// Queue the jobs at this RFC 3339 time, e.g. 2030-01-31T12:00:00Z (at most 30 days ahead).
     #[arg(long, value_name = "TIME")]
     pub run_at: Option<String>,
+    /// POST each job's document to this URL when it ends, signed with your webhook secret (`kiln
+    /// webhook-secret`); the host must be one the operator allows (KILN_WEBHOOK_ALLOW).
+    #[arg(long, value_name = "URL")]
+    pub callback_url: Option<String>,
     /// Save each result in this folder as `<input file stem>.png` (`<job id>.png` without input);
     /// implies --wait.
     #[arg(long, short, value_name = "DIR")]
@@ -672,6 +693,18 @@ pub struct ServeArgs {
     /// Event streams and `?wait=` long-polls one tenant may hold open at once in this process; past it, 429.
     #[arg(long, env = "KILN_MAX_STREAMS_PER_TENANT", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_streams_per_tenant: u32,
+    /// Hosts completion webhooks may go to: comma-separated host names (exact), IP addresses and CIDRs
+    /// (e.g. `hooks.example.com,10.0.0.0/8`). Empty: webhooks are off, a submit with `callback_url` gets 422.
+    #[arg(long, env = "KILN_WEBHOOK_ALLOW", default_value = "")]
+    pub webhook_allow: String,
+    /// Milliseconds before a failed webhook attempt is retried; later retries wait 6, 24, 60, 120, 180
+    /// and 360 times as long (8 attempts, about an hour at the default).
+    #[arg(long, env = "KILN_WEBHOOK_RETRY_BASE_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub webhook_retry_base_ms: u64,
+    /// Webhook deliveries one tenant may have pending (jobs with a callback URL not yet delivered or
+    /// given up); past it, such submits get 429 (0: no limit).
+    #[arg(long, env = "KILN_WEBHOOK_MAX_PENDING", default_value_t = 1000)]
+    pub webhook_max_pending: u64,
 }
 
 impl Default for ServeArgs {
@@ -706,6 +739,8 @@ impl ServeArgs {
             max_kind_params_bytes: self.max_kind_params_mb << 20,
             max_schedules_per_tenant: self.max_schedules_per_tenant,
             min_schedule_secs: self.min_schedule_secs,
+            // Checked before anything starts (`server::run`).
+            webhooks: std::sync::Arc::new(self.webhook_config().unwrap_or_default()),
         }
     }
 
@@ -746,6 +781,14 @@ impl ServeArgs {
                     .into(),
             ),
         }
+    }
+
+    pub fn webhook_config(&self) -> Result<crate::webhooks::WebhookConfig, String> {
+        Ok(crate::webhooks::WebhookConfig {
+            allow: crate::webhooks::Allowlist::parse(&self.webhook_allow)?,
+            retry_base: Duration::from_millis(self.webhook_retry_base_ms),
+            max_pending: self.webhook_max_pending,
+        })
     }
 
     pub fn store_config(&self) -> StoreConfig {

@@ -22,6 +22,7 @@
 //! - [`server`]: wires the parts together for `kiln serve|api|worker`.
 //! - [`store`]: every Redis key and every Redis call.
 //! - [`web`]: the web page at `/`, embedded in the binary.
+//! - [`webhooks`]: completion webhooks: the allowlist, signatures, the delivery task.
 //! - [`worker`]: claims jobs, runs them, records outcomes.
 
 pub mod announce;
@@ -45,4 +46,5 @@ pub mod store;
 pub mod tenant_cli;
 pub mod text;
 pub mod web;
+pub mod webhooks;
 pub mod worker;

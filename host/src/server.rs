@@ -36,6 +36,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     // Check all configuration before starting anything. Workers serve no API, so they need no mode.
     let worker_config = args.worker_config().map_err(anyhow::Error::msg)?;
+    let webhooks = std::sync::Arc::new(args.webhook_config().map_err(anyhow::Error::msg)?);
     let auth_mode = if role == Role::Worker {
         None
     } else {
@@ -82,6 +83,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         let stop = shutdown.clone();
         tasks.spawn(async move {
             worker.run(stop).await;
+            Ok(())
+        });
+        // Beside the workers, never in one of their slots: a slow receiver cannot hold up a job.
+        let deliverer = crate::webhooks::Deliverer::new(store.clone(), webhooks.clone());
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            deliverer.run(stop).await;
             Ok(())
         });
     }

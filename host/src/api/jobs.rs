@@ -37,11 +37,37 @@ pub(super) fn quota_error(quota: Quota, tenant: &str, what: &str) -> ApiError {
         Quota::TooBig(limit) => ApiError::PayloadTooLarge(format!(
             "{what} are more than tenant `{tenant}` may hold (quota `max-bytes`, {limit} bytes)"
         )),
+        Quota::Webhooks(limit) => ApiError::TooManyRequests {
+            detail: format!(
+                "quota `webhook-max-pending` reached: tenant `{tenant}` has {limit} jobs whose webhooks are not \
+                 delivered yet; submit more with a callback_url when some are"
+            ),
+            retry_after: 30,
+        },
         Quota::Rate(limit) => ApiError::TooManyRequests {
             detail: format!("quota `submit-rate` reached: tenant `{tenant}` may submit {limit} jobs per second"),
             retry_after: 1,
         },
     }
+}
+
+/// The submission's `callback_url` checked against the operator's allowlist (422 when Kiln will not call
+/// it), with the tenant's bound on pending deliveries, as [`NewJob::callback`] takes them.
+pub(super) async fn callback<'a>(
+    state: &AppState,
+    submission: &'a super::submit::Submission,
+) -> Result<Option<(&'a str, u64)>, ApiError> {
+    let Some(url) = submission.callback_url.as_deref() else {
+        return Ok(None);
+    };
+    state
+        .config
+        .webhooks
+        .allow
+        .check(url)
+        .await
+        .map_err(ApiError::InvalidCallback)?;
+    Ok(Some((url, state.config.webhooks.max_pending)))
 }
 
 /// A referenced input that is not there (or not the tenant's): refused at submit, never a failed job.
@@ -146,7 +172,7 @@ pub struct SubmitQuery {
         (status = 409, description = "With `wait`: the job failed or was cancelled (with `job_status` and `error`)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is over the limit, the params over the kind's cap (`max-params`), or the job bigger than the tenant's byte quota (`max-bytes`)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Neither JSON nor multipart", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The params do not fit the kind's schema, `version` is not one of the kind's, or the Idempotency-Key was used for another payload", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The params do not fit the kind's schema, `version` is not one of the kind's, the Idempotency-Key was used for another payload, or the callback URL is refused (webhooks off, or a host the operator does not allow)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "A tenant quota is used up (the detail names it)", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u32, description = "Seconds to wait"))),
         errors::TenantRoute,
@@ -231,6 +257,7 @@ pub async fn submit(
     // A referenced input may be as big as the kind takes, or as an upload may be.
     let max_input = state.config.max_input(kind.manifest.limits.as_ref());
     let input = job_input(&state, &tenant, &submission, max_input).await?;
+    let callback = callback(&state, &submission).await?;
     let now = now_millis();
     let run_at = submission
         .schedule
@@ -256,6 +283,7 @@ pub async fn submit(
             priority: submission.priority,
             run_at,
             retry_of: None,
+            callback,
         })
         .await?;
     match submitted {
@@ -437,7 +465,7 @@ pub(super) fn parse_id(id: &str) -> Result<JobId, ApiError> {
         .map_err(|_| ApiError::NotFound(format!("no job with id `{id}`")))
 }
 
-fn unknown(id: JobId) -> ApiError {
+pub(super) fn unknown(id: JobId) -> ApiError {
     ApiError::NotFound(format!("no job with id `{id}` (it never existed, or it expired)"))
 }
 

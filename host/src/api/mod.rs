@@ -18,6 +18,7 @@ mod retry;
 pub mod schedules;
 mod submit;
 mod tenants;
+mod webhooks;
 
 pub use compile::CompileGate;
 pub use events::StreamSlots;
@@ -63,6 +64,8 @@ pub struct ApiConfig {
     pub max_schedules_per_tenant: u32,
     /// The shortest interval between two due times of a schedule, in seconds.
     pub min_schedule_secs: u32,
+    /// Which callback URLs a submit may name, and the per-tenant bound on pending deliveries.
+    pub webhooks: std::sync::Arc<crate::webhooks::WebhookConfig>,
 }
 
 impl ApiConfig {
@@ -99,6 +102,7 @@ impl Default for ApiConfig {
             max_kind_params_bytes: 16 << 20,
             max_schedules_per_tenant: 100,
             min_schedule_secs: 60,
+            webhooks: Default::default(),
         }
     }
 }
@@ -195,6 +199,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin_jobs::cancel_selection))
         .routes(routes!(admin_jobs::retry_selection))
         .routes(routes!(admin_jobs::retry_failed))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::get_secret, webhooks::rotate_secret))
         .routes(routes!(pipelines::submit))
         .routes(routes!(blobs::put))
         .routes(routes!(blobs::get, blobs::delete))
@@ -219,6 +225,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tenants::set_quotas))
         .routes(routes!(tenants::remove))
         .routes(routes!(tenants::rotate))
+        .routes(routes!(webhooks::admin_get_secret, webhooks::admin_rotate_secret))
         .routes(routes!(openapi::serve))
         .routes(routes!(crate::metrics::admin_handler))
 }

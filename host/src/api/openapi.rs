@@ -194,6 +194,10 @@ pub struct SubmitJson {
     /// `delay_secs`.
     #[schema(format = DateTime)]
     pub run_at: Option<String>,
+    /// POST the job's document here when it is final (succeeded, failed or cancelled), signed with the
+    /// tenant's webhook secret; http or https, at most 2048 bytes, to a host the operator allows
+    /// (`KILN_WEBHOOK_ALLOW`).
+    pub callback_url: Option<String>,
 }
 
 /// The multipart body of `POST /v1/jobs/{kind}` (documentation only).
@@ -210,6 +214,8 @@ pub struct SubmitForm {
     pub delay_secs: Option<String>,
     /// RFC 3339 time to queue the job (at most 30 days ahead); not with `delay_secs`.
     pub run_at: Option<String>,
+    /// Where to POST the job's document when it is final (as in the JSON body).
+    pub callback_url: Option<String>,
 }
 
 /// The multipart body of `PUT /v1/kinds/{name}` (documentation only).

@@ -41,6 +41,11 @@ pub struct PipelineRequest {
     /// `false`: run every step, even those the result cache could answer.
     #[serde(default)]
     pub cache: Option<bool>,
+    /// POST the job's document here when it is final (succeeded, failed or cancelled), signed with the
+    /// tenant's webhook secret; http or https, at most 2048 bytes, to a host the operator allows
+    /// (`KILN_WEBHOOK_ALLOW`).
+    #[serde(default)]
+    pub callback_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -70,7 +75,7 @@ pub struct StepRequest {
             headers(("Location" = String, description = "The job, `/v1/jobs/{id}`"))),
         (status = 400, description = "Malformed JSON or base64, or both an input and a reference", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body, a step's params or the input is over its limit", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A step names no kind, its params do not fit, it cannot take the step before's output, or an input reference is not there", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A step names no kind, its params do not fit, it cannot take the step before's output, an input reference is not there, or the callback URL is refused (webhooks off, or a host the operator does not allow)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "A tenant quota is used up", body = Problem, content_type = "application/problem+json"),
         errors::TenantRoute,
     ),
@@ -142,8 +147,10 @@ pub async fn submit(State(state): State<AppState>, tenant: Tenant, request: Requ
     let submission = Submission {
         input,
         input_ref,
+        callback_url: request.callback_url,
         ..Submission::default()
     };
+    let callback = super::jobs::callback(&state, &submission).await?;
     let max_input = state.config.max_input(first.manifest.limits.as_ref());
     let job_input = super::jobs::job_input(&state, &tenant, &submission, max_input).await?;
     let plan = Plan {
@@ -171,6 +178,7 @@ pub async fn submit(State(state): State<AppState>, tenant: Tenant, request: Requ
             priority: crate::job::Priority::default(),
             run_at: None,
             retry_of: None,
+            callback,
         })
         .await?;
     match submitted {

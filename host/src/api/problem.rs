@@ -38,6 +38,9 @@ pub enum ApiError {
     /// An `Idempotency-Key` sent again with another payload (422).
     #[error("{0}")]
     IdempotencyKeyReused(String),
+    /// A `callback_url` Kiln will not call: webhooks off, a host not allowed, a malformed URL (422).
+    #[error("{0}")]
+    InvalidCallback(String),
     /// A tenant quota is used up; `retry_after` in seconds.
     #[error("{detail}")]
     TooManyRequests { detail: String, retry_after: u32 },
@@ -84,6 +87,7 @@ impl ApiError {
             ApiError::UnknownVersion(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown-version"),
             ApiError::InvalidSchedule(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-schedule"),
             ApiError::IdempotencyKeyReused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused"),
+            ApiError::InvalidCallback(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-callback"),
             ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "quota-exceeded"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large"),
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type"),

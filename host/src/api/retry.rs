@@ -74,6 +74,8 @@ pub(super) async fn retry(state: &AppState, tenant: &str, tenant_name: &str, id:
             priority: record.priority,
             run_at: None,
             retry_of: Some(id),
+            // A retry is the operator's or tenant's own act, answered by this route; it calls no webhook.
+            callback: None,
         })
         .await?;
     match submitted {

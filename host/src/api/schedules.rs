@@ -389,6 +389,7 @@ async fn fire_one(
         priority: record.priority,
         run_at: None,
         retry_of: None,
+        callback: None,
     };
     match state.store.fire_schedule(id, due, next, job, skip.as_deref()).await? {
         Fired::Lost => {}

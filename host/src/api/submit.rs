@@ -28,6 +28,8 @@ pub struct Submission {
     pub priority: Priority,
     /// `delay_secs` or `run_at`, as sent (at most one).
     pub schedule: Option<Schedule>,
+    /// Where to POST the job's document when it is final (not checked yet: `jobs::callback` does).
+    pub callback_url: Option<String>,
 }
 
 /// When a job should be queued, as a submit asks.
@@ -162,6 +164,8 @@ struct JsonSubmission {
     delay_secs: Option<u64>,
     #[serde(default)]
     run_at: Option<String>,
+    #[serde(default)]
+    callback_url: Option<String>,
 }
 
 /// Reads the body, refusing more than `limit` bytes with 413.
@@ -206,6 +210,7 @@ pub async fn read_submission(request: Request, limit: usize) -> Result<Submissio
                     .transpose()?
                     .unwrap_or_default(),
                 schedule: Schedule::parse(json.delay_secs, json.run_at.as_deref())?,
+                callback_url: json.callback_url,
             })
         }
         None => {
@@ -295,13 +300,16 @@ async fn read_multipart(request: Request) -> Result<Submission, ApiError> {
                 })?);
             }
             "run_at" if run_at.is_none() => run_at = Some(text_part(&name, &data)?),
-            "params" | "input" | "input_ref" | "cache" | "priority" | "delay_secs" | "run_at" => {
+            "callback_url" if submission.callback_url.is_none() => {
+                submission.callback_url = Some(text_part(&name, &data)?);
+            }
+            "params" | "input" | "input_ref" | "cache" | "priority" | "delay_secs" | "run_at" | "callback_url" => {
                 return Err(ApiError::BadRequest(format!("the `{name}` part was sent twice")));
             }
             other => {
                 return Err(ApiError::BadRequest(format!(
                     "unexpected multipart part `{other}`; expected `params`, `input` or `input_ref`, `cache`, \
-                     `priority`, `delay_secs` or `run_at`"
+                     `priority`, `delay_secs`, `run_at` or `callback_url`"
                 )));
             }
         }

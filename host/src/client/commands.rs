@@ -222,6 +222,21 @@ pub async fn retry_failed(remote: &Remote, kind: &str, tenant: Option<&str>) -> 
     print_stdout(&out)
 }
 
+/// `kiln deliveries ID`: the job's webhook and its attempts, as JSON.
+pub async fn deliveries(remote: &Remote, id: &str) -> Result<(), Failure> {
+    let doc: Value = remote
+        .json(remote.request(Method::GET, &format!("/v1/jobs/{}/deliveries", path_segment(id))))
+        .await?;
+    print_stdout(&format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default()))
+}
+
+/// `kiln webhook-secret [--rotate]`: prints the tenant's webhook secret alone on a line.
+pub async fn webhook_secret(remote: &Remote, rotate: bool) -> Result<(), Failure> {
+    let method = if rotate { Method::POST } else { Method::GET };
+    let doc: Value = remote.json(remote.request(method, "/v1/webhook-secret")).await?;
+    print_stdout(&format!("{}\n", doc["secret"].as_str().unwrap_or_default()))
+}
+
 /// `kiln admin pause|resume kind|tenant NAME`: prints `<name>\tpaused` or `<name>\trunning`.
 pub async fn set_paused(
     remote: &Remote,

@@ -84,6 +84,10 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Get(args) => commands::get(args).await,
         ClientCommand::Jobs(args) => commands::jobs(args).await,
         ClientCommand::Cancel { remote, id } => commands::cancel(&Remote::new(&remote)?, &id).await,
+        ClientCommand::Deliveries { remote, id } => commands::deliveries(&Remote::new(&remote)?, &id).await,
+        ClientCommand::WebhookSecret { remote, rotate } => {
+            commands::webhook_secret(&Remote::new(&remote)?, rotate).await
+        }
         ClientCommand::Kinds { remote } => commands::kinds(&Remote::new(&remote)?).await,
         ClientCommand::Bench(args) => bench::run(args).await,
         ClientCommand::Pipeline(args) => pipeline::run(args).await,

@@ -128,6 +128,7 @@ pub async fn run(args: SubmitArgs) -> Result<(), Failure> {
             priority: args.priority.clone(),
             delay_secs: args.delay_secs,
             run_at: args.run_at.clone(),
+            callback_url: args.callback_url.clone(),
         },
         wait,
         out: args.out.clone(),
@@ -275,12 +276,13 @@ fn input_ref(args: &SubmitArgs) -> Option<String> {
     }
 }
 
-/// `--priority`, `--delay-secs`, `--run-at`: the submit's flow fields, sent only when given.
+/// `--priority`, `--delay-secs`, `--run-at`, `--callback-url`: the submit's flow fields, sent only when given.
 #[derive(Debug, Default)]
 pub(super) struct Flow {
     priority: Option<String>,
     delay_secs: Option<u64>,
     run_at: Option<String>,
+    callback_url: Option<String>,
 }
 
 impl Flow {
@@ -295,6 +297,9 @@ impl Flow {
         }
         if let Some(at) = &self.run_at {
             fields.push(("run_at", Value::from(at.as_str())));
+        }
+        if let Some(url) = &self.callback_url {
+            fields.push(("callback_url", Value::from(url.as_str())));
         }
         fields
     }

@@ -36,6 +36,10 @@
 //! | `{kiln}:ready-set`                   | set    | the same tenants, to keep the ring free of repeats | none                   |
 //! | `{kiln}:leases`                      | zset   | `<tenant>/<id>` of running jobs, score = deadline  | none                   |
 //! | `{kiln}:delayed`                     | zset   | `<tenant>/<id>` waiting to retry or `scheduled` (`run_at`), score = due time | none |
+//! | `{kiln}:webhooks`                    | zset   | `<tenant>/<id>` of jobs whose completion webhook is due, score = next attempt (ms); a claimed attempt's score is its lease's end | none |
+//! | `{kiln}:webhooks-pending`            | hash   | tenant → its jobs with a callback URL whose delivery has not ended (bounded at submit) | none |
+//! | `{kiln}:deliveries:<tenant>:<id>`    | list   | JSON of each webhook attempt (time, HTTP status or error, duration), oldest first, the last 16 | as the job |
+//! | `{kiln}:webhook-secret:<tenant>`     | string | the tenant's webhook signing secret (`whsec_<base64>`), made at first use | none |
 //! | `{kiln}:wake`                        | list   | tokens that wake idle workers (BLPOP), capped      | none                   |
 //! | `{kiln}:kinds`                       | hash   | kind name → registered kind (manifest + version)   | none                   |
 //! | `{kiln}:version:<version>`           | string | JSON {manifest, component hash} of a kind version (hash of both) | collected when retired and unused |
@@ -60,6 +64,10 @@
 //!
 //! `<tenant>` in the keys above is the tenant's immutable id (`<name>.<12 hex>`, or for tenants from
 //! before ids, the name; dev mode's tenant is `default`), never a name that could be given out again.
+//!
+//! A job with a webhook keeps its state in its own hash: `callback_url` (set at submit), `webhook_state`
+//! (`pending`, `retrying`, `delivered`, `failed`), `webhook_attempts` and the current attempt's
+//! `webhook_lease` (`claim_webhook.lua`, `webhook_done.lua`).
 //!
 //! One pub/sub channel, not a key: `{kiln}:changed` carries `<tenant>/<id>` each time a script ends a job,
 //! requeues it or stores its progress, so the API's watchers (`?wait=`, SSE) wake at once instead of
@@ -98,6 +106,10 @@ pub const PAUSED_TENANTS: &str = "{kiln}:paused-tenants";
 /// Every schedule by its next due time; the API's timer reads the due ones once a second.
 pub const SCHEDULES: &str = "{kiln}:schedules";
 pub const RETIRING_KEYS: &str = "{kiln}:retiring-keys";
+/// Due webhook deliveries; the final-state scripts build it from [`PREFIX`].
+pub const WEBHOOKS: &str = "{kiln}:webhooks";
+/// Pending deliveries per tenant (`submit.lua` builds it from [`PREFIX`]).
+pub const WEBHOOKS_PENDING: &str = "{kiln}:webhooks-pending";
 /// The pub/sub channel of job changes (`dequeue.lua` builds it from [`PREFIX`]).
 pub const CHANGED: &str = "{kiln}:changed";
 
@@ -126,6 +138,16 @@ pub fn named_result(tenant: &str, id: JobId, name: &str) -> String {
 
 pub fn result(tenant: &str, id: JobId) -> String {
     format!("{PREFIX}:result:{tenant}:{id}")
+}
+
+/// The attempts of the job's webhook delivery (`webhook_done.lua`).
+pub fn deliveries(tenant: &str, id: JobId) -> String {
+    format!("{PREFIX}:deliveries:{tenant}:{id}")
+}
+
+/// The tenant's webhook signing secret (`remove_tenant.lua` builds it from [`PREFIX`]).
+pub fn webhook_secret(tenant: &str) -> String {
+    format!("{PREFIX}:webhook-secret:{tenant}")
 }
 
 pub fn log(tenant: &str, id: JobId) -> String {

@@ -13,6 +13,7 @@ mod kinds;
 mod schedules;
 mod stats;
 mod tenants;
+mod webhooks;
 mod workers;
 
 pub use blobs::{Blob, BlobInfo, PutBlob};
@@ -22,6 +23,7 @@ pub use kinds::{HistoryEntry, KindVersion, MAX_KIND_VERSIONS, RegisteredKind, St
 pub use schedules::{AddScheduleRefused, Fired, NewSchedule, ScheduleRecord, schedule_job_input};
 pub use stats::QueueStats;
 pub use tenants::{TenantEntry, TenantQuotas};
+pub use webhooks::{ATTEMPTS_KEPT, Claimed, Deliveries, WebhookClaim};
 pub use workers::{WORKER_GONE_AFTER_MS, WorkerBeat};
 
 use crate::job::{ErrorCode, JobError, JobId, JobRecord, Priority, Status, now_millis};
@@ -118,6 +120,9 @@ pub struct NewJob<'a> {
     pub run_at: Option<i64>,
     /// The failed or cancelled job this one retries (marked `retried_as` in the same step).
     pub retry_of: Option<JobId>,
+    /// Where to POST the job's document when it is final (checked against the allowlist already), and
+    /// the tenant's most pending deliveries (0: no limit).
+    pub callback: Option<(&'a str, u64)>,
 }
 
 /// Where a pipeline keeps what a step made.
@@ -183,6 +188,8 @@ pub enum Quota {
     Bytes(u64),
     /// This job alone is bigger than the tenant's byte quota.
     TooBig(u64),
+    /// The tenant has this many webhook deliveries pending (jobs with a callback URL not delivered yet).
+    Webhooks(u64),
 }
 
 /// What [`Store::submit`] did.
@@ -381,7 +388,9 @@ impl Store {
             .arg(job.priority.as_str())
             .arg(job.run_at.filter(|at| *at > now_millis()).unwrap_or(0))
             .arg(job.steps.unwrap_or_default())
-            .arg(job.retry_of.map(|id| id.to_string()).unwrap_or_default());
+            .arg(job.retry_of.map(|id| id.to_string()).unwrap_or_default())
+            .arg(job.callback.map_or("", |(url, _)| url))
+            .arg(job.callback.map_or(0, |(_, max)| max));
     }
 }
 
@@ -409,6 +418,7 @@ fn parse_submitted(answer: &str) -> Result<Submitted> {
                 Some(("rate", limit)) => limit.parse().ok().map(Quota::Rate),
                 Some(("bytes", limit)) => limit.parse().ok().map(Quota::Bytes),
                 Some(("too-big", limit)) => limit.parse().ok().map(Quota::TooBig),
+                Some(("webhooks", limit)) => limit.parse().ok().map(Quota::Webhooks),
                 _ => None,
             };
             parsed

@@ -13,7 +13,7 @@ static ROTATE_KEY: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new
 static LIVE_KEYS: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(include_str!("lua/live_keys.lua")));
 
 /// The per-job keys a removed tenant loses (`keys::job` and its siblings), by their kind in the key.
-const PER_JOB_KEYS: &[&str] = &["job", "params", "input", "result", "log"];
+const PER_JOB_KEYS: &[&str] = &["job", "params", "input", "result", "log", "deliveries"];
 
 /// A tenant as listed by `kiln tenant list`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 const JOB_TIMEOUT: Duration = Duration::from_secs(60);
 
-async fn submit_json(kiln: &Kiln, kind: &str, body: Value) -> reqwest::Response {
+pub(crate) async fn submit_json(kiln: &Kiln, kind: &str, body: Value) -> reqwest::Response {
     client()
         .post(kiln.url(&format!("/v1/jobs/{kind}")))
         .json(&body)

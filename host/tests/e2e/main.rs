@@ -30,3 +30,4 @@ mod schedules;
 mod tenants;
 mod topology;
 mod web;
+mod webhooks;

@@ -64,6 +64,11 @@ if status == 'scheduled' or status == 'queued' or status == 'running' then
   if kept > 0 then
     redis.call('ZADD', KEYS[10], now + tonumber(ARGV[3]), ARGV[4] .. '/' .. kept)
   end
+  -- [webhooks] A final state queues the job's completion webhook, due now (claim_webhook.lua).
+  if redis.call('HEXISTS', KEYS[1], 'callback_url') == 1 then
+    redis.call('HSET', KEYS[1], 'webhook_state', 'pending')
+    redis.call('ZADD', prefix .. ':webhooks', now, ARGV[1])
+  end
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   redis.call('PUBLISH', ARGV[5], ARGV[1])
 end

@@ -122,6 +122,11 @@ for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT
       redis.call('PEXPIRE', input, ttl)
       redis.call('PEXPIRE', params, ttl)
       redis.call('PEXPIRE', key, ttl)
+      -- [webhooks] A final state queues the job's completion webhook, due now (claim_webhook.lua).
+      if redis.call('HEXISTS', key, 'callback_url') == 1 then
+        redis.call('HSET', key, 'webhook_state', 'pending')
+        redis.call('ZADD', prefix .. ':webhooks', now, member)
+      end
       -- [versions] A final state lets go of the job's kind version (collect_versions.lua).
       local unfinished = prefix .. ':unfinished-by-version'
       local version = redis.call('HGET', key, 'version')

@@ -12,6 +12,7 @@
 -- ARGV: 1 member, 2 lease, 3 outcome (succeeded|failed|retry|release), 4 now, 5 ttl (ms),
 --       6 error code, 7 error message, 8 retry at (ms), 9 media type, 10 result bytes,
 --       11 the guest's log of this attempt ('' for none: an earlier log is kept), 12 the changes channel
+-- A final state of a job with a callback URL queues its webhook delivery (`webhooks` zset).
 -- Every change is announced on the changes channel (the member), for the API's watchers.
 if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[2] then
   return 0
@@ -101,6 +102,11 @@ for held in string.gmatch(version, '[^,]+') do
 end
 if redis.call('INCR', KEYS[11]) == 1 then
   redis.call('EXPIRE', KEYS[11], 3600)
+end
+-- [webhooks] A final state queues the job's completion webhook, due now (claim_webhook.lua).
+if redis.call('HEXISTS', KEYS[1], 'callback_url') == 1 then
+  redis.call('HSET', KEYS[1], 'webhook_state', 'pending')
+  redis.call('ZADD', string.match(KEYS[1], '^(.-):job:') .. ':webhooks', now, ARGV[1])
 end
 redis.call('PEXPIRE', KEYS[1], ttl)
 -- What it keeps for the TTL (result, log, a failed job's params and input) is counted until the sweep sees

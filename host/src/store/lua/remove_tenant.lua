@@ -2,7 +2,7 @@
 -- allow-oom: removing a tenant frees memory, so it must work when Redis is full.
 -- Removes a tenant and everything of it: its keys (also those in rotation grace), its quotas (also per kind), its schedules, its queue
 -- (queued and scheduled jobs never run), the leases of its running jobs (their workers find the lease gone at the next
--- renewal and drop them), every job it has (documents, params, inputs, results, logs), its blobs, the bytes counted
+-- renewal and drop them), every job it has (documents, params, inputs, results, logs, webhook deliveries), its blobs, the bytes counted
 -- for it, and the hold its unfinished jobs had on their kind versions. Its id is never used again, so
 -- whatever is left behind (idempotency records) is unreachable and expires on its own.
 -- KEYS: 1 tenants, 2 api keys, 3 retiring keys, 4 running limits, 5 leases, 6 delayed,
@@ -69,6 +69,7 @@ for _, job in ipairs(jobs) do
   end
   redis.call('ZREM', KEYS[5], member)
   redis.call('ZREM', KEYS[6], member)
+  redis.call('ZREM', prefix .. ':webhooks', member)
   for i = 4, #ARGV do
     redis.call('DEL', job_key(ARGV[i], job))
   end
@@ -84,5 +85,8 @@ for _, member in ipairs(redis.call('ZRANGE', held, 0, -1)) do
 end
 redis.call('DEL', index, held)
 redis.call('HDEL', prefix .. ':bytes', id)
+-- Its webhook deliveries are dropped with its jobs, and its webhook secret goes.
+redis.call('HDEL', prefix .. ':webhooks-pending', id)
+redis.call('DEL', prefix .. ':webhook-secret:' .. id)
 redis.call('SREM', KEYS[8], id)
 return #jobs

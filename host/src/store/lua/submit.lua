@@ -17,7 +17,8 @@
 --       18 the result-cache key of the job's kind version, params and input ('' when not cached),
 --       19 the job TTL (ms), 20 priority (`high`, `normal` or `low`), 21 run at (ms; 0: now),
 --       22 a pipeline's steps JSON ('' for a job of one kind), 23 the id of the failed or cancelled job this
---       one retries ('' for none: see below)
+--       one retries ('' for none: see below), 24 the callback URL ('' for none), 25 the tenant's most
+--       pending webhook deliveries (0: no limit)
 -- Priorities: `normal` jobs go to KEYS[4] (`queue:<tenant>`, as before priorities), `high` and `low` ones to
 -- `queue-high:<tenant>` and `queue-low:<tenant>`; dequeue.lua takes high, then normal, then low.
 -- A job with a run-at time is `scheduled`: it waits in the delayed zset (as retries do) until dequeue.lua
@@ -29,7 +30,7 @@
 -- checked and marked in this one step, so two operators retrying at once make one new job.
 -- Returns 'new', 'cached:<earlier id>', 'same:<id>' (the key's job, same payload), 'reused:<id>' (the key's job, other payload),
 -- 'ref:missing' / 'ref:too-big:<limit>' (the input to copy is gone, or too big for the kind),
--- or 'quota:queued:<limit>' / 'quota:rate:<limit>' / 'quota:bytes:<limit>' / 'quota:too-big:<limit>'
+-- or 'quota:queued:<limit>' / 'quota:rate:<limit>' / 'quota:bytes:<limit>' / 'quota:too-big:<limit>' / 'quota:webhooks:<limit>'
 -- (nothing was queued).
 if KEYS[10] then
   local seen = redis.call('GET', KEYS[10])
@@ -87,6 +88,15 @@ if max_bytes > 0 then
     return 'quota:bytes:' .. max_bytes
   end
 end
+-- [webhooks] A job with a callback URL holds one of the tenant's pending deliveries from now until its
+-- delivery ends (webhook_done.lua), so their number is bounded by ARGV[25] (0: no limit).
+local pending = ARGV[10] .. ':webhooks-pending'
+if ARGV[24] ~= '' then
+  local max_pending = tonumber(ARGV[25])
+  if max_pending > 0 and tonumber(redis.call('HGET', pending, ARGV[2]) or '0') >= max_pending then
+    return 'quota:webhooks:' .. max_pending
+  end
+end
 local max_rate = tonumber(ARGV[12])
 if max_rate > 0 then
   local bucket = ARGV[10] .. ':rate:' .. ARGV[2] .. ':' .. ARGV[13]
@@ -100,6 +110,9 @@ if max_rate > 0 then
 end
 if KEYS[10] then
   redis.call('SET', KEYS[10], ARGV[1] .. ' ' .. ARGV[14], 'PX', ARGV[15])
+end
+if ARGV[24] ~= '' then
+  redis.call('HINCRBY', pending, ARGV[2], 1)
 end
 if ARGV[18] ~= '' then
   local earlier = redis.call('GET', ARGV[18])
@@ -117,6 +130,11 @@ if ARGV[18] ~= '' then
       'status', 'succeeded', 'progress', 1, 'attempts', 0, 'max_attempts', ARGV[7], 'created_at', ARGV[6],
       'finished_at', now, 'expires_at', now + ttl, 'media_type', media_type, 'result_len', kept,
       'cached', earlier)
+    if ARGV[24] ~= '' then
+      -- Final at once: its webhook is due now.
+      redis.call('HSET', KEYS[1], 'callback_url', ARGV[24], 'webhook_state', 'pending')
+      redis.call('ZADD', ARGV[10] .. ':webhooks', now, ARGV[2] .. '/' .. ARGV[1])
+    end
     redis.call('PEXPIRE', KEYS[1], ttl)
     redis.call('ZADD', KEYS[3], 0, ARGV[1])
     redis.call('SADD', KEYS[8], ARGV[2])
@@ -143,6 +161,9 @@ end
 local run_at = tonumber(ARGV[21])
 if ARGV[22] ~= '' then
   redis.call('HSET', KEYS[1], 'steps', ARGV[22])
+end
+if ARGV[24] ~= '' then
+  redis.call('HSET', KEYS[1], 'callback_url', ARGV[24])
 end
 -- Beside the document, so that reading a job never reads its params.
 redis.call('SET', KEYS[9], ARGV[5])
