@@ -231,3 +231,23 @@ mod manifest {
         }
     }
 }
+
+/// The time of one run on the benchmark's 1024×768 scene, natively:
+/// `cargo test -p guest-cutout --release -- --ignored --nocapture timing`.
+#[test]
+#[ignore = "a measurement, not a check; run in release"]
+fn timing_on_the_benchmark_scene() {
+    let scene = synthetic(1024, 768);
+    let input = png(&scene);
+    let params = json!({"rect": rect_json(&scene), "iterations": 5});
+    for _ in 0..3 {
+        let start = std::time::Instant::now();
+        let out = run(params.clone(), &input).unwrap();
+        let elapsed = start.elapsed();
+        let score = iou(&alpha_mask(&out), &scene.truth);
+        println!(
+            "1024x768, 5 iterations: {:.0} ms, IoU {score:.4}",
+            elapsed.as_secs_f64() * 1e3
+        );
+    }
+}

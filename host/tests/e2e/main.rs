@@ -10,6 +10,7 @@ mod api;
 mod blobs;
 mod cli;
 mod cluster;
+mod cutout;
 mod events;
 mod first_run;
 mod flow;
