@@ -146,8 +146,8 @@ impl Moments {
     fn add(&mut self, c: [f32; 3]) {
         let c = c.map(f64::from);
         self.count += 1;
-        for k in 0..3 {
-            self.sum[k] += c[k];
+        for (sum, v) in self.sum.iter_mut().zip(c) {
+            *sum += v;
         }
         let p = &mut self.products;
         p[0] += c[0] * c[0];
@@ -314,8 +314,8 @@ fn kmeans(samples: &[[f32; 3]]) -> Vec<u8> {
             }
             *a = best.1 as u8;
             let (sum, count) = &mut sums[best.1];
-            for k in 0..3 {
-                sum[k] += f64::from(s[k]);
+            for (sum, &v) in sum.iter_mut().zip(s) {
+                *sum += f64::from(v);
             }
             *count += 1;
         }

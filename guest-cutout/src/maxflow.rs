@@ -507,7 +507,7 @@ mod tests {
             (self.0 >> 33) as u32
         }
         fn cap(&mut self) -> f32 {
-            if self.next() % 3 == 0 {
+            if self.next().is_multiple_of(3) {
                 0.0
             } else {
                 (self.next() % 20) as f32

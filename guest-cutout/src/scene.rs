@@ -34,7 +34,7 @@ pub fn synthetic(width: u32, height: u32) -> Scene {
         let (base, amplitude) = if inside {
             // A warm colour with a gentle shading across the object.
             ([200.0 + 20.0 * dx, 90.0 + 15.0 * dy, 40.0], 18.0)
-        } else if ((x / square) + (y / square)) % 2 == 0 {
+        } else if ((x / square) + (y / square)).is_multiple_of(2) {
             ([40.0, 90.0, 170.0], 30.0)
         } else {
             ([70.0, 150.0, 80.0], 30.0)
