@@ -99,6 +99,8 @@ impl Builder {
                 r_cap: rev_cap,
             };
         }
+        // The edge list goes before the copy of the capacities is made: the peak is the larger of the two.
+        drop(self.edges);
         let capacities = arcs.iter().map(|a| a.r_cap).collect();
         let node = Node {
             parent: FREE,

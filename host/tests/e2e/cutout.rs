@@ -17,15 +17,7 @@ fn rect(scene: &Scene) -> Value {
 /// Runs a cutout job on `input` and returns its decoded result.
 async fn cutout(kiln: &Kiln, params: Value, input: Vec<u8>) -> DynamicImage {
     let doc = run_multipart(kiln, "cutout", params, input, "in.png").await;
-    assert_eq!(doc["status"], "succeeded", "{doc}");
-    let response = client()
-        .get(kiln.url(doc["result_url"].as_str().unwrap()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "image/png");
-    decode_png(&response.bytes().await.unwrap())
+    result_image(kiln, &doc).await
 }
 
 fn opaque(image: &DynamicImage) -> Vec<bool> {
