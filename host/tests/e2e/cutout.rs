@@ -141,3 +141,35 @@ async fn a_real_photograph_keeps_the_person_and_drops_the_corners() {
         "the jacket: {before:.2} kept without the stroke, {after:.2} with"
     );
 }
+
+/// The largest image the default setting allows, with the default (nearly whole-image) rectangle: the
+/// graph's peak fits the kind's memory limit; one pixel more is refused before decoding.
+#[tokio::test]
+async fn the_largest_allowed_image_fits_the_memory_limit() {
+    let redis = Redis::start();
+    let kiln = Kiln::serve(&redis, &[]);
+    let scene = synthetic(2000, 1500);
+    let out = cutout(
+        &kiln,
+        json!({"iterations": 1, "output": "mask"}),
+        encode_png(&scene.image),
+    )
+    .await;
+    assert_eq!(out.dimensions(), (2000, 1500));
+    let score = iou(
+        &out.to_luma8().pixels().map(|p| p[0] == 255).collect::<Vec<_>>(),
+        &scene.truth,
+    );
+    assert!(score >= 0.95, "IoU {score}");
+
+    let over = encode_png(&image::RgbImage::new(2000, 1501));
+    let doc = run_multipart(&kiln, "cutout", json!({}), over, "in.png").await;
+    assert_eq!(doc["error"]["code"], "invalid-input", "{doc}");
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("over the limit of 3 megapixels"),
+        "{doc}"
+    );
+}
