@@ -162,7 +162,7 @@ fn bad_input_is_invalid_input() {
     let e = run(json!({}), &input[..input.len() / 2]).unwrap_err();
     assert_err(&e, ErrorCode::InvalidInput, "could not decode image");
     let e = run(json!({}), b"BM not really a bitmap").unwrap_err();
-    assert_err(&e, ErrorCode::InvalidInput, "not supported");
+    assert_err(&e, ErrorCode::InvalidInput, "unsupported image format Bmp");
     let e = TestHost::new()
         .setting("max-megapixels", "0.001")
         .enter(|| run(json!({}), &input))

@@ -125,10 +125,14 @@ pub fn decode(input: &[u8], budget: Budget, formats: &[ImageFormat], names: &str
         .map_err(|e| JobError::internal(format!("reading input from memory failed: {e}")))?;
     match reader.format() {
         Some(format) if formats.contains(&format) => {}
-        other => {
-            let what = other.map_or("an unknown format".to_owned(), |f| format!("{f:?}"));
+        Some(format) => {
             return Err(JobError::invalid_input(format!(
-                "could not decode image: {what} is not supported; upload a {names} image"
+                "unsupported image format {format:?}; upload a {names} image"
+            )));
+        }
+        None => {
+            return Err(JobError::invalid_input(format!(
+                "could not decode image: unknown format (expected {names})"
             )));
         }
     }
