@@ -3,7 +3,9 @@
 #   deploy/bench.sh [run.py options, e.g. --jobs 1000 --clients 16]
 # Builds Kiln (release), installs the peer (Flask, Celery, Pillow, gunicorn) from PyPI into a venv
 # (target/bench-venv), makes the crop workload's 1024x768 PNG, then runs deploy/bench/run.py, which prints
-# a Markdown report. Needs redis-server (deploy/local.sh prerequisites) and python3 with venv.
+# a Markdown report. Then row (c), deploy/bench/cutout.py: the `cutout` kind against OpenCV's cv2.grabCut
+# (opencv-python-headless, in the same venv) on a synthetic scene, time and IoU (CUTOUT_RUNS images, 10 by
+# default). Needs redis-server (deploy/local.sh prerequisites) and python3 with venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +17,10 @@ if [ ! -x "$venv/bin/celery" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check \
     'flask==3.1.*' 'celery[redis]==5.5.*' 'pillow==11.*' 'gunicorn==23.*'
+fi
+if ! "$venv/bin/python" -c 'import cv2' >/dev/null 2>&1; then
+  echo "deploy/bench.sh: installing OpenCV into $venv" >&2
+  "$venv/bin/pip" install -q --disable-pip-version-check 'opencv-python-headless==4.*'
 fi
 
 work=$(mktemp -d)
@@ -37,3 +43,5 @@ image.save(f"{work}/input.png")
 PY
 "$venv/bin/python" deploy/bench/run.py --kiln target/release/kiln --kinds-dir "$work/kinds" \
   --input "$work/input.png" --venv "$venv" "$@"
+echo
+"$venv/bin/python" deploy/bench/cutout.py --kiln target/release/kiln --runs "${CUTOUT_RUNS:-10}"

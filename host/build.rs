@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Guest crates built into every `kiln` binary, with the kind name each one registers.
-const BUILTIN_GUESTS: &[&str] = &["guest-plot", "guest-crop"];
+const BUILTIN_GUESTS: &[&str] = &["guest-plot", "guest-crop", "guest-cutout"];
 /// Guests used only by the tests and benchmarks (hostile behaviour, a plugin example, a trivial handler);
 /// built, not embedded.
 const TEST_GUESTS: &[&str] = &["guest-hostile", "guest-filter", "guest-noop"];

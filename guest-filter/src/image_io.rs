@@ -6,38 +6,23 @@
 //! images with `invalid-input` and a message that says what to change: `kiln_guest::image::Budget`
 //! holds the operator's `max-megapixels` setting and the checks.
 
-use std::io::Cursor;
-
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-use image::{DynamicImage, ImageDecoder, ImageReader};
+use image::{DynamicImage, ImageFormat};
 use kiln_guest::JobError;
 use kiln_guest::image::Budget;
 
 /// Decodes the first frame of a PNG, JPEG, GIF, WebP, BMP or TIFF image (the `image` features enabled
 /// in Cargo.toml), upright by its EXIF orientation, as 8-bit RGB or RGBA.
 pub fn decode(input: &[u8], budget: Budget) -> Result<DynamicImage, JobError> {
-    if input.is_empty() {
-        return Err(JobError::invalid_input(
-            "input is empty; upload a PNG, JPEG, GIF, WebP, BMP or TIFF image",
-        ));
-    }
-    let mut reader = ImageReader::new(Cursor::new(input))
-        .with_guessed_format()
-        .map_err(|e| JobError::internal(format!("reading input from memory failed: {e}")))?;
-    if reader.format().is_none() {
-        return Err(JobError::invalid_input(
-            "could not decode image: unknown format (expected PNG, JPEG, GIF, WebP, BMP or TIFF)",
-        ));
-    }
-    reader.limits(budget.limits());
-
-    // Only the header has been read: check the size it claims before a pixel buffer exists.
-    let mut decoder = reader.into_decoder().map_err(|e| budget.decode_error(e))?;
-    let (width, height) = decoder.dimensions();
-    budget.check(width, height)?;
-    let orientation = decoder.orientation().map_err(|e| budget.decode_error(e))?;
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| budget.decode_error(e))?;
-    image.apply_orientation(orientation);
+    const FORMATS: [ImageFormat; 6] = [
+        ImageFormat::Png,
+        ImageFormat::Jpeg,
+        ImageFormat::Gif,
+        ImageFormat::WebP,
+        ImageFormat::Bmp,
+        ImageFormat::Tiff,
+    ];
+    let image = kiln_guest::image::decode(input, budget, &FORMATS, "PNG, JPEG, GIF, WebP, BMP or TIFF")?;
 
     // One pixel layout for every op: 8-bit, with alpha only when the source has it.
     Ok(match image {

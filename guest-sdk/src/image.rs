@@ -6,7 +6,9 @@
 //! user what is wrong). With a [`Budget`], the header is checked first and the image refused with
 //! `invalid-input` and a message that says what to change.
 
-use image::{ImageError, Limits};
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits};
 
 use crate::JobError;
 
@@ -107,6 +109,41 @@ impl Budget {
             }
         }
     }
+}
+
+/// Decodes the first frame of `input`, upright by its EXIF orientation, refusing an empty input, a
+/// format not in `formats` (`names` lists them for the message) and a size over `budget` from its header,
+/// before any pixel buffer exists. The formats' decoders are the kind's `image` features.
+pub fn decode(input: &[u8], budget: Budget, formats: &[ImageFormat], names: &str) -> Result<DynamicImage, JobError> {
+    if input.is_empty() {
+        return Err(JobError::invalid_input(format!(
+            "input is empty; upload a {names} image"
+        )));
+    }
+    let mut reader = ImageReader::new(Cursor::new(input))
+        .with_guessed_format()
+        .map_err(|e| JobError::internal(format!("reading input from memory failed: {e}")))?;
+    match reader.format() {
+        Some(format) if formats.contains(&format) => {}
+        Some(format) => {
+            return Err(JobError::invalid_input(format!(
+                "unsupported image format {format:?}; upload a {names} image"
+            )));
+        }
+        None => {
+            return Err(JobError::invalid_input(format!(
+                "could not decode image: unknown format (expected {names})"
+            )));
+        }
+    }
+    reader.limits(budget.limits());
+    let mut decoder = reader.into_decoder().map_err(|e| budget.decode_error(e))?;
+    let (width, height) = decoder.dimensions();
+    budget.check(width, height)?;
+    let orientation = decoder.orientation().map_err(|e| budget.decode_error(e))?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| budget.decode_error(e))?;
+    image.apply_orientation(orientation);
+    Ok(image)
 }
 
 /// Megapixels of a size, for messages.

@@ -36,7 +36,8 @@
 //!   natively, so the same kind code runs in `cargo test`;
 //! - `schema`: [`schema_for`], the params JSON Schema of `kind.json` generated from the params type, and
 //!   [`check_manifest`], the unit test that keeps `kind.json` in step with it;
-//! - `image` (feature `image`): the `max-megapixels` budget every image-decoding kind needs;
+//! - `image` (feature `image`): the `max-megapixels` budget every image-decoding kind needs, and `decode`
+//!   within it;
 //! - `component` (wasm only): the WIT `handler` world, implemented once for every [`Kind`].
 
 // The generated bindings name this crate by path (`kiln_guest::...`), from inside it as from a kind.

@@ -1,6 +1,6 @@
 //! Job kinds: a component plus the manifest that says what it accepts and produces.
 //!
-//! Kinds are data, not code: the built-in `plot` and `crop` are registered exactly like an uploaded
+//! Kinds are data, not code: the built-in `plot`, `crop` and `cutout` are registered exactly like an uploaded
 //! plugin. A kind's version is a SHA-256 over its component and its manifest, so a job names the exact
 //! code it runs and the exact manifest (limits, settings, media type) it runs under.
 
@@ -230,7 +230,7 @@ mod builtin {
 /// The test-only guest components built by `build.rs`: (crate name, manifest path, component path).
 pub use builtin::TEST_GUESTS;
 
-/// The kinds compiled into this binary (`plot`, `crop`).
+/// The kinds compiled into this binary (`plot`, `crop`, `cutout`).
 pub fn builtin_packages() -> Vec<KindPackage> {
     builtin::BUILTIN
         .iter()
@@ -274,14 +274,14 @@ mod tests {
     fn builtin_manifests_parse_and_compile() {
         let packages = builtin_packages();
         let names: Vec<_> = packages.iter().map(|p| p.manifest.name.clone()).collect();
-        assert_eq!(names, ["plot", "crop"]);
+        assert_eq!(names, ["plot", "crop", "cutout"]);
         for package in packages {
             let kind = Kind::new(package.manifest.clone(), package.version()).expect("valid manifest");
             package.manifest.check().expect("a media type Kiln checks");
             assert_eq!(kind.manifest.output_media_type, "image/png");
             let no_params = kind.validate_params(&serde_json::json!({}));
-            // A plot needs data; a crop with no params re-encodes its input.
-            assert_eq!(no_params.is_ok(), kind.name() == "crop", "{no_params:?}");
+            // A plot needs data; a crop with no params re-encodes its input, a cutout uses its default rect.
+            assert_eq!(no_params.is_ok(), kind.name() != "plot", "{no_params:?}");
             let problem = kind
                 .validate_params(&serde_json::json!({"no_such_field": 1}))
                 .unwrap_err();

@@ -478,6 +478,19 @@ pub fn decode_png(bytes: &[u8]) -> image::DynamicImage {
     image::load_from_memory_with_format(bytes, image::ImageFormat::Png).expect("a valid PNG")
 }
 
+/// A succeeded job's PNG result, downloaded and decoded.
+pub async fn result_image(kiln: &Kiln, doc: &serde_json::Value) -> image::DynamicImage {
+    assert_eq!(doc["status"], "succeeded", "{doc}");
+    let response = client()
+        .get(kiln.url(doc["result_url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/png");
+    decode_png(&response.bytes().await.unwrap())
+}
+
 /// Submits a multipart job (`params` JSON + `input` file), expects 202, and waits for its final document.
 pub async fn run_multipart(
     kiln: &Kiln,

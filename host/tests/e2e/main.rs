@@ -11,6 +11,7 @@ mod blobs;
 mod cli;
 mod cluster;
 mod console;
+mod cutout;
 mod events;
 mod first_run;
 mod flow;

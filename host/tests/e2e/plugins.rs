@@ -100,18 +100,6 @@ async fn submit_ok(kiln: &Kiln, kind: &str, params: Value, image: &[u8]) -> Stri
     doc["id"].as_str().unwrap().to_owned()
 }
 
-async fn result_image(kiln: &Kiln, doc: &Value) -> image::DynamicImage {
-    assert_eq!(doc["status"], "succeeded", "{doc}");
-    let response = client()
-        .get(kiln.url(doc["result_url"].as_str().unwrap()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "image/png");
-    decode_png(&response.bytes().await.unwrap())
-}
-
 /// Runs a filter job to the end and returns its output image.
 async fn run_filter(kiln: &Kiln, params: Value, image: &[u8]) -> image::DynamicImage {
     let id = submit_ok(kiln, "filter", params, image).await;

@@ -34,8 +34,8 @@ async fn readme_examples_run_as_written() {
     assert!(stdout.contains("\"status\":\"succeeded\""), "{stdout}");
     assert_eq!(
         stdout.matches("\"status\":\"queued\"").count(),
-        5,
-        "five submits answered 202: {stdout}"
+        6,
+        "six submits answered 202: {stdout}"
     );
     let chart = decode_png(&std::fs::read(dir.path().join("chart.png")).unwrap());
     assert_eq!(chart.width(), 800);
