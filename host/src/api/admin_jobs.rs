@@ -50,7 +50,7 @@ async fn list_across(
         more |= next.is_some();
         jobs.extend(records.into_iter().map(|record| (tenant.clone(), record)));
     }
-    jobs.sort_by(|a, b| b.1.id.0.cmp(&a.1.id.0));
+    jobs.sort_by_key(|(_, record)| std::cmp::Reverse(record.id.0));
     more |= jobs.len() > query.limit;
     jobs.truncate(query.limit);
     let next = more.then(|| jobs.last().map(|(_, record)| record.id)).flatten();
@@ -164,14 +164,9 @@ async fn act(state: &AppState, action: Action, tenant: &str, id: JobId) -> Resul
             .await
             .map(Some),
         Action::Cancel => match state.store.cancel(tenant, id).await? {
-            None => Err(ApiError::NotFound(format!(
-                "no job with id `{id}` (it never existed, or it expired)"
-            ))),
+            None => Err(super::jobs::unknown(id)),
             Some(before) if before.is_final() => Err(ApiError::Conflict {
-                detail: format!(
-                    "job {id} already finished ({}); there is nothing to cancel",
-                    before.as_str()
-                ),
+                detail: super::jobs::already_finished(id, before),
                 extra: Default::default(),
             }),
             Some(_) => Ok(None),

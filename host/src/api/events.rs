@@ -97,10 +97,7 @@ fn observed(record: &JobRecord) -> (crate::job::Status, u32) {
 }
 
 async fn load(store: &Store, tenant: &str, id: JobId) -> Result<JobRecord, ApiError> {
-    store
-        .get(tenant, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no job with id `{id}` (it never existed, or it expired)")))
+    store.get(tenant, id).await?.ok_or_else(|| super::jobs::unknown(id))
 }
 
 /// Rereads the job until it differs from `seen` (or is final), or `deadline` passes. `watch` must have

@@ -503,14 +503,19 @@ pub async fn cancel(
     let record = state.store.get(tenant.as_str(), id).await?.ok_or_else(|| unknown(id))?;
     if before.is_final() {
         return Err(ApiError::Conflict {
-            detail: format!(
-                "job {id} already finished ({}); there is nothing to cancel",
-                before.as_str()
-            ),
+            detail: already_finished(id, before),
             extra: job_state(&record),
         });
     }
     Ok(Json(record.view()))
+}
+
+/// Why a job that already finished cannot be cancelled.
+pub(super) fn already_finished(id: JobId, status: Status) -> String {
+    format!(
+        "job {id} already finished ({}); there is nothing to cancel",
+        status.as_str()
+    )
 }
 
 /// A job's log

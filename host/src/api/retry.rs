@@ -27,7 +27,7 @@ pub(super) async fn retry(state: &AppState, tenant: &str, tenant_name: &str, id:
         .store
         .get(tenant, id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no job with id `{id}` (it never existed, or it expired)")))?;
+        .ok_or_else(|| super::jobs::unknown(id))?;
     check_retryable(&record)?;
     let params = state.store.params(tenant, id).await?.ok_or_else(|| {
         refused(
