@@ -360,7 +360,7 @@ async fn kinds_health_and_readiness() {
         .iter()
         .map(|k| k["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["crop", "plot"]);
+    assert_eq!(names, ["crop", "cutout", "plot"]);
     for kind in kinds["kinds"].as_array().unwrap() {
         assert!(!kind["description"].as_str().unwrap().is_empty());
         assert_eq!(kind["params_schema"]["type"], "object");
