@@ -660,7 +660,13 @@ fn result_response(record: &JobRecord, data: Option<bytes::Bytes>) -> Result<Res
         Status::Succeeded => match data {
             Some(data) => {
                 let media_type = record.media_type.as_deref().unwrap_or("application/octet-stream");
-                let extension = if media_type == "image/png" { "png" } else { "bin" };
+                let extension = match media_type {
+                    "image/png" => "png",
+                    "image/jpeg" => "jpg",
+                    "image/webp" => "webp",
+                    "image/gif" => "gif",
+                    _ => "bin",
+                };
                 let mut headers = HeaderMap::new();
                 headers.insert(
                     header::CONTENT_TYPE,
