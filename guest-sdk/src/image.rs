@@ -226,6 +226,16 @@ impl Format {
     }
 }
 
+/// The `quality` range the schema states, checked again.
+pub fn check_quality(quality: Option<u8>) -> Result<(), JobError> {
+    match quality {
+        Some(q) if !(1..=100).contains(&q) => Err(JobError::invalid_params(format!(
+            "quality must be from 1 to 100, got {q}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Encodes 8-bit `raw` pixels (`L8`, `Rgb8` or `Rgba8`) of `width` x `height` as `format` (see
 /// [`Format`]; `auto` by `input`), with `quality` for JPEG, into a result of the matching media type.
 pub fn encode(
