@@ -249,7 +249,8 @@ pub fn encode(
     use image::ImageEncoder;
     use image::codecs::png::{CompressionType, FilterType, PngEncoder};
     let mut out = Vec::with_capacity(raw.len() / 4 + 1024);
-    let failed = |name: &str, e: ImageError| JobError::internal(format!("{name} encoding of {width}x{height} failed: {e}"));
+    let failed =
+        |name: &str, e: ImageError| JobError::internal(format!("{name} encoding of {width}x{height} failed: {e}"));
     let media_type = match format.resolve(input) {
         Format::Png | Format::Auto => {
             PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive)
@@ -333,13 +334,21 @@ mod encode_tests {
         let output = encode(Format::Jpeg, Some(95), b"", &clear, (8, 8), Rgba8).unwrap();
         let pixel = decoded(&output).1.to_rgb8().get_pixel(3, 3).0;
         assert!(pixel.iter().all(|&c| c >= 250), "{pixel:?}");
-        assert_eq!(flatten_on_white(&[200, 100, 0, 255, 0, 0, 0, 128]), [200, 100, 0, 127, 127, 127]);
+        assert_eq!(
+            flatten_on_white(&[200, 100, 0, 255, 0, 0, 0, 128]),
+            [200, 100, 0, 127, 127, 127]
+        );
     }
 
     #[test]
     fn jpeg_quality_changes_the_size() {
         let raw: Vec<u8> = (0..64 * 64 * 3u32).map(|i| (i * 37 % 251) as u8).collect();
-        let size = |q| encode(Format::Jpeg, Some(q), b"", &raw, (64, 64), Rgb8).unwrap().data.len();
+        let size = |q| {
+            encode(Format::Jpeg, Some(q), b"", &raw, (64, 64), Rgb8)
+                .unwrap()
+                .data
+                .len()
+        };
         assert!(size(20) < size(90), "{} vs {}", size(20), size(90));
     }
 }

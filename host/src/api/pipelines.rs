@@ -282,7 +282,11 @@ fn check_chain(at: &str, before: &Kind, kind: &Kind) -> Result<(), ApiError> {
     // A kind may make several types (its params choose one); the step is refused when none is accepted.
     let produced = before.manifest.produces().join(", ");
     if let Some(accepted) = &kind.manifest.input_media_types
-        && !before.manifest.produces().iter().any(|p| accepted.iter().any(|t| t == p))
+        && !before
+            .manifest
+            .produces()
+            .iter()
+            .any(|p| accepted.iter().any(|t| t == p))
     {
         return Err(ApiError::InvalidParams(format!(
             "{at} (`{}`) takes {}, but the step before it (`{}`) makes {produced}",

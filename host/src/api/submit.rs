@@ -5,9 +5,9 @@
 
 use super::ApiError;
 use crate::job::Priority;
+use crate::kinds::Manifest;
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Request};
-use crate::kinds::Manifest;
 use axum::http::{HeaderMap, header};
 use base64::Engine as _;
 use bytes::Bytes;
@@ -346,8 +346,8 @@ pub(super) fn multipart_error(e: axum::extract::multipart::MultipartError) -> Ap
 /// stays, and the guest picks the input's family (jpeg for a JPEG input, else png), which depends on the
 /// input alone, so the result cache stays right. Runs before validation and storage.
 pub(super) fn resolve_auto_format(params: &mut Map<String, Value>, kind: &Manifest, headers: &HeaderMap) {
-    let opted_in = kind.params_schema.pointer("/properties/format").is_some()
-        && kind.produces().contains(&"image/webp");
+    let opted_in =
+        kind.params_schema.pointer("/properties/format").is_some() && kind.produces().contains(&"image/webp");
     if opted_in && params.get("format").and_then(Value::as_str) == Some("auto") && accepts_webp(headers) {
         params.insert("format".into(), Value::from("webp"));
     }
@@ -400,7 +400,9 @@ mod format_tests {
     #[test]
     fn webp_is_accepted_only_when_named_with_a_non_zero_q() {
         assert!(accepts_webp(&accept("image/webp")));
-        assert!(accepts_webp(&accept("image/avif,image/webp,image/apng,image/*,*/*;q=0.8")));
+        assert!(accepts_webp(&accept(
+            "image/avif,image/webp,image/apng,image/*,*/*;q=0.8"
+        )));
         assert!(accepts_webp(&accept("IMAGE/WEBP; q=0.5")));
         assert!(!accepts_webp(&accept("image/webp;q=0")));
         assert!(!accepts_webp(&accept("*/*")));

@@ -269,7 +269,11 @@ mod tests {
         let jpeg = encoded(image::ImageFormat::Jpeg, 300, 200);
         assert_eq!(jpeg_dimensions(&jpeg), Ok((300, 200)));
         assert_eq!(check_format("image/jpeg", &jpeg, 60_000), Ok(()));
-        assert!(check_format("image/jpeg", &jpeg, 59_999).unwrap_err().contains("300×200"));
+        assert!(
+            check_format("image/jpeg", &jpeg, 59_999)
+                .unwrap_err()
+                .contains("300×200")
+        );
         let webp = encoded(image::ImageFormat::WebP, 301, 17);
         assert_eq!(webp_dimensions(&webp), Ok((301, 17)));
         assert!(check_format("image/webp", &webp, 5_000).unwrap_err().contains("301×17"));
@@ -288,7 +292,11 @@ mod tests {
         extended.extend(&99_999u32.to_le_bytes()[..3]);
         extended.extend(&49_999u32.to_le_bytes()[..3]);
         assert_eq!(webp_dimensions(&extended), Ok((100_000, 50_000)));
-        assert!(check_format("image/webp", &extended, 100_000_000).unwrap_err().contains("megapixels"));
+        assert!(
+            check_format("image/webp", &extended, 100_000_000)
+                .unwrap_err()
+                .contains("megapixels")
+        );
         assert!(webp_dimensions(&lossy[..24]).is_err());
     }
 
@@ -299,7 +307,11 @@ mod tests {
         huge.extend(60_000u16.to_be_bytes());
         huge.extend([1, 1, 0x11, 0]);
         assert_eq!(jpeg_dimensions(&huge), Ok((60_000, 60_000)));
-        assert!(check_format("image/jpeg", &huge, 100_000_000).unwrap_err().contains("60000×60000"));
+        assert!(
+            check_format("image/jpeg", &huge, 100_000_000)
+                .unwrap_err()
+                .contains("60000×60000")
+        );
         assert!(check_format("image/jpeg", &[0xff, 0xd8, 0xff, 0xe0], 1).is_err());
         assert!(check_format("image/jpeg", &[0xff, 0xd8, 0xff, 0xda, 0, 2], 1).is_err());
         assert!(check_format("image/jpeg", b"\x89PNG", 1).is_err());

@@ -66,8 +66,14 @@ async fn crop_writes_jpeg_and_webp_with_their_types_and_pixels() {
     let crop = json!({"x": 10, "y": 20, "width": 80, "height": 60});
     let expected = image::imageops::crop_imm(&source, 10, 20, 80, 60).to_image();
 
-    let (media_type, disposition, webp) =
-        run_with_accept(&kiln, "crop", json!({"crop": crop, "format": "webp"}), input.clone(), None).await;
+    let (media_type, disposition, webp) = run_with_accept(
+        &kiln,
+        "crop",
+        json!({"crop": crop, "format": "webp"}),
+        input.clone(),
+        None,
+    )
+    .await;
     assert_eq!(media_type, "image/webp");
     assert!(disposition.ends_with(".webp\""), "{disposition}");
     let out = decode(&webp, ImageFormat::WebP);
@@ -87,7 +93,10 @@ async fn crop_writes_jpeg_and_webp_with_their_types_and_pixels() {
             .flat_map(|(a, b)| a.0.into_iter().zip(b.0).map(|(a, b)| a.abs_diff(b)))
             .max()
             .unwrap();
-        assert!(worst <= if quality == 95 { 12 } else { 40 }, "quality {quality}: off by {worst}");
+        assert!(
+            worst <= if quality == 95 { 12 } else { 40 },
+            "quality {quality}: off by {worst}"
+        );
         sizes.push(jpeg.len());
     }
     assert!(sizes[0] < sizes[1], "quality 30 is smaller than 95: {sizes:?}");
@@ -97,7 +106,10 @@ async fn crop_writes_jpeg_and_webp_with_their_types_and_pixels() {
     let (media_type, _, bytes) = run_with_accept(&kiln, "cutout", params, input, None).await;
     assert_eq!(media_type, "image/jpeg");
     let flat = decode(&bytes, ImageFormat::Jpeg).to_rgb8();
-    assert!(flat.get_pixel(0, 0).0.iter().all(|&c| c >= 245), "background flattened on white");
+    assert!(
+        flat.get_pixel(0, 0).0.iter().all(|&c| c >= 245),
+        "background flattened on white"
+    );
 }
 
 #[tokio::test]
@@ -143,10 +155,20 @@ async fn bad_formats_and_qualities_are_refused_at_submit() {
 async fn a_jpeg_result_claiming_too_many_pixels_is_invalid_output() {
     let kinds = hostile_kinds_dir();
     let redis = Redis::start();
-    let kiln = Kiln::serve(&redis, &["--kinds-dir", kinds.path().to_str().unwrap(), "--max-output-megapixels", "1"]);
+    let kiln = Kiln::serve(
+        &redis,
+        &[
+            "--kinds-dir",
+            kinds.path().to_str().unwrap(),
+            "--max-output-megapixels",
+            "1",
+        ],
+    );
     let kiln = &kiln;
     let run = |params: Value| async move {
-        let request = client().post(kiln.url("/v1/jobs/hostile")).json(&json!({"params": params}));
+        let request = client()
+            .post(kiln.url("/v1/jobs/hostile"))
+            .json(&json!({"params": params}));
         let doc = send_json(request).await;
         wait_final(kiln, doc["id"].as_str().unwrap(), std::time::Duration::from_secs(60)).await
     };
@@ -157,6 +179,10 @@ async fn a_jpeg_result_claiming_too_many_pixels_is_invalid_output() {
     assert!(message.contains("claims 1001×1000 pixels"), "{message}");
     let doc = run(json!({"mode": "huge-jpeg", "width": 1000, "height": 1000})).await;
     assert_eq!(doc["status"], "succeeded", "{doc}");
-    let response = client().get(kiln.url(doc["result_url"].as_str().unwrap())).send().await.unwrap();
+    let response = client()
+        .get(kiln.url(doc["result_url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.headers()["content-type"], "image/jpeg");
 }
