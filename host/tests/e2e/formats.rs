@@ -28,13 +28,7 @@ async fn run_with_accept(
     // 200: answered from the result cache (auto left to the guest keys on the input, rightly).
     assert!(status == 202 || status == 200, "{status}: {doc}");
     let doc = wait_final(kiln, doc["id"].as_str().unwrap(), std::time::Duration::from_secs(60)).await;
-    assert_eq!(doc["status"], "succeeded", "{doc}");
-    let response = client()
-        .get(kiln.url(doc["result_url"].as_str().unwrap()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let response = result_response(kiln, &doc).await;
     let header = |name: &str| response.headers()[name].to_str().unwrap().to_owned();
     let (media_type, disposition) = (header("content-type"), header("content-disposition"));
     (media_type, disposition, response.bytes().await.unwrap().to_vec())
@@ -178,11 +172,6 @@ async fn a_jpeg_result_claiming_too_many_pixels_is_invalid_output() {
     let message = doc["error"]["message"].as_str().unwrap();
     assert!(message.contains("claims 1001×1000 pixels"), "{message}");
     let doc = run(json!({"mode": "huge-jpeg", "width": 1000, "height": 1000})).await;
-    assert_eq!(doc["status"], "succeeded", "{doc}");
-    let response = client()
-        .get(kiln.url(doc["result_url"].as_str().unwrap()))
-        .send()
-        .await
-        .unwrap();
+    let response = result_response(kiln, &doc).await;
     assert_eq!(response.headers()["content-type"], "image/jpeg");
 }
