@@ -1,22 +1,24 @@
-//! PNG output, tuned for speed: jobs are benchmarked end to end and size matters less than latency.
+//! The result, in the format the params chose (`kiln_guest::image::encode`; PNG with fast compression:
+//! jobs are benchmarked end to end and size matters less than latency).
 
-use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-use image::{ExtendedColorType, ImageEncoder};
+use image::ExtendedColorType;
+use kiln_guest::image::Format;
+use kiln_guest::{JobError, Output};
 
 use crate::resample::Pixels;
-use kiln_guest::JobError;
 
-pub fn png(pixels: &Pixels) -> Result<Vec<u8>, JobError> {
-    let (width, height, raw) = (pixels.width, pixels.height, &pixels.data);
+pub fn encode(pixels: &Pixels, format: Format, quality: Option<u8>, input: &[u8]) -> Result<Output, JobError> {
     let color = if pixels.alpha {
         ExtendedColorType::Rgba8
     } else {
         ExtendedColorType::Rgb8
     };
-    // Fast deflate typically lands near half the raw size on photos; start there to avoid regrowth.
-    let mut out = Vec::with_capacity(raw.len() / 2 + 1024);
-    PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive)
-        .write_image(raw, width, height, color)
-        .map_err(|e| JobError::internal(format!("PNG encoding of {width}x{height} failed: {e}")))?;
-    Ok(out)
+    kiln_guest::image::encode(
+        format,
+        quality,
+        input,
+        &pixels.data,
+        (pixels.width, pixels.height),
+        color,
+    )
 }

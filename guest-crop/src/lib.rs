@@ -42,15 +42,16 @@ impl Kind for Crop {
         let pixels = resample::apply(image, &plan, params.filter)?;
         progress(0.7);
 
-        let png = encode::png(&pixels)?;
+        let output = encode::encode(&pixels, params.format, params.quality, input)?;
         log(&format!(
-            "encoded {}x{} PNG, {} bytes",
+            "encoded {}x{} {}, {} bytes",
             plan.width,
             plan.height,
-            png.len()
+            output.media_type,
+            output.data.len()
         ));
         progress(1.0);
-        Ok(Output::png(png))
+        Ok(output)
     }
 }
 

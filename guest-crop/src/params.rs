@@ -33,6 +33,13 @@ pub struct Params {
     /// resize.
     #[serde(default)]
     pub filter: Filter,
+    /// The result's file format: png (default), jpeg, webp or auto (chosen by the submit's `Accept`
+    /// header); see the kind's description of each.
+    #[serde(default)]
+    pub format: kiln_guest::image::Format,
+    /// JPEG quality from 1 (smallest) to 100 (best), default 85; ignored by png and webp (lossless).
+    #[schemars(range(min = 1, max = 100))]
+    pub quality: Option<u8>,
 }
 
 /// A rectangle in the decoded (EXIF-oriented) image, top-left at (x, y).
@@ -105,6 +112,7 @@ pub enum Filter {
 impl Params {
     /// The ranges the schema states, checked again: the guest does not trust its input.
     pub fn check(&self) -> Result<(), JobError> {
+        kiln_guest::image::check_quality(self.quality)?;
         if let Some(c) = &self.crop
             && (c.width == 0 || c.height == 0)
         {

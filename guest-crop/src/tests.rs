@@ -486,6 +486,7 @@ mod manifest {
                 "limits",
                 "name",
                 "output_media_type",
+                "output_media_types",
                 "params_schema",
                 "settings"
             ]

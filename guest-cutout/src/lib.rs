@@ -16,8 +16,7 @@ pub mod scene;
 #[cfg(test)]
 mod tests;
 
-use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-use image::{ExtendedColorType, ImageEncoder, RgbImage};
+use image::{ExtendedColorType, RgbImage};
 use kiln_guest::image::Budget;
 use kiln_guest::{JobError, Kind, Output, log, progress};
 
@@ -63,16 +62,16 @@ impl Kind for Cutout {
             labels.len()
         ));
 
-        let png = encode(&image, &labels, params.output)?;
+        let output = encode(&image, &labels, &params, input)?;
         progress(1.0);
-        Ok(Output::png(png))
+        Ok(output)
     }
 }
 
-/// The cutout (RGBA, background transparent and black) or the mask (grey, 255 foreground).
-fn encode(image: &RgbImage, labels: &[Label], mode: OutputMode) -> Result<Vec<u8>, JobError> {
-    let (width, height) = image.dimensions();
-    let (raw, color) = match mode {
+/// The cutout (RGBA, background transparent and black; flattened on white as JPEG) or the mask (grey,
+/// 255 foreground), in the params' format.
+fn encode(image: &RgbImage, labels: &[Label], params: &params::Params, input: &[u8]) -> Result<Output, JobError> {
+    let (raw, color) = match params.output {
         OutputMode::Mask => (
             labels
                 .iter()
@@ -92,11 +91,7 @@ fn encode(image: &RgbImage, labels: &[Label], mode: OutputMode) -> Result<Vec<u8
             (raw, ExtendedColorType::Rgba8)
         }
     };
-    let mut out = Vec::with_capacity(raw.len() / 4 + 1024);
-    PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive)
-        .write_image(&raw, width, height, color)
-        .map_err(|e| JobError::internal(format!("PNG encoding of {width}x{height} failed: {e}")))?;
-    Ok(out)
+    kiln_guest::image::encode(params.format, params.quality, input, &raw, image.dimensions(), color)
 }
 
 kiln_guest::export!(Cutout);

@@ -44,6 +44,13 @@ pub struct Params {
     /// and 0 for background.
     #[serde(default)]
     pub output: OutputMode,
+    /// The result's file format: png (default), jpeg, webp or auto (chosen by the submit's `Accept`
+    /// header); see the kind's description of each.
+    #[serde(default)]
+    pub format: kiln_guest::image::Format,
+    /// JPEG quality from 1 (smallest) to 100 (best), default 85; ignored by png and webp (lossless).
+    #[schemars(range(min = 1, max = 100))]
+    pub quality: Option<u8>,
 }
 
 /// A rectangle, top-left at (x, y).
@@ -114,6 +121,8 @@ impl Default for Params {
             iterations: DEFAULT_ITERATIONS,
             strokes: None,
             output: OutputMode::default(),
+            format: Default::default(),
+            quality: None,
         }
     }
 }
@@ -121,6 +130,7 @@ impl Default for Params {
 impl Params {
     /// The ranges the schema states, checked again.
     pub fn check(&self) -> Result<(), JobError> {
+        kiln_guest::image::check_quality(self.quality)?;
         if !(1..=MAX_ITERATIONS).contains(&self.iterations) {
             return Err(JobError::invalid_params(format!(
                 "iterations must be from 1 to {MAX_ITERATIONS}, got {}",

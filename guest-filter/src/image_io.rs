@@ -6,10 +6,9 @@
 //! images with `invalid-input` and a message that says what to change: `kiln_guest::image::Budget`
 //! holds the operator's `max-megapixels` setting and the checks.
 
-use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-use image::{DynamicImage, ImageFormat};
-use kiln_guest::JobError;
-use kiln_guest::image::Budget;
+use image::{DynamicImage, ExtendedColorType, GenericImageView, ImageFormat};
+use kiln_guest::image::{Budget, Format};
+use kiln_guest::{JobError, Output};
 
 /// Decodes the first frame of a PNG, JPEG, GIF, WebP, BMP or TIFF image (the `image` features enabled
 /// in Cargo.toml), upright by its EXIF orientation, as 8-bit RGB or RGBA.
@@ -32,12 +31,13 @@ pub fn decode(input: &[u8], budget: Budget) -> Result<DynamicImage, JobError> {
     })
 }
 
-/// PNG with fast compression: users wait for the job, and a few percent of size matters less.
-pub fn encode_png(image: &DynamicImage) -> Result<Vec<u8>, JobError> {
-    let mut out = Vec::new();
-    let encoder = PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive);
-    image
-        .write_with_encoder(encoder)
-        .map_err(|e| JobError::internal(format!("PNG encoding failed: {e}")))?;
-    Ok(out)
+/// The result in the params' format (`kiln_guest::image::encode`: PNG with fast compression, JPEG,
+/// lossless WebP); grey stays one channel, grey with alpha is widened to RGBA.
+pub fn encode(image: &DynamicImage, format: Format, quality: Option<u8>, input: &[u8]) -> Result<Output, JobError> {
+    let (raw, color) = match image {
+        DynamicImage::ImageLuma8(grey) => (grey.as_raw().clone(), ExtendedColorType::L8),
+        _ if image.color().has_alpha() => (image.to_rgba8().into_raw(), ExtendedColorType::Rgba8),
+        _ => (image.to_rgb8().into_raw(), ExtendedColorType::Rgb8),
+    };
+    kiln_guest::image::encode(format, quality, input, &raw, image.dimensions(), color)
 }

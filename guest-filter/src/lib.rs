@@ -28,6 +28,8 @@ impl Kind for Filter {
 
     fn run(params: params::Params, input: &[u8]) -> Result<Output, JobError> {
         // 1. Params first: a value out of range should fail before we spend time decoding.
+        kiln_guest::image::check_quality(params.quality)?;
+        let (format, quality) = (params.format, params.quality);
         let ops = params.check()?;
         let budget = Budget::from_setting()?;
 
@@ -54,15 +56,16 @@ impl Kind for Filter {
         }
 
         // 4. Encode.
-        let png = image_io::encode_png(&image)?;
+        let output = image_io::encode(&image, format, quality, input)?;
         log(&format!(
-            "encoded {}x{} PNG, {} bytes",
+            "encoded {}x{} {}, {} bytes",
             image.width(),
             image.height(),
-            png.len()
+            output.media_type,
+            output.data.len()
         ));
         progress(1.0);
-        Ok(Output::png(png))
+        Ok(output)
     }
 }
 

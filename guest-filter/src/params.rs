@@ -34,6 +34,13 @@ pub struct Params {
     #[schemars(length(max = MAX_OPS))]
     #[serde(deserialize_with = "kiln_guest::objects")]
     pub ops: Vec<RawOp>,
+    /// The result's file format: png (default), jpeg, webp or auto (chosen by the submit's `Accept`
+    /// header); see the kind's description of each.
+    #[serde(default)]
+    pub format: kiln_guest::image::Format,
+    /// JPEG quality from 1 (smallest) to 100 (best), default 85; ignored by png and webp (lossless).
+    #[schemars(range(min = 1, max = 100))]
+    pub quality: Option<u8>,
 }
 
 /// One operation: an object whose `op` names it, with that operation's fields and no others.

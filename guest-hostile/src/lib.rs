@@ -51,6 +51,8 @@ pub enum Mode {
     Exit { code: i32 },
     /// Return a small, well-formed PNG whose header claims `width` × `height` pixels.
     HugePng { width: u32, height: u32 },
+    /// Return a JPEG (SOI, a baseline SOF0, EOI; no scan) whose frame header claims `width` × `height`.
+    HugeJpeg { width: u16, height: u16 },
     /// Return the tiny PNG cut short before its end.
     TruncatedPng,
 }
@@ -202,6 +204,16 @@ pub fn run(mode: Mode, input: &[u8], host: &mut dyn Host) -> Outcome {
         Mode::Echo => png(input.to_vec()),
         Mode::Exit { code } => std::process::exit(code),
         Mode::HugePng { width, height } => png(png_claiming(width, height)),
+        Mode::HugeJpeg { width, height } => {
+            let mut data = vec![0xff, 0xd8, 0xff, 0xc0, 0, 11, 8];
+            data.extend(height.to_be_bytes());
+            data.extend(width.to_be_bytes());
+            data.extend([1, 1, 0x11, 0, 0xff, 0xd9]);
+            Outcome::Ok {
+                media_type: "image/jpeg",
+                data,
+            }
+        }
         Mode::TruncatedPng => png(TINY_PNG[..TINY_PNG.len() - 16].to_vec()),
     }
 }

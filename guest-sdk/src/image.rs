@@ -195,3 +195,160 @@ mod tests {
         }
     }
 }
+
+/// The file format of an image result, chosen by a kind's `format` param: png (lossless, the default),
+/// jpeg (lossy, `quality` 1-100, no alpha: transparent pixels are flattened onto white), webp (lossless
+/// only: the `image` crate's WebP encoder takes no quality, so `quality` is ignored), or auto, which the
+/// API replaces at submit: webp when the submit's `Accept` header accepts `image/webp`, else the input's
+/// family (jpeg for a JPEG input, png otherwise). A guest that still sees auto (e.g. `kiln kind dev`)
+/// uses the input's family.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    #[default]
+    Png,
+    Jpeg,
+    Webp,
+    Auto,
+}
+
+/// JPEG quality when a job gives none.
+pub const DEFAULT_QUALITY: u8 = 85;
+
+impl Format {
+    /// `auto` resolved against the input (`jpeg` for a JPEG, else `png`); the others as they are.
+    pub fn resolve(self, input: &[u8]) -> Format {
+        match self {
+            Format::Auto if input.starts_with(&[0xff, 0xd8, 0xff]) => Format::Jpeg,
+            Format::Auto => Format::Png,
+            other => other,
+        }
+    }
+}
+
+/// The `quality` range the schema states, checked again.
+pub fn check_quality(quality: Option<u8>) -> Result<(), JobError> {
+    match quality {
+        Some(q) if !(1..=100).contains(&q) => Err(JobError::invalid_params(format!(
+            "quality must be from 1 to 100, got {q}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Encodes 8-bit `raw` pixels (`L8`, `Rgb8` or `Rgba8`) of `width` x `height` as `format` (see
+/// [`Format`]; `auto` by `input`), with `quality` for JPEG, into a result of the matching media type.
+pub fn encode(
+    format: Format,
+    quality: Option<u8>,
+    input: &[u8],
+    raw: &[u8],
+    (width, height): (u32, u32),
+    color: image::ExtendedColorType,
+) -> Result<crate::Output, JobError> {
+    use image::ImageEncoder;
+    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+    let mut out = Vec::with_capacity(raw.len() / 4 + 1024);
+    let failed =
+        |name: &str, e: ImageError| JobError::internal(format!("{name} encoding of {width}x{height} failed: {e}"));
+    let media_type = match format.resolve(input) {
+        Format::Png | Format::Auto => {
+            PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive)
+                .write_image(raw, width, height, color)
+                .map_err(|e| failed("PNG", e))?;
+            "image/png"
+        }
+        Format::Jpeg => {
+            let quality = quality.unwrap_or(DEFAULT_QUALITY).clamp(1, 100);
+            let flat;
+            let (raw, color) = if color == image::ExtendedColorType::Rgba8 {
+                flat = flatten_on_white(raw);
+                (flat.as_slice(), image::ExtendedColorType::Rgb8)
+            } else {
+                (raw, color)
+            };
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
+                .write_image(raw, width, height, color)
+                .map_err(|e| failed("JPEG", e))?;
+            "image/jpeg"
+        }
+        Format::Webp => {
+            image::codecs::webp::WebPEncoder::new_lossless(&mut out)
+                .write_image(raw, width, height, color)
+                .map_err(|e| failed("WebP", e))?;
+            "image/webp"
+        }
+    };
+    Ok(crate::Output::new(media_type, out))
+}
+
+/// RGBA composited over white, as RGB.
+fn flatten_on_white(rgba: &[u8]) -> Vec<u8> {
+    let mut rgb = Vec::with_capacity(rgba.len() / 4 * 3);
+    for pixel in rgba.chunks_exact(4) {
+        let alpha = u16::from(pixel[3]);
+        for &channel in &pixel[..3] {
+            rgb.push(((u16::from(channel) * alpha + 255 * (255 - alpha) + 127) / 255) as u8);
+        }
+    }
+    rgb
+}
+
+#[cfg(test)]
+mod encode_tests {
+    use super::*;
+    use image::ExtendedColorType::{L8, Rgb8, Rgba8};
+
+    fn decoded(output: &crate::Output) -> (image::ImageFormat, DynamicImage) {
+        let format = image::guess_format(&output.data).unwrap();
+        (format, image::load_from_memory(&output.data).unwrap())
+    }
+
+    #[test]
+    fn each_format_gives_its_media_type_and_decodes_to_the_pixels() {
+        let raw: Vec<u8> = (0..16 * 8 * 3).map(|i| (i % 7 * 30) as u8).collect();
+        for (format, media_type, image_format) in [
+            (Format::Png, "image/png", ImageFormat::Png),
+            (Format::Webp, "image/webp", ImageFormat::WebP),
+            (Format::Jpeg, "image/jpeg", ImageFormat::Jpeg),
+        ] {
+            let output = encode(format, Some(100), b"", &raw, (16, 8), Rgb8).unwrap();
+            assert_eq!(output.media_type, media_type);
+            let (found, image) = decoded(&output);
+            assert_eq!(found, image_format);
+            assert_eq!((image.width(), image.height()), (16, 8));
+            if format != Format::Jpeg {
+                assert_eq!(image.to_rgb8().into_raw(), raw, "{media_type} is lossless");
+            }
+        }
+        let grey = encode(Format::Webp, None, b"", &[7; 12], (4, 3), L8).unwrap();
+        assert_eq!(decoded(&grey).1.to_luma8().into_raw(), vec![7; 12]);
+    }
+
+    #[test]
+    fn auto_follows_the_input_and_jpeg_flattens_alpha_on_white() {
+        assert_eq!(Format::Auto.resolve(&[0xff, 0xd8, 0xff, 0xe0]), Format::Jpeg);
+        assert_eq!(Format::Auto.resolve(b"\x89PNG"), Format::Png);
+        assert_eq!(Format::Webp.resolve(&[0xff, 0xd8, 0xff]), Format::Webp);
+        let clear = [10, 20, 30, 0].repeat(64);
+        let output = encode(Format::Jpeg, Some(95), b"", &clear, (8, 8), Rgba8).unwrap();
+        let pixel = decoded(&output).1.to_rgb8().get_pixel(3, 3).0;
+        assert!(pixel.iter().all(|&c| c >= 250), "{pixel:?}");
+        assert_eq!(
+            flatten_on_white(&[200, 100, 0, 255, 0, 0, 0, 128]),
+            [200, 100, 0, 127, 127, 127]
+        );
+    }
+
+    #[test]
+    fn jpeg_quality_changes_the_size() {
+        let raw: Vec<u8> = (0..64 * 64 * 3u32).map(|i| (i * 37 % 251) as u8).collect();
+        let size = |q| {
+            encode(Format::Jpeg, Some(q), b"", &raw, (64, 64), Rgb8)
+                .unwrap()
+                .data
+                .len()
+        };
+        assert!(size(20) < size(90), "{} vs {}", size(20), size(90));
+    }
+}

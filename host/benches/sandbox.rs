@@ -73,7 +73,7 @@ fn request(params: &str, input: &[u8]) -> RunRequest {
     RunRequest {
         params: params.to_owned(),
         input: bytes::Bytes::copy_from_slice(input),
-        expected_media_type: "image/png".into(),
+        expected_media_types: vec!["image/png".into()],
         settings: BTreeMap::new(),
         limits: SandboxLimits::default(),
         signals: RunSignals::new(),

@@ -24,7 +24,12 @@ pub enum InputPolicy {
 pub struct Manifest {
     pub name: String,
     pub description: String,
+    /// The media type of the results by default (e.g. `image/png`).
     pub output_media_type: String,
+    /// Further media types a job may produce, e.g. when its params choose a `format`; the guest's
+    /// result must be `output_media_type` or one of these. Absent: `output_media_type` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_media_types: Option<Vec<String>>,
     pub input: InputPolicy,
     /// Operator settings the guest reads through `host.setting`, with their defaults.
     #[serde(default)]
@@ -71,13 +76,27 @@ impl Manifest {
     /// What is checked when a kind is registered (upload or start-up), beyond its shape: the name and
     /// schema ([`Kind::new`]) and a media type Kiln can check results against.
     pub fn check(&self) -> Result<(), ManifestError> {
-        if !is_media_type(&self.output_media_type) {
-            return Err(ManifestError::BadMediaType(self.output_media_type.clone()));
-        }
-        if !OUTPUT_MEDIA_TYPES.contains(&self.output_media_type.as_str()) {
-            return Err(ManifestError::UncheckedMediaType(self.output_media_type.clone()));
+        for media_type in self.produces() {
+            if !is_media_type(media_type) {
+                return Err(ManifestError::BadMediaType(media_type.to_owned()));
+            }
+            if !OUTPUT_MEDIA_TYPES.contains(&media_type) {
+                return Err(ManifestError::UncheckedMediaType(media_type.to_owned()));
+            }
         }
         Ok(())
+    }
+
+    /// Every media type a job of this kind may produce: `output_media_type` first, then the others of
+    /// `output_media_types`.
+    pub fn produces(&self) -> Vec<&str> {
+        let mut types = vec![self.output_media_type.as_str()];
+        for extra in self.output_media_types.iter().flatten() {
+            if !types.contains(&extra.as_str()) {
+                types.push(extra);
+            }
+        }
+        types
     }
 }
 

@@ -473,7 +473,7 @@ impl Worker {
             RunRequest {
                 params: step.params,
                 input: step.input,
-                expected_media_type: manifest.output_media_type.clone(),
+                expected_media_types: manifest.produces().into_iter().map(String::from).collect(),
                 settings,
                 limits,
                 signals: signals.clone(),

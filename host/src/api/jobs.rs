@@ -204,6 +204,7 @@ pub async fn submit(
         _ => kind,
     };
     let idempotency_key = idempotency_key(request.headers())?;
+    let headers = request.headers().clone();
     let mut submission = read_submission(request, state.config.max_body_bytes).await?;
     if let (Some(input), Some(max_mb)) = (
         &submission.input,
@@ -228,6 +229,7 @@ pub async fn submit(
         }
         _ => {}
     }
+    super::submit::resolve_auto_format(&mut submission.params, &kind.manifest, &headers);
     let params = Value::Object(std::mem::take(&mut submission.params));
     kind.validate_params(&params)
         .map_err(|problems| ApiError::InvalidParams(format!("params do not fit kind `{kind_name}`: {problems}")))?;
@@ -589,7 +591,7 @@ pub async fn params(
     params(("id" = String, Path, description = "The job's id")),
     responses(
         (status = 200, description = "The result, in the kind's output media type", content_type = "image/png",
-            headers(("Content-Disposition" = String, description = "`attachment; filename=\"<id>.png\"`"))),
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"<id>.<ext>\"`: png, jpg, webp or gif by the media type"))),
         (status = 404, description = "No such job (or another tenant's, or expired), or its result expired", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The job has not finished, failed or was cancelled (with `job_status` and `error`)", body = Problem, content_type = "application/problem+json"),
         errors::TenantRoute,
@@ -665,7 +667,13 @@ fn result_response(record: &JobRecord, data: Option<bytes::Bytes>) -> Result<Res
         Status::Succeeded => match data {
             Some(data) => {
                 let media_type = record.media_type.as_deref().unwrap_or("application/octet-stream");
-                let extension = if media_type == "image/png" { "png" } else { "bin" };
+                let extension = match media_type {
+                    "image/png" => "png",
+                    "image/jpeg" => "jpg",
+                    "image/webp" => "webp",
+                    "image/gif" => "gif",
+                    _ => "bin",
+                };
                 let mut headers = HeaderMap::new();
                 headers.insert(
                     header::CONTENT_TYPE,

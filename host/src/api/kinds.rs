@@ -31,6 +31,8 @@ pub struct KindView {
     pub input: InputPolicy,
     /// The media type of the results, e.g. `image/png`.
     pub output_media_type: String,
+    /// Every media type its results may have (`output_media_type` first), e.g. when params choose a format.
+    pub output_media_types: Vec<String>,
     /// The JSON Schema a job's `params` must fit.
     pub params_schema: Value,
     /// Paused by an admin (`POST /v1/kinds/{name}/pause`): its jobs stay queued and are not started.
@@ -85,6 +87,7 @@ fn describe(kind: &Kind, paused: bool) -> KindView {
         version: kind.version.clone(),
         input: m.input,
         output_media_type: m.output_media_type.clone(),
+        output_media_types: m.produces().into_iter().map(String::from).collect(),
         params_schema: m.params_schema.clone(),
         paused,
     }

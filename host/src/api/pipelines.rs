@@ -279,9 +279,14 @@ fn check_chain(at: &str, before: &Kind, kind: &Kind) -> Result<(), ApiError> {
             before.name()
         )));
     }
-    let produced = &before.manifest.output_media_type;
+    // A kind may make several types (its params choose one); the step is refused when none is accepted.
+    let produced = before.manifest.produces().join(", ");
     if let Some(accepted) = &kind.manifest.input_media_types
-        && !accepted.iter().any(|t| t == produced)
+        && !before
+            .manifest
+            .produces()
+            .iter()
+            .any(|p| accepted.iter().any(|t| t == p))
     {
         return Err(ApiError::InvalidParams(format!(
             "{at} (`{}`) takes {}, but the step before it (`{}`) makes {produced}",

@@ -5,9 +5,10 @@
 
 use super::ApiError;
 use crate::job::Priority;
+use crate::kinds::Manifest;
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Request};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use base64::Engine as _;
 use bytes::Bytes;
 use serde::Deserialize;
@@ -339,6 +340,37 @@ pub(super) fn multipart_error(e: axum::extract::multipart::MultipartError) -> Ap
     }
 }
 
+/// Resolves `"format": "auto"` for a kind that opts in (its params schema has a `format` property and
+/// it may produce `image/webp`): `"webp"` when the submit's `Accept` header names `image/webp` with a
+/// non-zero q (wildcards do not count: `*/*` from curl is no promise to decode WebP). Otherwise `auto`
+/// stays, and the guest picks the input's family (jpeg for a JPEG input, else png), which depends on the
+/// input alone, so the result cache stays right. Runs before validation and storage.
+pub(super) fn resolve_auto_format(params: &mut Map<String, Value>, kind: &Manifest, headers: &HeaderMap) {
+    let opted_in =
+        kind.params_schema.pointer("/properties/format").is_some() && kind.produces().contains(&"image/webp");
+    if opted_in && params.get("format").and_then(Value::as_str) == Some("auto") && accepts_webp(headers) {
+        params.insert("format".into(), Value::from("webp"));
+    }
+}
+
+/// Whether an `Accept` header lists `image/webp` with a q above 0.
+fn accepts_webp(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|range| {
+            let mut parts = range.split(';').map(str::trim);
+            parts.next().is_some_and(|t| t.eq_ignore_ascii_case("image/webp"))
+                && parts.all(|p| {
+                    p.split_once('=')
+                        .filter(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
+                        .is_none_or(|(_, q)| q.trim().parse::<f32>().is_ok_and(|q| q > 0.0))
+                })
+        })
+}
+
 pub(super) fn params_object(params: Option<Value>) -> Result<Map<String, Value>, ApiError> {
     match params {
         None | Some(Value::Null) => Ok(Map::new()),
@@ -352,5 +384,59 @@ pub(super) fn params_object(params: Option<Value>) -> Result<Map<String, Value>,
                 _ => "an array",
             }
         ))),
+    }
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+
+    fn accept(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, value.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn webp_is_accepted_only_when_named_with_a_non_zero_q() {
+        assert!(accepts_webp(&accept("image/webp")));
+        assert!(accepts_webp(&accept(
+            "image/avif,image/webp,image/apng,image/*,*/*;q=0.8"
+        )));
+        assert!(accepts_webp(&accept("IMAGE/WEBP; q=0.5")));
+        assert!(!accepts_webp(&accept("image/webp;q=0")));
+        assert!(!accepts_webp(&accept("*/*")));
+        assert!(!accepts_webp(&accept("image/*")));
+        assert!(!accepts_webp(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn auto_becomes_webp_only_for_kinds_that_opt_in() {
+        let manifest = |schema: Value, extra: Option<Vec<String>>| Manifest {
+            name: "k".into(),
+            description: "d".into(),
+            output_media_type: "image/png".into(),
+            output_media_types: extra,
+            input: crate::kinds::InputPolicy::Required,
+            settings: Default::default(),
+            params_schema: schema,
+            limits: None,
+            deterministic: None,
+            input_media_types: None,
+        };
+        let schema = serde_json::json!({"type": "object", "properties": {"format": {}}});
+        let webp = Some(vec!["image/webp".into()]);
+        let resolved = |kind: &Manifest, format: &str, headers: &HeaderMap| {
+            let mut params = serde_json::json!({"format": format}).as_object().unwrap().clone();
+            resolve_auto_format(&mut params, kind, headers);
+            params["format"].clone()
+        };
+        let kind = manifest(schema.clone(), webp.clone());
+        assert_eq!(resolved(&kind, "auto", &accept("image/webp")), "webp");
+        assert_eq!(resolved(&kind, "auto", &accept("*/*")), "auto");
+        assert_eq!(resolved(&kind, "png", &accept("image/webp")), "png");
+        assert_eq!(resolved(&manifest(schema, None), "auto", &accept("image/webp")), "auto");
+        let no_format = manifest(serde_json::json!({"type": "object"}), webp);
+        assert_eq!(resolved(&no_format, "auto", &accept("image/webp")), "auto");
     }
 }

@@ -29,7 +29,9 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
         }
     }
     let bytes = download(&remote, &args.id).await?;
-    let output = args.output.unwrap_or_else(|| PathBuf::from(format!("{}.png", args.id)));
+    let output = args
+        .output
+        .unwrap_or_else(|| PathBuf::from(format!("{}.{}", args.id, extension(&bytes))));
     if output == Path::new("-") {
         let mut stdout = std::io::stdout().lock();
         return stdout
@@ -40,6 +42,20 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
     save(&output, &bytes)?;
     eprintln!("kiln: saved {} ({} bytes)", output.display(), bytes.len());
     Ok(())
+}
+
+/// The file extension for a result, from its first bytes: `jpg`, `webp`, `gif`, else `png` (the kinds'
+/// `format` param chooses among them).
+pub fn extension(bytes: &[u8]) -> &'static str {
+    if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        "jpg"
+    } else if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP" {
+        "webp"
+    } else if bytes.starts_with(b"GIF8") {
+        "gif"
+    } else {
+        "png"
+    }
 }
 
 /// The result bytes of a finished job (409 while it runs, or when it failed: exit 2 with the reason).

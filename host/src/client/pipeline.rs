@@ -2,7 +2,7 @@
 //! `SPEC`, on an input file, blob or job result; with `--wait`/`--out`, follows it to its end and saves
 //! its result (and each named output as `<id>-<name>.png`). stdout: `<id>\t<status>`.
 
-use super::commands::{download, save};
+use super::commands::{download, extension, save};
 use super::submit::read_params;
 use super::{EXIT_JOB_FAILED, Failure, Job, Remote, path_segment};
 use crate::config::PipelineArgs;
@@ -44,10 +44,8 @@ pub async fn run(args: PipelineArgs) -> Result<(), Failure> {
     let Some(out) = &args.out else { return Ok(()) };
     std::fs::create_dir_all(out)
         .map_err(|e| Failure::refused(format!("cannot create --out folder {}: {e}", out.display())))?;
-    save(
-        &out.join(format!("{}.png", ended.id)),
-        &download(&remote, &ended.id).await?,
-    )?;
+    let bytes = download(&remote, &ended.id).await?;
+    save(&out.join(format!("{}.{}", ended.id, extension(&bytes))), &bytes)?;
     let outputs: Vec<String> = body["outputs"]
         .as_object()
         .map(|o| o.keys().cloned().collect())
@@ -59,7 +57,7 @@ pub async fn run(args: PipelineArgs) -> Result<(), Failure> {
             .bytes()
             .await
             .map_err(|e| Failure::refused(format!("the download of output `{name}` broke off: {e}")))?;
-        save(&out.join(format!("{}-{name}.png", ended.id)), &bytes)?;
+        save(&out.join(format!("{}-{name}.{}", ended.id, extension(&bytes))), &bytes)?;
     }
     eprintln!("kiln: results saved in {}", out.display());
     Ok(())

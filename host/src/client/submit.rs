@@ -6,7 +6,7 @@
 //! a 5xx) never queues a second job. Waiting uses the server's long-poll (`GET /v1/jobs/{id}?wait=N`),
 //! not tight polling.
 
-use super::commands::{download, save};
+use super::commands::{download, extension, save};
 use super::{EXIT_JOB_FAILED, EXIT_REFUSED, EXIT_UNREACHABLE, Failure, Job, Remote, field, path_segment};
 use crate::config::SubmitArgs;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -212,9 +212,9 @@ async fn one(batch: Arc<Batch>, job: Planned) -> Outcome {
         return outcome;
     }
     if let Some(out) = &batch.out {
-        let path = out.join(format!("{}.png", job.stem.as_deref().unwrap_or(&ended.id)));
+        let stem = job.stem.as_deref().unwrap_or(&ended.id);
         let saved = match download(&batch.remote, &ended.id).await {
-            Ok(bytes) => save(&path, &bytes),
+            Ok(bytes) => save(&out.join(format!("{stem}.{}", extension(&bytes))), &bytes),
             Err(e) => Err(e),
         };
         if let Err(e) = saved {

@@ -109,7 +109,8 @@ impl RunSignals {
 pub struct RunRequest {
     pub params: String,
     pub input: bytes::Bytes,
-    pub expected_media_type: String,
+    /// The media types the kind declares (`Manifest::produces`); the result must be one of them.
+    pub expected_media_types: Vec<String>,
     pub settings: BTreeMap<String, String>,
     pub limits: SandboxLimits,
     pub signals: Arc<RunSignals>,

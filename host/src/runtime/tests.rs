@@ -36,7 +36,7 @@ fn request(memory_mb: usize) -> RunRequest {
     RunRequest {
         params: "{}".into(),
         input: bytes::Bytes::new(),
-        expected_media_type: "image/png".into(),
+        expected_media_types: vec!["image/png".into()],
         settings: BTreeMap::new(),
         limits: SandboxLimits {
             memory_bytes: memory_mb << 20,

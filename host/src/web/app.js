@@ -338,6 +338,12 @@ function cropSubmission() {
     if (width !== undefined && height !== undefined) params.resize.fit = $('resize-fit').value;
     params.filter = $('resize-filter').value;
   }
+  const format = $('out-format').value;
+  if (format !== 'png') params.format = format;
+  if (format === 'jpeg' || format === 'auto') {
+    const quality = intField('out-quality');
+    if (quality !== undefined) params.quality = quality;
+  }
   return { params, input: crop.file, name: crop.file.name || 'image', ref: crop.ref };
 }
 

@@ -478,8 +478,8 @@ pub fn decode_png(bytes: &[u8]) -> image::DynamicImage {
     image::load_from_memory_with_format(bytes, image::ImageFormat::Png).expect("a valid PNG")
 }
 
-/// A succeeded job's PNG result, downloaded and decoded.
-pub async fn result_image(kiln: &Kiln, doc: &serde_json::Value) -> image::DynamicImage {
+/// A succeeded job's result download, answered 200.
+pub async fn result_response(kiln: &Kiln, doc: &serde_json::Value) -> reqwest::Response {
     assert_eq!(doc["status"], "succeeded", "{doc}");
     let response = client()
         .get(kiln.url(doc["result_url"].as_str().unwrap()))
@@ -487,6 +487,12 @@ pub async fn result_image(kiln: &Kiln, doc: &serde_json::Value) -> image::Dynami
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    response
+}
+
+/// A succeeded job's PNG result, downloaded and decoded.
+pub async fn result_image(kiln: &Kiln, doc: &serde_json::Value) -> image::DynamicImage {
+    let response = result_response(kiln, doc).await;
     assert_eq!(response.headers()["content-type"], "image/png");
     decode_png(&response.bytes().await.unwrap())
 }

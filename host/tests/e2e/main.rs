@@ -15,6 +15,7 @@ mod cutout;
 mod events;
 mod first_run;
 mod flow;
+mod formats;
 mod http_hardening;
 mod kind_cli;
 mod limits;
