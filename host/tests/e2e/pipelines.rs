@@ -182,8 +182,8 @@ async fn a_failing_middle_step_is_named_and_its_retry_starts_at_it() {
 async fn pipelines_that_cannot_work_are_refused_at_submit_naming_the_step() {
     let redis = Redis::start();
     let kiln = Kiln::serve(&redis, &[]);
-    // A filter that takes only JPEG cannot follow crop, which makes PNG.
-    upload_filter(&kiln, |m| m["input_media_types"] = json!(["image/jpeg"])).await;
+    // A filter that takes only GIF cannot follow crop, which makes PNG, JPEG or WebP.
+    upload_filter(&kiln, |m| m["input_media_types"] = json!(["image/gif"])).await;
     let b64 = base64::engine::general_purpose::STANDARD.encode(encode_png(&coordinate_image(8, 8)));
     let refused = |steps: Value| {
         let body = json!({"steps": steps, "input_base64": b64});
@@ -199,7 +199,7 @@ async fn pipelines_that_cannot_work_are_refused_at_submit_naming_the_step() {
         422,
     )
     .await;
-    assert_detail_contains(&problem, "takes image/jpeg");
+    assert_detail_contains(&problem, "takes image/gif");
     expect_problem(refused(json!([])).await, 422).await;
     let nine: Vec<Value> = (0..9).map(|_| json!({"kind": "crop"})).collect();
     assert_detail_contains(&expect_problem(refused(json!(nine)).await, 422).await, "1 to 8 steps");

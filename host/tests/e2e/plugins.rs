@@ -375,6 +375,7 @@ async fn a_new_manifest_is_a_new_version_and_queued_jobs_keep_theirs() {
     // The same component under a manifest that declares JPEG results: the filter's PNGs do not fit it.
     let mut jpeg = manifest.clone();
     jpeg["output_media_type"] = json!("image/jpeg");
+    jpeg["output_media_types"] = json!(["image/jpeg"]);
     let (before, after) = jobs_around_a_replacement(&api, (&manifest, &component), (&jpeg, &component)).await;
 
     let _worker = Kiln::worker(&redis, &[]);
