@@ -407,7 +407,7 @@ async fn compiling_does_not_eat_into_the_lease_or_the_deadline() {
     // Started before the upload, so its warm-up does not compile the kind either.
     let _worker = Kiln::worker(&redis, &["--lease-secs", "2", "--timeout-secs", "1", "--workers", "2"]);
     let nonce = format!("{:?}", std::time::SystemTime::now());
-    let component = slow_to_compile_component(3000, 50, &nonce);
+    let component = slow_to_compile_component(16000, 50, &nonce);
     let upload = client()
         .put(api.url("/v1/kinds/slow"))
         .header("content-type", "application/wasm")
