@@ -21,6 +21,15 @@ fn refused(id: JobId, detail: String, extra: Map<String, Value>) -> ApiError {
     ApiError::Conflict { detail, extra }
 }
 
+/// A job retried before: one answer whether the record said so or `submit.lua` found it (a race).
+fn retried_already(id: JobId, earlier: JobId) -> ApiError {
+    refused(
+        id,
+        format!("job {id} was retried already, as job {earlier}; retry that one if it failed too"),
+        Map::from_iter([("retried_as".to_owned(), Value::from(earlier.to_string()))]),
+    )
+}
+
 /// Queues a retry of `id` (the tenant's job); the new job's id.
 pub(super) async fn retry(state: &AppState, tenant: &str, tenant_name: &str, id: JobId) -> Result<JobId, ApiError> {
     let record = state
@@ -87,11 +96,7 @@ pub(super) async fn retry(state: &AppState, tenant: &str, tenant_name: &str, id:
                 .inc();
             Ok(new_id)
         }
-        Submitted::RetriedAlready(earlier) => Err(refused(
-            id,
-            format!("job {id} was retried already, as job {earlier}; retry that one if it failed too"),
-            Map::from_iter([("retried_as".to_owned(), Value::from(earlier.to_string()))]),
-        )),
+        Submitted::RetriedAlready(earlier) => Err(retried_already(id, earlier)),
         Submitted::InputGone => Err(refused(
             id,
             format!("the input of job {id} has expired; submit it again"),
@@ -111,11 +116,7 @@ pub(super) async fn retry(state: &AppState, tenant: &str, tenant_name: &str, id:
 fn check_retryable(record: &JobRecord) -> Result<(), ApiError> {
     let id = record.id;
     if let Some(earlier) = record.retried_as {
-        return Err(refused(
-            id,
-            format!("job {id} was retried already, as job {earlier}; retry that one if it failed too"),
-            Map::from_iter([("retried_as".to_owned(), Value::from(earlier.to_string()))]),
-        ));
+        return Err(retried_already(id, earlier));
     }
     match record.status {
         Status::Failed | Status::Cancelled => Ok(()),
